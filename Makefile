@@ -1,0 +1,47 @@
+# The two commands of the README: `make run` and `make test`.
+PYTHON ?= python3.11
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+HOST ?= 127.0.0.1
+PORT ?= 8000
+DEMO_STUDENTS ?= 2000
+
+.PHONY: install run test lint schema bench clean
+
+$(BIN)/python:
+	$(PYTHON) -m venv $(VENV)
+
+$(STAMP): $(BIN)/python pyproject.toml
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	touch $(STAMP)
+
+install: $(STAMP)
+
+# Migrates the embedded SQLite database, loads the demo district once, serves.
+run: install
+	$(BIN)/accessgraph db upgrade
+	$(BIN)/accessgraph demo --students $(DEMO_STUDENTS) --if-empty
+	$(BIN)/accessgraph serve --host $(HOST) --port $(PORT)
+
+# The whole suite, on SQLite and on PostgreSQL (127.0.0.1:5432 unless
+# ACCESSGRAPH_TEST_POSTGRES_URL says otherwise).
+test: install
+	$(BIN)/python -m pytest -q -p no:cacheprovider
+
+lint: install
+	$(BIN)/ruff format --check .
+	$(BIN)/ruff check .
+	$(BIN)/mypy
+	$(BIN)/lint-imports
+	$(BIN)/accessgraph schema print --check schema.graphql
+
+schema: install
+	$(BIN)/accessgraph schema print > schema.graphql
+
+bench: install
+	$(BIN)/python -m bench
+
+clean:
+	rm -rf $(VENV) *.egg-info

@@ -1,0 +1,98 @@
+"""The capability table of DESIGN section 2, as data.
+
+One literal table, reviewed in one place and read by code (and, later, by a
+compiler of trusted documents into SQL). Each relation a viewer can have to a
+student grants a set of capabilities on that student; a viewer with several
+relations to one student holds the union.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Mapping
+from types import MappingProxyType
+
+from permissions.roles import Relation, StudentSection
+
+
+class Capability(enum.Enum):
+    # names, school, year group
+    DIRECTORY = "DIRECTORY"
+    # email, date of birth, contacts (and a contact's email and phone)
+    CONTACT_DETAILS = "CONTACT_DETAILS"
+    # grants, paired accounts' names and emails, requests: the revoke view
+    PORTAL_VIEW = "PORTAL_VIEW"
+    REVOKE_GRANT = "REVOKE_GRANT"
+    # see, enable and reset access codes; connection requests
+    MANAGE_ACCESS_CODES = "MANAGE_ACCESS_CODES"
+    # provision, bulk revoke, welcome emails, portal status of contacts
+    ACCOUNT_LIFECYCLE = "ACCOUNT_LIFECYCLE"
+    TERMINATE_SESSIONS = "TERMINATE_SESSIONS"
+    # student login settings and forms
+    STUDENT_LOGIN_SETTINGS = "STUDENT_LOGIN_SETTINGS"
+    HOMEWORK = "HOMEWORK"
+    TIMETABLE = "TIMETABLE"
+    FORMS = "FORMS"
+    # who can see this student, who looked
+    ACCESS_REVIEW = "ACCESS_REVIEW"
+    # staff lists and staff email: the school's own people
+    STAFF_DIRECTORY = "STAFF_DIRECTORY"
+
+
+C = Capability
+
+_STAFF_COMMON = frozenset({C.DIRECTORY, C.STAFF_DIRECTORY})
+_ADMIN = _STAFF_COMMON | {
+    C.CONTACT_DETAILS,
+    C.PORTAL_VIEW,
+    C.REVOKE_GRANT,
+    C.MANAGE_ACCESS_CODES,
+    C.ACCOUNT_LIFECYCLE,
+    C.STUDENT_LOGIN_SETTINGS,
+    C.HOMEWORK,
+    C.TIMETABLE,
+    C.FORMS,
+    C.ACCESS_REVIEW,
+}
+
+CAPABILITIES: Mapping[Relation, frozenset[Capability]] = MappingProxyType(
+    {
+        Relation.DISTRICT_ADMIN: _ADMIN,
+        Relation.SCHOOL_ADMIN: _ADMIN,
+        Relation.ENROLMENT_MANAGER: _STAFF_COMMON
+        | {
+            C.CONTACT_DETAILS,
+            C.PORTAL_VIEW,
+            C.REVOKE_GRANT,
+            C.MANAGE_ACCESS_CODES,
+            C.HOMEWORK,
+            C.TIMETABLE,
+            C.FORMS,
+        },
+        Relation.TEACHER: _STAFF_COMMON
+        | {C.PORTAL_VIEW, C.REVOKE_GRANT, C.HOMEWORK, C.TIMETABLE, C.FORMS},
+        Relation.SUPPORT_STAFF: _STAFF_COMMON | {C.HOMEWORK, C.TIMETABLE, C.FORMS},
+        Relation.SECURITY_CONTACT: _STAFF_COMMON | {C.PORTAL_VIEW, C.TERMINATE_SESSIONS},
+        Relation.GUARDIAN: frozenset(
+            {C.DIRECTORY, C.CONTACT_DETAILS, C.HOMEWORK, C.TIMETABLE, C.FORMS, C.ACCESS_REVIEW}
+        ),
+        # A student's own capabilities beyond these depend on the sections
+        # their school made visible: see STUDENT_SECTION_CAPABILITIES.
+        Relation.STUDENT_SELF: frozenset({C.DIRECTORY, C.CONTACT_DETAILS}),
+    }
+)
+
+# "✓ if visible": what each visible section adds to a student's own record.
+STUDENT_SECTION_CAPABILITIES: Mapping[StudentSection, Capability] = MappingProxyType(
+    {
+        StudentSection.HOMEWORK: C.HOMEWORK,
+        StudentSection.TIMETABLE: C.TIMETABLE,
+        StudentSection.FORMS: C.FORMS,
+        StudentSection.ACCESS_REVIEW: C.ACCESS_REVIEW,
+    }
+)
+
+# Recording data (homework) needs a linked, active staff member as well.
+RECORD_DATA_RELATIONS: frozenset[Relation] = frozenset(
+    {Relation.TEACHER, Relation.SCHOOL_ADMIN, Relation.DISTRICT_ADMIN}
+)

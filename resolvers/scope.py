@@ -1,0 +1,169 @@
+"""Scope → SQL: the WHERE clauses every list and lookup is filtered by.
+
+Each function takes the viewer's ``Scope`` (ids computed once per request)
+and the table (or alias) to filter, and returns a boolean SQL expression.
+Nothing is fetched and then thrown away in Python. Each clause is served by
+an index named in ``resolvers.tables``.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.sql import ColumnElement, FromClause
+
+from permissions.roles import SCHOOL_WIDE_ROLES
+from permissions.scope import Scope
+from permissions.viewer import Viewer
+from resolvers import tables
+
+STUDENTS = tables.Student.__table__
+SCHOOLS = tables.School.__table__
+DISTRICTS = tables.District.__table__
+GUARDIANS = tables.Guardian.__table__
+CONTACTS = tables.StudentContact.__table__
+STAFF = tables.StaffMember.__table__
+STAFF_SCHOOLS = tables.StaffSchool.__table__
+SECTIONS = tables.Section.__table__
+ACCOUNTS = tables.Account.__table__
+GRANTS = tables.StudentAccessGrant.__table__
+ROLE_GRANTS = tables.RoleGrant.__table__
+
+FALSE: ColumnElement[bool] = sa.false()
+
+
+def _any(conditions: list[ColumnElement[bool]]) -> ColumnElement[bool]:
+    if not conditions:
+        return FALSE
+    return conditions[0] if len(conditions) == 1 else sa.or_(*conditions)
+
+
+def _in(column: Any, ids: frozenset[int]) -> ColumnElement[bool] | None:
+    return column.in_(sorted(ids)) if ids else None
+
+
+def student_filter(
+    scope: Scope, students: FromClause = STUDENTS, *, staff_only: bool = False
+) -> ColumnElement[bool]:
+    """Students in scope. ``staff_only`` leaves out the personal ties
+    (guardian, self) for questions that only staff roles may ask."""
+    conditions = [
+        _in(students.c.district_id, scope.districts_where(SCHOOL_WIDE_ROLES)),
+        _in(students.c.school_id, scope.schools_where(SCHOOL_WIDE_ROLES)),
+        _in(
+            students.c.id,
+            scope.teacher_student_ids if staff_only else scope.personal_student_ids,
+        ),
+    ]
+    return _any([c for c in conditions if c is not None])
+
+
+def school_id_filter(
+    scope: Scope, school_id: Any, district_id: Any, *, staff_only: bool = False
+) -> ColumnElement[bool]:
+    """Schools in scope, for any pair of (school id, district id) columns."""
+    schools = scope.staff_school_ids if staff_only else scope.staff_school_ids | scope.personal_school_ids
+    conditions = [_in(school_id, schools), _in(district_id, scope.staff_district_ids)]
+    return _any([c for c in conditions if c is not None])
+
+
+def school_filter(scope: Scope, schools: FromClause = SCHOOLS) -> ColumnElement[bool]:
+    return school_id_filter(scope, schools.c.id, schools.c.district_id)
+
+
+def district_ids(scope: Scope) -> frozenset[int]:
+    """Districts on the path to anything in scope."""
+    return frozenset(r.district_id for r in scope.roles) | scope.personal_district_ids
+
+
+def district_filter(scope: Scope, districts: FromClause = DISTRICTS) -> ColumnElement[bool]:
+    return _any([c for c in [_in(districts.c.id, district_ids(scope))] if c is not None])
+
+
+def guardian_filter(viewer: Viewer, guardians: FromClause = GUARDIANS) -> ColumnElement[bool]:
+    """A guardian record is visible when one of its students is, and to its
+    own account."""
+    contact = CONTACTS.alias("scope_contact")
+    student = STUDENTS.alias("scope_student")
+    through_student = sa.exists(
+        sa.select(contact.c.id)
+        .join(student, student.c.id == contact.c.student_id)
+        .where(contact.c.guardian_id == guardians.c.id, student_filter(viewer.scope, student))
+    )
+    if viewer.guardian_id is None:
+        return through_student if not viewer.scope.is_empty else FALSE
+    return sa.or_(guardians.c.id == viewer.guardian_id, through_student)
+
+
+def staff_filter(viewer: Viewer, staff: FromClause = STAFF) -> ColumnElement[bool]:
+    """Staff members of the schools in scope, and one's own record."""
+    link = STAFF_SCHOOLS.alias("scope_staff_school")
+    at_school = sa.exists(
+        sa.select(link.c.staff_member_id).where(
+            link.c.staff_member_id == staff.c.id,
+            school_id_filter(viewer.scope, link.c.school_id, link.c.district_id),
+        )
+    )
+    if viewer.staff_member_id is None:
+        return at_school if not viewer.scope.is_empty else FALSE
+    return sa.or_(staff.c.id == viewer.staff_member_id, at_school)
+
+
+def section_filter(scope: Scope, sections: FromClause = SECTIONS) -> ColumnElement[bool]:
+    return school_id_filter(scope, sections.c.school_id, sections.c.district_id)
+
+
+def account_filter(viewer: Viewer, accounts: FromClause = ACCOUNTS) -> ColumnElement[bool]:
+    """Accounts in scope: oneself; holders of a grant (current or past) to a
+    student in scope; and, for staff roles, the staff accounts of their
+    schools and the accounts of contacts of their students."""
+    scope = viewer.scope
+    conditions: list[ColumnElement[bool]] = []
+    if viewer.account_id is not None:
+        conditions.append(accounts.c.id == viewer.account_id)
+    if scope.is_empty:
+        return _any(conditions)
+    grant = GRANTS.alias("scope_grant")
+    student = STUDENTS.alias("scope_grant_student")
+    conditions.append(
+        sa.exists(
+            sa.select(grant.c.id)
+            .join(student, student.c.id == grant.c.student_id)
+            .where(grant.c.account_id == accounts.c.id, student_filter(scope, student))
+        )
+    )
+    if scope.roles:
+        link = STAFF_SCHOOLS.alias("scope_account_staff_school")
+        conditions.append(
+            sa.exists(
+                sa.select(link.c.staff_member_id).where(
+                    link.c.staff_member_id == accounts.c.staff_member_id,
+                    school_id_filter(scope, link.c.school_id, link.c.district_id, staff_only=True),
+                )
+            )
+        )
+        contact = CONTACTS.alias("scope_account_contact")
+        contact_student = STUDENTS.alias("scope_account_contact_student")
+        conditions.append(
+            sa.exists(
+                sa.select(contact.c.id)
+                .join(contact_student, contact_student.c.id == contact.c.student_id)
+                .where(
+                    contact.c.guardian_id == accounts.c.guardian_id,
+                    student_filter(scope, contact_student, staff_only=True),
+                )
+            )
+        )
+        role_grant = ROLE_GRANTS.alias("scope_account_role")
+        conditions.append(
+            sa.exists(
+                sa.select(role_grant.c.id).where(
+                    role_grant.c.account_id == accounts.c.id,
+                    school_id_filter(
+                        scope, role_grant.c.school_id, role_grant.c.district_id, staff_only=True
+                    ),
+                )
+            )
+        )
+    return _any(conditions)

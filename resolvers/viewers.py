@@ -1,0 +1,242 @@
+"""Who is asking: the session check and the scope, two statements a request.
+
+``load_viewer`` runs one indexed lookup (session → account → linked staff
+record) and one UNION ALL that gathers every fact the scope needs: role
+grants, the students of the sections the linked staff member teaches, the
+account's active grants and, for a student account, whether logins are on.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import sqlalchemy as sa
+
+from permissions.roles import AccountKind, Role, StudentSection
+from permissions.scope import RoleAt, Scope, StudentRef
+from permissions.viewer import Viewer
+from resolvers import tables
+from resolvers.db import Db
+
+SESSIONS = tables.Session.__table__
+ACCOUNTS = tables.Account.__table__
+STAFF = tables.StaffMember.__table__
+ROLE_GRANTS = tables.RoleGrant.__table__
+SECTION_TEACHERS = tables.SectionTeacher.__table__
+SECTIONS = tables.Section.__table__
+ENROLMENTS = tables.SectionEnrolment.__table__
+STUDENTS = tables.Student.__table__
+SCHOOLS = tables.School.__table__
+YEAR_GROUPS = tables.YearGroup.__table__
+GRANTS = tables.StudentAccessGrant.__table__
+CONTACTS = tables.StudentContact.__table__
+
+_INT_NULL = sa.cast(sa.null(), sa.Integer)
+_TEXT_NULL = sa.cast(sa.null(), sa.String)
+
+
+async def load_viewer(db: Db, *, session_id: str, now: dt.datetime) -> Viewer | None:
+    """The viewer of a live session, or None when the session is not live
+    (unknown, revoked, expired, or its account's credentials revoked)."""
+    row = await db.first(
+        sa.select(
+            ACCOUNTS.c.id,
+            ACCOUNTS.c.kind,
+            ACCOUNTS.c.display_name,
+            ACCOUNTS.c.staff_member_id,
+            ACCOUNTS.c.guardian_id,
+            ACCOUNTS.c.student_id,
+            STAFF.c.active.label("staff_active"),
+        )
+        .select_from(SESSIONS)
+        .join(ACCOUNTS, ACCOUNTS.c.id == SESSIONS.c.account_id)
+        .outerjoin(STAFF, STAFF.c.id == ACCOUNTS.c.staff_member_id)
+        .where(
+            SESSIONS.c.id == session_id,
+            SESSIONS.c.revoked_at.is_(None),
+            SESSIONS.c.expires_at > now,
+            ACCOUNTS.c.revoked_at.is_(None),
+        )
+    )
+    if row is None:
+        return None
+    kind = AccountKind(row.kind)
+    scope = await load_scope(
+        db,
+        account_id=row.id,
+        kind=kind,
+        staff_member_id=row.staff_member_id,
+        guardian_id=row.guardian_id,
+        student_id=row.student_id,
+    )
+    return Viewer(
+        account_id=row.id,
+        kind=kind,
+        session_id=session_id,
+        display_name=row.display_name,
+        staff_member_id=row.staff_member_id,
+        staff_member_active=bool(row.staff_active),
+        guardian_id=row.guardian_id,
+        student_id=row.student_id,
+        scope=scope,
+    )
+
+
+async def load_scope(
+    db: Db,
+    *,
+    account_id: int,
+    kind: AccountKind,
+    staff_member_id: int | None,
+    guardian_id: int | None,
+    student_id: int | None,
+) -> Scope:
+    parts: list[sa.Select[Any]] = [_role_grants(account_id, staff_member_id)]
+    if staff_member_id is not None:
+        parts.append(_taught(staff_member_id))
+    parts.append(_granted(account_id, guardian_id))
+    if kind is AccountKind.STUDENT and student_id is not None:
+        parts.append(_self(student_id))
+    rows = await db.all(sa.union_all(*parts))
+
+    roles: list[RoleAt] = []
+    taught: list[tuple[int, int | None, int, int]] = []
+    granted: list[StudentRef] = []
+    self_student: StudentRef | None = None
+    visible: frozenset[StudentSection] = frozenset()
+    for part, text, a, b, c, d in rows:
+        if part == "R":
+            roles.append(RoleAt(role=Role(text), school_id=a, district_id=b))
+        elif part == "T":
+            taught.append((a, b, c, d))
+        elif part == "G":
+            granted.append(StudentRef(student_id=a, school_id=b, district_id=c))
+        else:
+            self_student = StudentRef(student_id=a, school_id=b, district_id=c)
+            visible = frozenset(StudentSection(s) for s in (text or "").split())
+
+    teacher_schools = {r.school_id for r in roles if r.role is Role.TEACHER and r.school_id}
+    teacher_districts = {r.district_id for r in roles if r.role is Role.TEACHER and not r.school_id}
+    sections: set[int] = set()
+    students: set[int] = set()
+    for section_id, enrolled_student, school_id, district_id in taught:
+        if school_id in teacher_schools or district_id in teacher_districts:
+            sections.add(section_id)
+            if enrolled_student is not None:
+                students.add(enrolled_student)
+    return Scope(
+        roles=tuple(sorted(set(roles), key=lambda r: (r.role.value, r.district_id, r.school_id or 0))),
+        teacher_section_ids=frozenset(sections),
+        teacher_student_ids=frozenset(students),
+        granted_students=tuple(sorted(set(granted), key=lambda s: s.student_id)),
+        self_student=self_student,
+        self_visible_sections=visible,
+    )
+
+
+def _role_grants(account_id: int, staff_member_id: int | None) -> sa.Select[Any]:
+    # SIS roles reach an account through its staff record, while the SIS
+    # keeps that record active; grantRole's roles belong to the account.
+    holder = ROLE_GRANTS.c.account_id == account_id
+    if staff_member_id is not None:
+        holder = sa.or_(
+            holder, sa.and_(ROLE_GRANTS.c.staff_member_id == staff_member_id, STAFF.c.active)
+        )
+    return (
+        sa.select(
+            sa.literal("R").label("part"),
+            ROLE_GRANTS.c.role.label("text"),
+            ROLE_GRANTS.c.school_id.label("a"),
+            ROLE_GRANTS.c.district_id.label("b"),
+            _INT_NULL.label("c"),
+            _INT_NULL.label("d"),
+        )
+        .select_from(ROLE_GRANTS)
+        .outerjoin(STAFF, STAFF.c.id == ROLE_GRANTS.c.staff_member_id)
+        .where(holder)
+    )
+
+
+def _taught(staff_member_id: int) -> sa.Select[Any]:
+    # Current enrolments only: an active enrolment of an enrolled student.
+    return (
+        sa.select(
+            sa.literal("T"),
+            _TEXT_NULL,
+            SECTION_TEACHERS.c.section_id,
+            STUDENTS.c.id,
+            SECTIONS.c.school_id,
+            SECTIONS.c.district_id,
+        )
+        .select_from(SECTION_TEACHERS)
+        .join(
+            SECTIONS, sa.and_(SECTIONS.c.id == SECTION_TEACHERS.c.section_id, SECTIONS.c.active)
+        )
+        .outerjoin(
+            ENROLMENTS,
+            sa.and_(ENROLMENTS.c.section_id == SECTIONS.c.id, ENROLMENTS.c.active),
+        )
+        .outerjoin(
+            STUDENTS,
+            sa.and_(STUDENTS.c.id == ENROLMENTS.c.student_id, STUDENTS.c.status == "ENROLLED"),
+        )
+        .where(SECTION_TEACHERS.c.staff_member_id == staff_member_id)
+    )
+
+
+def _granted(account_id: int, guardian_id: int | None) -> sa.Select[Any]:
+    # Access is derived from current data: only enrolled students, and never
+    # a student this account's contact record is restricted from, whatever
+    # grant rows say.
+    conditions = [
+        GRANTS.c.account_id == account_id,
+        GRANTS.c.revoked_at.is_(None),
+        GRANTS.c.source != "STUDENT_LOGIN",
+        STUDENTS.c.status == "ENROLLED",
+    ]
+    if guardian_id is not None:
+        conditions.append(
+            ~sa.exists(
+                sa.select(CONTACTS.c.id).where(
+                    CONTACTS.c.student_id == STUDENTS.c.id,
+                    CONTACTS.c.guardian_id == guardian_id,
+                    CONTACTS.c.restricted,
+                )
+            )
+        )
+    return (
+        sa.select(
+            sa.literal("G"),
+            _TEXT_NULL,
+            STUDENTS.c.id,
+            STUDENTS.c.school_id,
+            STUDENTS.c.district_id,
+            _INT_NULL,
+        )
+        .select_from(GRANTS)
+        .join(STUDENTS, STUDENTS.c.id == GRANTS.c.student_id)
+        .where(*conditions)
+    )
+
+
+def _self(student_id: int) -> sa.Select[Any]:
+    return (
+        sa.select(
+            sa.literal("S"),
+            SCHOOLS.c.student_visible_sections,
+            STUDENTS.c.id,
+            STUDENTS.c.school_id,
+            STUDENTS.c.district_id,
+            _INT_NULL,
+        )
+        .select_from(STUDENTS)
+        .join(SCHOOLS, SCHOOLS.c.id == STUDENTS.c.school_id)
+        .join(YEAR_GROUPS, YEAR_GROUPS.c.id == STUDENTS.c.year_group_id)
+        .where(
+            STUDENTS.c.id == student_id,
+            STUDENTS.c.status == "ENROLLED",
+            SCHOOLS.c.student_logins_enabled,
+            YEAR_GROUPS.c.student_logins_enabled,
+        )
+    )
