@@ -90,9 +90,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         from gql.commands import grant_role
 
         return asyncio.run(
-            grant_role(
-                settings, args.email, args.role, school=args.school, district=args.district
-            )
+            grant_role(settings, args.email, args.role, school=args.school, district=args.district)
         )
     if args.command == "schema":
         from gql.commands import print_schema

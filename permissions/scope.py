@@ -172,9 +172,7 @@ class Scope:
             caps |= CAPABILITIES[Relation.of_role(role)]
         return frozenset(caps)
 
-    def may_record_for_section(
-        self, *, section_id: int, school_id: int, district_id: int
-    ) -> bool:
+    def may_record_for_section(self, *, section_id: int, school_id: int, district_id: int) -> bool:
         """TEACHER of that section, or an admin of its school or district."""
         held = self.school_roles.get(school_id, _EMPTY_ROLES) | self.district_roles.get(
             district_id, _EMPTY_ROLES

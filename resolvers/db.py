@@ -38,7 +38,9 @@ def async_url(url: str) -> str:
     return parsed.render_as_string(hide_password=False)
 
 
-def create_engine(url: str, *, statement_timeout_ms: int | None = None, echo: bool = False) -> AsyncEngine:
+def create_engine(
+    url: str, *, statement_timeout_ms: int | None = None, echo: bool = False
+) -> AsyncEngine:
     full = async_url(url)
     if full.startswith("sqlite"):
         engine = create_async_engine(full, echo=echo, connect_args={"timeout": 30})
@@ -48,7 +50,12 @@ def create_engine(url: str, *, statement_timeout_ms: int | None = None, echo: bo
     if statement_timeout_ms:
         connect_args["server_settings"] = {"statement_timeout": str(statement_timeout_ms)}
     return create_async_engine(
-        full, echo=echo, pool_size=10, max_overflow=10, pool_pre_ping=True, connect_args=connect_args
+        full,
+        echo=echo,
+        pool_size=10,
+        max_overflow=10,
+        pool_pre_ping=True,
+        connect_args=connect_args,
     )
 
 

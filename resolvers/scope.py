@@ -63,7 +63,9 @@ def school_id_filter(
     scope: Scope, school_id: Any, district_id: Any, *, staff_only: bool = False
 ) -> ColumnElement[bool]:
     """Schools in scope, for any pair of (school id, district id) columns."""
-    schools = scope.staff_school_ids if staff_only else scope.staff_school_ids | scope.personal_school_ids
+    schools = (
+        scope.staff_school_ids if staff_only else scope.staff_school_ids | scope.personal_school_ids
+    )
     conditions = [_in(school_id, schools), _in(district_id, scope.staff_district_ids)]
     return _any([c for c in conditions if c is not None])
 

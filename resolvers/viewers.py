@@ -126,7 +126,9 @@ async def load_scope(
             if enrolled_student is not None:
                 students.add(enrolled_student)
     return Scope(
-        roles=tuple(sorted(set(roles), key=lambda r: (r.role.value, r.district_id, r.school_id or 0))),
+        roles=tuple(
+            sorted(set(roles), key=lambda r: (r.role.value, r.district_id, r.school_id or 0))
+        ),
         teacher_section_ids=frozenset(sections),
         teacher_student_ids=frozenset(students),
         granted_students=tuple(sorted(set(granted), key=lambda s: s.student_id)),
@@ -170,9 +172,7 @@ def _taught(staff_member_id: int) -> sa.Select[Any]:
             SECTIONS.c.district_id,
         )
         .select_from(SECTION_TEACHERS)
-        .join(
-            SECTIONS, sa.and_(SECTIONS.c.id == SECTION_TEACHERS.c.section_id, SECTIONS.c.active)
-        )
+        .join(SECTIONS, sa.and_(SECTIONS.c.id == SECTION_TEACHERS.c.section_id, SECTIONS.c.active))
         .outerjoin(
             ENROLMENTS,
             sa.and_(ENROLMENTS.c.section_id == SECTIONS.c.id, ENROLMENTS.c.active),
