@@ -37,6 +37,8 @@ class Capability(enum.Enum):
     ACCESS_REVIEW = "ACCESS_REVIEW"
     # staff lists and staff email: the school's own people
     STAFF_DIRECTORY = "STAFF_DIRECTORY"
+    # the district dashboard: accounts linked to students at several schools
+    CROSS_SCHOOL_LINKS = "CROSS_SCHOOL_LINKS"
 
 
 C = Capability
@@ -57,7 +59,7 @@ _ADMIN = _STAFF_COMMON | {
 
 CAPABILITIES: Mapping[Relation, frozenset[Capability]] = MappingProxyType(
     {
-        Relation.DISTRICT_ADMIN: _ADMIN,
+        Relation.DISTRICT_ADMIN: _ADMIN | {C.CROSS_SCHOOL_LINKS},
         Relation.SCHOOL_ADMIN: _ADMIN,
         Relation.ENROLMENT_MANAGER: _STAFF_COMMON
         | {

@@ -83,6 +83,7 @@ class Db:
     @property
     def dialect(self) -> str:
         bind = self.session.bind
+        assert bind is not None, "the session is bound to the app's engine"
         return bind.dialect.name
 
     async def all(self, statement: Executable) -> Sequence[Row[Any]]:

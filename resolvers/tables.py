@@ -18,7 +18,7 @@ Conventions, and why:
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import Any, ClassVar
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Dialect
@@ -67,10 +67,17 @@ def _fk(target: str, *, nullable: bool = False, index: bool = False) -> Any:
     return Field(default=None, foreign_key=target, nullable=nullable, index=index)
 
 
+class TableModel(SQLModel):
+    """Base of every table: declares ``__table__`` so Core queries type-check
+    (``tables.Student.__table__.c.id``)."""
+
+    __table__: ClassVar[sa.Table]
+
+
 # ---------------------------------------------------------------- organisation
 
 
-class District(SQLModel, table=True):
+class District(TableModel, table=True):
     __tablename__ = "districts"
 
     id: int | None = Field(default=None, primary_key=True)
@@ -81,7 +88,7 @@ class District(SQLModel, table=True):
     email_domains: str = Field(default="", max_length=2000)
 
 
-class School(SQLModel, table=True):
+class School(TableModel, table=True):
     __tablename__ = "schools"
     __table_args__ = (sa.UniqueConstraint("district_id", "sourced_id"),)
 
@@ -97,7 +104,7 @@ class School(SQLModel, table=True):
     currency: str = Field(default="GBP", max_length=3)
 
 
-class YearGroup(SQLModel, table=True):
+class YearGroup(TableModel, table=True):
     __tablename__ = "year_groups"
     __table_args__ = (sa.UniqueConstraint("school_id", "code"),)
 
@@ -110,7 +117,7 @@ class YearGroup(SQLModel, table=True):
     student_logins_enabled: bool = Field(default=False)
 
 
-class AcademicSession(SQLModel, table=True):
+class AcademicSession(TableModel, table=True):
     """A OneRoster academic session: a term, semester or school year."""
 
     __tablename__ = "academic_sessions"
@@ -128,7 +135,7 @@ class AcademicSession(SQLModel, table=True):
 # ---------------------------------------------------------------- people
 
 
-class Student(SQLModel, table=True):
+class Student(TableModel, table=True):
     __tablename__ = "students"
     __table_args__ = (
         sa.UniqueConstraint("district_id", "sourced_id"),
@@ -152,7 +159,7 @@ class Student(SQLModel, table=True):
     status_changed_at: dt.datetime | None = _time()
 
 
-class Guardian(SQLModel, table=True):
+class Guardian(TableModel, table=True):
     """A contact record from the SIS (Mother, Father, Caseworker, ...)."""
 
     __tablename__ = "guardians"
@@ -172,7 +179,7 @@ class Guardian(SQLModel, table=True):
     active: bool = Field(default=True)
 
 
-class StudentContact(SQLModel, table=True):
+class StudentContact(TableModel, table=True):
     """A guardian recorded against a student, with the SIS's flags."""
 
     __tablename__ = "student_contacts"
@@ -191,7 +198,7 @@ class StudentContact(SQLModel, table=True):
     restricted: bool = Field(default=False)
 
 
-class StaffMember(SQLModel, table=True):
+class StaffMember(TableModel, table=True):
     """The SIS's staff record. Kept when the SIS deactivates or deletes it."""
 
     __tablename__ = "staff_members"
@@ -210,7 +217,7 @@ class StaffMember(SQLModel, table=True):
     deactivated_at: dt.datetime | None = _time()
 
 
-class StaffSchool(SQLModel, table=True):
+class StaffSchool(TableModel, table=True):
     __tablename__ = "staff_schools"
     __table_args__ = (sa.Index("ix_staff_schools_school", "school_id", "staff_member_id"),)
 
@@ -219,7 +226,7 @@ class StaffSchool(SQLModel, table=True):
     district_id: int = _fk("districts.id", index=True)
 
 
-class Section(SQLModel, table=True):
+class Section(TableModel, table=True):
     """A class at a school (OneRoster: class)."""
 
     __tablename__ = "sections"
@@ -237,7 +244,7 @@ class Section(SQLModel, table=True):
     active: bool = Field(default=True)
 
 
-class SectionTeacher(SQLModel, table=True):
+class SectionTeacher(TableModel, table=True):
     __tablename__ = "section_teachers"
     __table_args__ = (sa.Index("ix_section_teachers_staff", "staff_member_id", "section_id"),)
 
@@ -247,7 +254,7 @@ class SectionTeacher(SQLModel, table=True):
     sourced_id: str | None = Field(default=None, max_length=255)
 
 
-class SectionEnrolment(SQLModel, table=True):
+class SectionEnrolment(TableModel, table=True):
     """A student in a section. Teacher scope is the *current* enrolments."""
 
     __tablename__ = "section_enrolments"
@@ -263,7 +270,7 @@ class SectionEnrolment(SQLModel, table=True):
 # ---------------------------------------------------------------- accounts
 
 
-class Account(SQLModel, table=True):
+class Account(TableModel, table=True):
     """A login identity: STAFF (a "user"), GUARDIAN or STUDENT. Global."""
 
     __tablename__ = "accounts"
@@ -289,7 +296,7 @@ class Account(SQLModel, table=True):
     student_id: int | None = _fk("students.id", nullable=True)
 
 
-class AccountIdentity(SQLModel, table=True):
+class AccountIdentity(TableModel, table=True):
     """An OIDC identity: keyed by the provider's subject, never the email."""
 
     __tablename__ = "account_identities"
@@ -303,7 +310,7 @@ class AccountIdentity(SQLModel, table=True):
     created_at: dt.datetime = _required_time()
 
 
-class RoleGrant(SQLModel, table=True):
+class RoleGrant(TableModel, table=True):
     """A role at a school or district, held by an account or a staff record.
 
     SIS roles attach to the staff record (the SIS knows staff, not logins) and
@@ -333,7 +340,7 @@ class RoleGrant(SQLModel, table=True):
     created_at: dt.datetime = _required_time()
 
 
-class Session(SQLModel, table=True):
+class Session(TableModel, table=True):
     """A signed-in device. Access tokens name it; it is checked every request."""
 
     __tablename__ = "sessions"
@@ -355,7 +362,7 @@ class Session(SQLModel, table=True):
 # ---------------------------------------------------------------- portal access
 
 
-class StudentAccessGrant(SQLModel, table=True):
+class StudentAccessGrant(TableModel, table=True):
     """One account's access to one student. Never deleted: revoked_at is set."""
 
     __tablename__ = "student_access_grants"
@@ -380,7 +387,7 @@ class StudentAccessGrant(SQLModel, table=True):
     revoke_reason: str | None = Field(default=None, max_length=255)
 
 
-class AccessCode(SQLModel, table=True):
+class AccessCode(TableModel, table=True):
     """A student's multi-use pairing code: ACTIVE until reset, then RESET."""
 
     __tablename__ = "access_codes"
@@ -402,7 +409,7 @@ class AccessCode(SQLModel, table=True):
     reset_at: dt.datetime | None = _time()
 
 
-class ConnectionRequest(SQLModel, table=True):
+class ConnectionRequest(TableModel, table=True):
     """A request for one person to access one student (the PIN flow)."""
 
     __tablename__ = "connection_requests"
@@ -433,7 +440,7 @@ class ConnectionRequest(SQLModel, table=True):
     deleted_at: dt.datetime | None = _time()
 
 
-class AccessEvent(SQLModel, table=True):
+class AccessEvent(TableModel, table=True):
     """The audit trail: who read or changed what of which student, when."""
 
     __tablename__ = "access_events"
@@ -456,7 +463,7 @@ class AccessEvent(SQLModel, table=True):
     detail: str | None = Field(default=None, max_length=1000)
 
 
-class OutboxEmail(SQLModel, table=True):
+class OutboxEmail(TableModel, table=True):
     """Every email is written here first and sent from here (retried)."""
 
     __tablename__ = "outbox"
@@ -476,7 +483,7 @@ class OutboxEmail(SQLModel, table=True):
 # ---------------------------------------------------------------- student-facing data
 
 
-class Homework(SQLModel, table=True):
+class Homework(TableModel, table=True):
     __tablename__ = "homework"
     __table_args__ = (sa.Index("ix_homework_section_due", "section_id", "due_on", "id"),)
 
@@ -492,7 +499,7 @@ class Homework(SQLModel, table=True):
     created_at: dt.datetime = _required_time()
 
 
-class TimetableEntry(SQLModel, table=True):
+class TimetableEntry(TableModel, table=True):
     __tablename__ = "timetable_entries"
     __table_args__ = (sa.Index("ix_timetable_section_date", "section_id", "date"),)
 
@@ -504,7 +511,7 @@ class TimetableEntry(SQLModel, table=True):
     room: str | None = Field(default=None, max_length=64)
 
 
-class Form(SQLModel, table=True):
+class Form(TableModel, table=True):
     __tablename__ = "forms"
 
     id: int | None = Field(default=None, primary_key=True)
@@ -515,7 +522,7 @@ class Form(SQLModel, table=True):
     created_at: dt.datetime = _required_time()
 
 
-class FormQuestion(SQLModel, table=True):
+class FormQuestion(TableModel, table=True):
     __tablename__ = "form_questions"
     __table_args__ = (sa.Index("ix_form_questions_form", "form_id", "position"),)
 
@@ -531,7 +538,7 @@ class FormQuestion(SQLModel, table=True):
     choices: str | None = Field(default=None, sa_type=sa.Text)
 
 
-class FormAssignment(SQLModel, table=True):
+class FormAssignment(TableModel, table=True):
     __tablename__ = "form_assignments"
     __table_args__ = (
         sa.Index("ix_form_assignments_student", "student_id", "id"),
@@ -551,7 +558,7 @@ class FormAssignment(SQLModel, table=True):
     created_at: dt.datetime = _required_time()
 
 
-class FormAnswer(SQLModel, table=True):
+class FormAnswer(TableModel, table=True):
     __tablename__ = "form_answers"
 
     id: int | None = Field(default=None, primary_key=True)

@@ -105,7 +105,8 @@ async def load_scope(
     granted: list[StudentRef] = []
     self_student: StudentRef | None = None
     visible: frozenset[StudentSection] = frozenset()
-    for part, text, a, b, c, d in rows:
+    for row in rows:
+        part, text, a, b, c, d = tuple(row)
         if part == "R":
             roles.append(RoleAt(role=Role(text), school_id=a, district_id=b))
         elif part == "T":

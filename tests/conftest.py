@@ -13,7 +13,9 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from resolvers.db import create_engine
+from tests.client import GraphQLRunner
 from tests.databases import Backend
+from tests.world import World, build_world
 
 BACKENDS = ["sqlite", "postgres"]
 
@@ -41,3 +43,25 @@ async def engine(database_url: str) -> AsyncIterator[AsyncEngine]:
     made = create_engine(database_url)
     yield made
     await made.dispose()
+
+
+@pytest.fixture(scope="module")
+async def world_engine(backend: Backend) -> AsyncIterator[tuple[AsyncEngine, World]]:
+    """One database with the permission world, shared by a module's read tests."""
+    url = await backend.fresh()
+    made = create_engine(url)
+    world = await build_world(made)
+    yield made, world
+    await made.dispose()
+    await backend.drop(url)
+
+
+@pytest.fixture(scope="module")
+def world(world_engine: tuple[AsyncEngine, World]) -> World:
+    return world_engine[1]
+
+
+@pytest.fixture(scope="module")
+def gql_runner(world_engine: tuple[AsyncEngine, World]) -> GraphQLRunner:
+    engine, world = world_engine
+    return GraphQLRunner(engine, world.sessions)

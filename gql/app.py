@@ -1,0 +1,220 @@
+"""The ASGI application: ``create_app(settings)``.
+
+One POST JSON endpoint at ``/graphql`` (GraphiQL over GET in dev only),
+``/healthz`` (the process) and ``/readyz`` (the database). The endpoint is
+written here rather than taken from strawberry's view so that every edge rule
+of DESIGN 7 is in one readable place: JSON only, no batching, a body limit,
+credentials checked before anything runs, unexpected errors masked with a
+request id, and orjson responses.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import logging
+import uuid
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+import sqlalchemy as sa
+from graphql import GraphQLError
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import HTMLResponse, Response
+from starlette.routing import Route
+from strawberry import Schema
+from strawberry.http.ides import get_graphql_ide_html
+
+from gql.context import AuthenticationFailed, authenticate
+from gql.graphql_schema import build_schema
+from gql.links import SignedLinks
+from gql.settings import Settings
+from gql.tokens import TokenSigner
+from permissions.errors import AuthorizationError
+from resolvers.db import Db, create_engine
+from resolvers.loaders import Loaders
+from schema.context import Context, Policy
+
+log = logging.getLogger("accessgraph")
+
+MASKED_MESSAGE = "Internal error. Quote request id {request_id} when reporting it."
+
+
+@dataclass
+class AppState:
+    settings: Settings
+    engine: AsyncEngine
+    sessions: async_sessionmaker[AsyncSession]
+    schema: Schema
+    signer: TokenSigner
+    policy: Policy
+    links: SignedLinks
+
+
+class JSONResponse(Response):
+    media_type = "application/json"
+
+    def render(self, content: Any) -> bytes:
+        return orjson.dumps(content)
+
+
+def _error_response(status: int, message: str, code: str, request_id: str) -> JSONResponse:
+    return JSONResponse(
+        {"errors": [{"message": message, "extensions": {"code": code}}]},
+        status_code=status,
+        headers={"x-request-id": request_id},
+    )
+
+
+def _format_error(error: GraphQLError, request_id: str) -> dict[str, Any]:
+    """Readable for limits, validation and authorization; masked otherwise."""
+    original = error.original_error
+    if original is None or isinstance(original, GraphQLError):
+        formatted = error.formatted
+        if isinstance(original, AuthorizationError):
+            formatted["extensions"] = {"code": original.code}
+        elif isinstance(original, GraphQLError) and original.extensions:
+            formatted["extensions"] = dict(original.extensions)
+        return dict(formatted)
+    log.error("unexpected error request_id=%s path=%s", request_id, error.path, exc_info=original)
+    masked: dict[str, Any] = {
+        "message": MASKED_MESSAGE.format(request_id=request_id),
+        "extensions": {"code": "INTERNAL_SERVER_ERROR", "requestId": request_id},
+    }
+    if error.path is not None:
+        masked["path"] = error.path
+    return masked
+
+
+def create_app(settings: Settings) -> Starlette:
+    state: AppState | None = None
+
+    @contextlib.asynccontextmanager
+    async def lifespan(_: Starlette) -> AsyncIterator[None]:
+        nonlocal state
+        engine = create_engine(
+            settings.database_url, statement_timeout_ms=settings.statement_timeout_ms or None
+        )
+        state = AppState(
+            settings=settings,
+            engine=engine,
+            sessions=async_sessionmaker(engine, expire_on_commit=False),
+            schema=build_schema(settings),
+            signer=signer_for(settings),
+            policy=Policy(
+                max_page_size=settings.max_page_size,
+                large_batch_threshold=settings.large_batch_threshold,
+                public_url=settings.public_url,
+            ),
+            links=SignedLinks(settings.secret_key, settings.public_url),
+        )
+        try:
+            yield
+        finally:
+            await engine.dispose()
+
+    def current() -> AppState:
+        assert state is not None, "the app's lifespan has not started"
+        return state
+
+    async def graphql(request: Request) -> Response:
+        app_state = current()
+        request_id = request.headers.get("x-request-id") or uuid.uuid4().hex
+        if request.method == "GET":
+            if app_state.settings.is_dev and "text/html" in request.headers.get("accept", ""):
+                return HTMLResponse(get_graphql_ide_html(graphql_ide="graphiql"))
+            return _error_response(
+                405, "Send queries as POST with a JSON body.", "METHOD_NOT_ALLOWED", request_id
+            )
+        content_type = request.headers.get("content-type", "")
+        if content_type.split(";")[0].strip().lower() != "application/json":
+            return _error_response(
+                415,
+                "The body must be JSON (Content-Type: application/json).",
+                "UNSUPPORTED_MEDIA_TYPE",
+                request_id,
+            )
+        body = await request.body()
+        try:
+            payload = orjson.loads(body)
+        except orjson.JSONDecodeError:
+            return _error_response(400, "The body is not valid JSON.", "BAD_REQUEST", request_id)
+        if isinstance(payload, list):
+            return _error_response(400, "Batched operations are off.", "BAD_REQUEST", request_id)
+        if not isinstance(payload, dict) or not isinstance(payload.get("query"), str):
+            return _error_response(
+                400, "The body must be an object with a 'query' string.", "BAD_REQUEST", request_id
+            )
+        variables = payload.get("variables")
+        operation_name = payload.get("operationName")
+        if variables is not None and not isinstance(variables, dict):
+            return _error_response(400, "'variables' must be an object.", "BAD_REQUEST", request_id)
+        if operation_name is not None and not isinstance(operation_name, str):
+            return _error_response(
+                400, "'operationName' must be a string.", "BAD_REQUEST", request_id
+            )
+
+        now = dt.datetime.now(dt.UTC)
+        async with app_state.sessions() as session:
+            db = Db(session)
+            try:
+                viewer = await authenticate(request, db, app_state.signer, now)
+            except AuthenticationFailed as exc:
+                return _error_response(401, str(exc), "UNAUTHENTICATED", request_id)
+            context = Context(
+                db=db,
+                viewer=viewer,
+                loaders=Loaders(db, viewer),
+                policy=app_state.policy,
+                request_id=request_id,
+                links=app_state.links,
+                request=request,
+            )
+            result = await app_state.schema.execute(
+                payload["query"],
+                variable_values=variables,
+                context_value=context,
+                operation_name=operation_name,
+            )
+            await db.rollback()  # reads leave nothing open; mutations committed already
+        response: dict[str, Any] = {}
+        if result.errors:
+            response["errors"] = [_format_error(e, request_id) for e in result.errors]
+        response["data"] = result.data
+        return JSONResponse(response, headers={"x-request-id": request_id})
+
+    async def healthz(_: Request) -> Response:
+        return JSONResponse({"status": "ok"})
+
+    async def readyz(_: Request) -> Response:
+        try:
+            async with current().engine.connect() as connection:
+                await connection.execute(sa.text("SELECT 1"))
+        except Exception as exc:  # noqa: BLE001  any failure means not ready
+            log.warning("database not reachable: %s", exc)
+            return JSONResponse(
+                {"status": "unavailable", "database": "unreachable"}, status_code=503
+            )
+        return JSONResponse({"status": "ok", "database": "reachable"})
+
+    return Starlette(
+        routes=[
+            Route("/graphql", graphql, methods=["GET", "POST"]),
+            Route("/healthz", healthz),
+            Route("/readyz", readyz),
+        ],
+        lifespan=lifespan,
+    )
+
+
+def signer_for(settings: Settings) -> TokenSigner:
+    return TokenSigner(
+        settings.secret_key,
+        issuer=settings.token_issuer,
+        audience=settings.token_audience,
+        lifetime=dt.timedelta(minutes=settings.access_token_minutes),
+    )

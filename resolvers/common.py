@@ -1,0 +1,49 @@
+"""Small helpers shared by the domain modules of the data layer."""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Hashable, Sequence
+from typing import Any, TypeVar
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Row
+from sqlalchemy.sql import ColumnElement
+
+from resolvers.db import Db
+
+K = TypeVar("K", bound=Hashable)
+
+
+def in_key_order(
+    keys: Sequence[K], rows: Sequence[Row[Any]], key: Callable[[Row[Any]], K]
+) -> list[Row[Any] | None]:
+    """One result per key, in key order (what a DataLoader must return)."""
+    found = {key(row): row for row in rows}
+    return [found.get(k) for k in keys]
+
+
+def grouped_in_key_order(
+    keys: Sequence[K], rows: Sequence[Row[Any]], key: Callable[[Row[Any]], K]
+) -> list[list[Row[Any]]]:
+    groups: dict[K, list[Row[Any]]] = {k: [] for k in keys}
+    for row in rows:
+        groups[key(row)].append(row)
+    return [groups[k] for k in keys]
+
+
+async def rows_by_id(
+    db: Db, table: sa.Table, ids: Sequence[int], *where: ColumnElement[bool]
+) -> list[Row[Any] | None]:
+    """Rows of ``table`` for each id (None where missing or filtered out)."""
+    rows = await db.all(sa.select(table).where(table.c.id.in_(list(ids)), *where))
+    return in_key_order(ids, rows, lambda r: r.id)
+
+
+def name_search(search: str, *columns: ColumnElement[Any]) -> ColumnElement[bool]:
+    """Case-insensitive match of every word of ``search`` against any column."""
+    conditions = []
+    for word in search.split():
+        escaped = word.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
+        pattern = f"%{escaped}%"
+        conditions.append(sa.or_(*[sa.func.lower(c).like(pattern, escape="\\") for c in columns]))
+    return sa.and_(*conditions) if conditions else sa.true()

@@ -1,0 +1,121 @@
+"""Forms and their assignments: the read side.
+
+Which assignments a viewer sees is decided in SQL, from the capability
+table: staff see every assignment of the students on whom their roles hold
+FORMS; a guardian sees their children's assignments meant for guardians; a
+signed-in student (with the FORMS section visible) sees the ones meant for
+them. The relations holding FORMS are read from ``CAPABILITIES``, not
+repeated here, so a change to the table changes this filter.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Row
+from sqlalchemy.sql import ColumnElement
+
+from permissions.capabilities import CAPABILITIES, STUDENT_SECTION_CAPABILITIES, Capability
+from permissions.roles import Relation, Role
+from permissions.scope import Scope
+from permissions.viewer import Viewer
+from resolvers import tables
+from resolvers.common import grouped_in_key_order, in_key_order, rows_by_id
+from resolvers.db import Db
+from resolvers.pagination import Page, PageRequest, count, keyset_page
+
+FORMS = tables.Form.__table__
+QUESTIONS = tables.FormQuestion.__table__
+ASSIGNMENTS = tables.FormAssignment.__table__
+STUDENTS = tables.Student.__table__
+
+ORDER = (ASSIGNMENTS.c.id,)
+
+
+def _roles_holding(capability: Capability) -> frozenset[Role]:
+    return frozenset(r for r in Role if capability in CAPABILITIES[Relation.of_role(r)])
+
+
+def _self_holds(scope: Scope, capability: Capability) -> bool:
+    """Whether a signed-in student holds ``capability`` on their own record."""
+    if capability in CAPABILITIES[Relation.STUDENT_SELF]:
+        return True
+    return any(
+        STUDENT_SECTION_CAPABILITIES.get(s) is capability for s in scope.self_visible_sections
+    )
+
+
+def assignment_filter(
+    scope: Scope, assignments: sa.FromClause = ASSIGNMENTS, students: sa.FromClause = STUDENTS
+) -> ColumnElement[bool]:
+    """Assignments the viewer may see; ``students`` is joined on the
+    assignment's student."""
+    staff_roles = _roles_holding(Capability.FORMS)
+    school_wide = staff_roles - {Role.TEACHER}
+    conditions: list[ColumnElement[bool]] = []
+
+    def among(column: Any, ids: frozenset[int]) -> None:
+        if ids:
+            conditions.append(column.in_(sorted(ids)))
+
+    among(students.c.school_id, scope.schools_where(school_wide))
+    among(students.c.district_id, scope.districts_where(school_wide))
+    if Role.TEACHER in staff_roles:
+        # Already only the students of the sections taught where the viewer
+        # holds TEACHER (see Scope.teacher_student_ids).
+        among(students.c.id, scope.teacher_student_ids)
+    if Capability.FORMS in CAPABILITIES[Relation.GUARDIAN] and scope.granted_student_ids:
+        conditions.append(
+            sa.and_(
+                students.c.id.in_(sorted(scope.granted_student_ids)),
+                sa.not_(assignments.c.assigned_to_student),
+            )
+        )
+    if scope.self_student is not None and _self_holds(scope, Capability.FORMS):
+        conditions.append(
+            sa.and_(
+                students.c.id == scope.self_student.student_id,
+                assignments.c.assigned_to_student,
+            )
+        )
+    if not conditions:
+        return sa.false()
+    return conditions[0] if len(conditions) == 1 else sa.or_(*conditions)
+
+
+def scoped_assignments(viewer: Viewer) -> sa.Select[Any]:
+    return (
+        sa.select(ASSIGNMENTS)
+        .join(STUDENTS, STUDENTS.c.id == ASSIGNMENTS.c.student_id)
+        .where(assignment_filter(viewer.scope))
+    )
+
+
+async def assignment_page(db: Db, viewer: Viewer, request: PageRequest) -> Page:
+    return await keyset_page(db, scoped_assignments(viewer), ORDER, request)
+
+
+async def assignment_count(db: Db, viewer: Viewer) -> int:
+    return await count(db, scoped_assignments(viewer))
+
+
+async def assignments_in_scope(db: Db, viewer: Viewer, ids: Sequence[int]) -> list[Row[Any] | None]:
+    """Node lookups and mutation inputs: ids from a client."""
+    rows = await db.all(scoped_assignments(viewer).where(ASSIGNMENTS.c.id.in_(list(ids))))
+    return in_key_order(ids, rows, lambda r: r.id)
+
+
+async def forms_by_id(db: Db, ids: Sequence[int]) -> list[Row[Any] | None]:
+    """Path lookups: the form of a visible assignment."""
+    return await rows_by_id(db, FORMS, ids)
+
+
+async def questions_by_form_id(db: Db, form_ids: Sequence[int]) -> list[list[Row[Any]]]:
+    rows = await db.all(
+        sa.select(QUESTIONS)
+        .where(QUESTIONS.c.form_id.in_(list(form_ids)))
+        .order_by(QUESTIONS.c.form_id, QUESTIONS.c.position, QUESTIONS.c.id)
+    )
+    return grouped_in_key_order(form_ids, rows, lambda r: r.form_id)

@@ -1,0 +1,240 @@
+"""Per-request DataLoaders, named ``<thing>_by_<key>``.
+
+Built for one request and one viewer, never shared: a loader's cache holds
+only what this viewer may see. Each returns one result per key, in key order.
+Nested connections are loaded with their page arguments in the key, so every
+parent asking for the same page is served by one statement.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Awaitable, Callable, Hashable, Sequence
+from functools import cached_property
+from typing import Any, TypeVar
+
+from sqlalchemy.engine import Row
+from strawberry.dataloader import DataLoader
+
+from permissions.viewer import Viewer
+from resolvers import access, accounts, connections, guardians, schools, staff, students
+from resolvers.db import Db
+from resolvers.loaders_student_data import StudentDataLoaders
+from resolvers.pagination import Page, PageRequest
+
+P = TypeVar("P", bound=Hashable)
+R = TypeVar("R")
+
+RowLoader = DataLoader[int, Row[Any] | None]
+# A grants page: the page, and whether revoked grants are included.
+GrantPage = tuple[PageRequest, bool]
+RowsLoader = DataLoader[int, list[Row[Any]]]
+
+
+def grouped_by_parameters(
+    fetch: Callable[[Sequence[int], P], Awaitable[list[R]]],
+) -> Callable[[list[tuple[int, P]]], Awaitable[list[R]]]:
+    """Batch keys (parent id, parameters): one fetch per distinct parameters."""
+
+    async def load(keys: list[tuple[int, P]]) -> list[R]:
+        by_parameters: dict[P, list[int]] = {}
+        for parent, parameters in keys:
+            by_parameters.setdefault(parameters, []).append(parent)
+        results: dict[tuple[int, P], R] = {}
+        for parameters, parents in by_parameters.items():
+            unique = list(dict.fromkeys(parents))
+            for parent, result in zip(unique, await fetch(unique, parameters), strict=True):
+                results[(parent, parameters)] = result
+        return [results[key] for key in keys]
+
+    return load
+
+
+class Loaders(StudentDataLoaders):
+    def __init__(self, db: Db, viewer: Viewer) -> None:
+        self.db = db
+        self.viewer = viewer
+
+    def _rows(
+        self, fetch: Callable[[Db, Sequence[int]], Awaitable[list[Row[Any] | None]]]
+    ) -> RowLoader:
+        async def load(keys: list[int]) -> list[Row[Any] | None]:
+            return await fetch(self.db, keys)
+
+        return DataLoader(load_fn=load)
+
+    def _scoped(
+        self, fetch: Callable[[Db, Viewer, Sequence[int]], Awaitable[list[Any]]]
+    ) -> DataLoader[int, Any]:
+        async def load(keys: list[int]) -> list[Any]:
+            return await fetch(self.db, self.viewer, keys)
+
+        return DataLoader(load_fn=load)
+
+    # ------------------------------------------------------------ path lookups
+    @cached_property
+    def district_by_id(self) -> RowLoader:
+        return self._rows(schools.districts_by_id)
+
+    @cached_property
+    def school_by_id(self) -> RowLoader:
+        return self._rows(schools.schools_by_id)
+
+    @cached_property
+    def year_group_by_id(self) -> RowLoader:
+        return self._rows(schools.year_groups_by_id)
+
+    @cached_property
+    def student_by_id(self) -> RowLoader:
+        return self._rows(students.students_by_id)
+
+    @cached_property
+    def guardian_by_id(self) -> RowLoader:
+        return self._rows(guardians.guardians_by_id)
+
+    @cached_property
+    def staff_member_by_id(self) -> RowLoader:
+        return self._rows(staff.staff_by_id)
+
+    @cached_property
+    def account_by_id(self) -> RowLoader:
+        return self._rows(accounts.accounts_by_id)
+
+    @cached_property
+    def account_by_guardian_id(self) -> RowLoader:
+        return self._rows(accounts.newest_account_by_guardian_id)
+
+    @cached_property
+    def account_by_staff_member_id(self) -> RowLoader:
+        return self._rows(accounts.accounts_by_staff_id)
+
+    @cached_property
+    def active_code_by_student_id(self) -> RowLoader:
+        return self._rows(access.active_code_by_student_id)
+
+    @cached_property
+    def student_account_by_student_id(self) -> RowLoader:
+        return self._rows(access.student_account_by_student_id)
+
+    @cached_property
+    def eligible_by_guardian_id(self) -> DataLoader[int, bool]:
+        return DataLoader(load_fn=lambda keys: access.eligible_by_guardian_id(self.db, keys))
+
+    # ------------------------------------------------------------ lists under a parent
+    @cached_property
+    def year_groups_by_school_id(self) -> RowsLoader:
+        return DataLoader(load_fn=lambda keys: schools.year_groups_by_school_id(self.db, keys))
+
+    @cached_property
+    def contacts_by_student_id(self) -> RowsLoader:
+        return DataLoader(load_fn=lambda keys: students.contacts_by_student_id(self.db, keys))
+
+    @cached_property
+    def students_by_guardian_id(self) -> RowsLoader:
+        return self._scoped(students.students_in_scope_by_guardian_id)
+
+    @cached_property
+    def student_refs_by_guardian_id(self) -> RowsLoader:
+        return DataLoader(load_fn=lambda keys: students.student_refs_by_guardian_id(self.db, keys))
+
+    @cached_property
+    def schools_by_staff_member_id(self) -> RowsLoader:
+        return self._scoped(staff.schools_by_staff_id)
+
+    @cached_property
+    def sections_by_staff_member_id(self) -> RowsLoader:
+        return self._scoped(staff.sections_by_staff_id)
+
+    @cached_property
+    def staff_school_refs_by_staff_member_id(self) -> RowsLoader:
+        return DataLoader(load_fn=lambda keys: staff.staff_school_refs_by_staff_id(self.db, keys))
+
+    @cached_property
+    def teachers_by_section_id(self) -> RowsLoader:
+        return DataLoader(load_fn=lambda keys: staff.teachers_by_section_id(self.db, keys))
+
+    @cached_property
+    def role_grants_by_account_id(self) -> RowsLoader:
+        return DataLoader(load_fn=lambda keys: accounts.role_grants_by_account_id(self.db, keys))
+
+    @cached_property
+    def reach_by_account_id(self) -> RowsLoader:
+        return DataLoader(load_fn=lambda keys: accounts.reach_by_account_id(self.db, keys))
+
+    # ------------------------------------------------------------ nested pages
+    # Keys are (parent id, page parameters); typed inner functions rather than
+    # lambdas, so the parameter types are checked.
+    @cached_property
+    def student_page_by_section_id(self) -> DataLoader[tuple[int, PageRequest], Page]:
+        async def fetch(ids: Sequence[int], page: PageRequest) -> list[Page]:
+            return await students.student_pages_by_section(self.db, self.viewer, ids, page)
+
+        return DataLoader(load_fn=grouped_by_parameters(fetch))
+
+    @cached_property
+    def student_count_by_section_id(self) -> DataLoader[int, int]:
+        return self._scoped(students.student_counts_by_section)
+
+    @cached_property
+    def grant_page_by_account_id(self) -> DataLoader[tuple[int, GrantPage], Page]:
+        async def fetch(ids: Sequence[int], p: GrantPage) -> list[Page]:
+            return await accounts.grant_pages_by_account(
+                self.db, self.viewer, ids, p[0], include_revoked=p[1]
+            )
+
+        return DataLoader(load_fn=grouped_by_parameters(fetch))
+
+    @cached_property
+    def grant_count_by_account_id(self) -> DataLoader[tuple[int, bool], int]:
+        async def fetch(ids: Sequence[int], include_revoked: bool) -> list[int]:
+            return await accounts.grant_counts_by_account(
+                self.db, self.viewer, ids, include_revoked=include_revoked
+            )
+
+        return DataLoader(load_fn=grouped_by_parameters(fetch))
+
+    @cached_property
+    def grant_page_by_student_id(self) -> DataLoader[tuple[int, GrantPage], Page]:
+        async def fetch(ids: Sequence[int], p: GrantPage) -> list[Page]:
+            return await accounts.grant_pages_by_student(
+                self.db, self.viewer, ids, p[0], include_revoked=p[1]
+            )
+
+        return DataLoader(load_fn=grouped_by_parameters(fetch))
+
+    @cached_property
+    def grant_count_by_student_id(self) -> DataLoader[tuple[int, bool], int]:
+        async def fetch(ids: Sequence[int], include_revoked: bool) -> list[int]:
+            return await accounts.grant_counts_by_student(
+                self.db, self.viewer, ids, include_revoked=include_revoked
+            )
+
+        return DataLoader(load_fn=grouped_by_parameters(fetch))
+
+    @cached_property
+    def request_page_by_student_id(self) -> DataLoader[tuple[int, PageRequest], Page]:
+        async def fetch(ids: Sequence[int], page: PageRequest) -> list[Page]:
+            return await connections.request_pages_by_student(self.db, self.viewer, ids, page)
+
+        return DataLoader(load_fn=grouped_by_parameters(fetch))
+
+    @cached_property
+    def request_count_by_student_id(self) -> DataLoader[int, int]:
+        return self._scoped(connections.request_counts_by_student)
+
+    # ------------------------------------------------------------ node lookups (scoped)
+    @cached_property
+    def in_scope(self) -> dict[str, DataLoader[int, Any]]:
+        """``node``/``nodes`` by type name: ids from a client, filtered by scope."""
+        return {
+            "District": self._scoped(schools.districts_in_scope),
+            "School": self._scoped(schools.schools_in_scope),
+            "YearGroup": self._scoped(schools.year_groups_in_scope),
+            "Student": self._scoped(students.students_in_scope),
+            "Guardian": self._scoped(guardians.guardians_in_scope),
+            "StaffMember": self._scoped(staff.staff_in_scope),
+            "Section": self._scoped(staff.sections_in_scope),
+            "Account": self._scoped(accounts.accounts_in_scope),
+            "StudentAccessGrant": self._scoped(accounts.grants_in_scope),
+            "AccessCode": self._scoped(access.codes_in_scope),
+            "ConnectionRequest": self._scoped(connections.requests_in_scope),
+        }

@@ -1,0 +1,172 @@
+"""Keyset pagination: page 50 costs what page 1 costs.
+
+A page is ordered by a tuple of columns ending in the primary key; the
+cursor is that tuple, encoded. ``after`` becomes ``(a, b, id) > (:a, :b, :id)``
+(row values work on SQLite and PostgreSQL), served by the index on the same
+columns. Nested connections under a list are fetched for every parent at
+once with ROW_NUMBER() OVER (PARTITION BY parent), one statement per level.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import orjson
+import sqlalchemy as sa
+from sqlalchemy.engine import Row
+from sqlalchemy.sql import ColumnElement
+
+from resolvers.db import Db
+
+
+class InvalidCursor(ValueError):
+    """A cursor this server did not make, or made for another list."""
+
+
+@dataclass(frozen=True, slots=True)
+class PageRequest:
+    first: int
+    after: tuple[Any, ...] | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class Page:
+    rows: Sequence[Row[Any]]
+    cursors: Sequence[str]
+    has_next: bool
+    has_previous: bool
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, dt.datetime | dt.date):
+        return value.isoformat()
+    return value
+
+
+def encode_cursor(values: Sequence[Any]) -> str:
+    return base64.urlsafe_b64encode(orjson.dumps([_plain(v) for v in values])).decode()
+
+
+def decode_cursor(cursor: str, order: Sequence[ColumnElement[Any]]) -> tuple[Any, ...]:
+    try:
+        values = orjson.loads(base64.urlsafe_b64decode(cursor.encode()))
+    except (binascii.Error, orjson.JSONDecodeError, UnicodeEncodeError, ValueError) as exc:
+        raise InvalidCursor("the cursor is not one this list gave out") from exc
+    if not isinstance(values, list) or len(values) != len(order):
+        raise InvalidCursor("the cursor is not one this list gave out")
+    decoded: list[Any] = []
+    for value, column in zip(values, order, strict=True):
+        python_type = _python_type(column)
+        try:
+            if value is None:
+                decoded.append(None)
+            elif python_type is dt.datetime:
+                decoded.append(dt.datetime.fromisoformat(value))
+            elif python_type is dt.date:
+                decoded.append(dt.date.fromisoformat(value))
+            elif python_type is int and isinstance(value, int) and not isinstance(value, bool):
+                decoded.append(value)
+            elif python_type in {str, object} and isinstance(value, str):  # object: AutoString
+                decoded.append(value)
+            else:
+                raise InvalidCursor("the cursor is not one this list gave out")
+        except (TypeError, ValueError) as exc:
+            raise InvalidCursor("the cursor is not one this list gave out") from exc
+    return tuple(decoded)
+
+
+def _python_type(column: ColumnElement[Any]) -> type:
+    try:
+        python_type: type = column.type.python_type
+    except NotImplementedError:
+        return str
+    return python_type
+
+
+def _key(column: ColumnElement[Any]) -> str:
+    """The name an order column is selected under (and read back by)."""
+    if column.key is None:
+        raise ValueError(f"order column {column!r} needs a name")
+    return column.key
+
+
+def _after(order: Sequence[ColumnElement[Any]], after: tuple[Any, ...]) -> ColumnElement[bool]:
+    return sa.tuple_(*order) > sa.tuple_(
+        *[sa.literal(v, type_=c.type) for v, c in zip(after, order, strict=True)]
+    )
+
+
+async def keyset_page(
+    db: Db,
+    query: sa.Select[Any],
+    order: Sequence[ColumnElement[Any]],
+    request: PageRequest,
+) -> Page:
+    """One page of ``query`` (already filtered by scope), ordered by ``order``.
+
+    The order columns must be selected by ``query`` under their own names.
+    """
+    if request.after is not None:
+        query = query.where(_after(order, request.after))
+    rows = await db.all(query.order_by(*order).limit(request.first + 1))
+    return _page(rows, order, request)
+
+
+def _page(
+    rows: Sequence[Row[Any]], order: Sequence[ColumnElement[Any]], request: PageRequest
+) -> Page:
+    has_next = len(rows) > request.first
+    rows = rows[: request.first]
+    keys = [_key(c) for c in order]
+    cursors = [encode_cursor([row._mapping[k] for k in keys]) for row in rows]
+    return Page(
+        rows=rows, cursors=cursors, has_next=has_next, has_previous=request.after is not None
+    )
+
+
+async def keyset_pages_by_parent(
+    db: Db,
+    query: sa.Select[Any],
+    parent: ColumnElement[Any],
+    order: Sequence[ColumnElement[Any]],
+    parents: Sequence[Any],
+    request: PageRequest,
+) -> list[Page]:
+    """The same page of a nested list for many parents, in one statement."""
+    if request.after is not None:
+        query = query.where(_after(order, request.after))
+    ranked = query.add_columns(
+        sa.func.row_number().over(partition_by=parent, order_by=list(order)).label("_rank")
+    ).where(parent.in_(list(parents)))
+    inner = ranked.subquery()
+    rows = await db.all(
+        sa.select(inner)
+        .where(inner.c._rank <= request.first + 1)
+        .order_by(inner.c[_key(parent)], inner.c._rank)
+    )
+    grouped: dict[Any, list[Row[Any]]] = {p: [] for p in parents}
+    for row in rows:
+        grouped[row._mapping[_key(parent)]].append(row)
+    return [_page(grouped[p], order, request) for p in parents]
+
+
+async def count(db: Db, query: sa.Select[Any]) -> int:
+    """How many rows ``query`` has: the same scoped query, counted."""
+    total = await db.scalar(sa.select(sa.func.count()).select_from(query.order_by(None).subquery()))
+    return int(total or 0)
+
+
+async def counts_by_parent(
+    db: Db, query: sa.Select[Any], parent: ColumnElement[Any], parents: Sequence[Any]
+) -> list[int]:
+    inner = query.where(parent.in_(list(parents))).order_by(None).subquery()
+    rows = await db.all(
+        sa.select(inner.c[_key(parent)], sa.func.count()).group_by(inner.c[_key(parent)])
+    )
+    found = {parent_id: int(total) for parent_id, total in (tuple(row) for row in rows)}
+    return [found.get(p, 0) for p in parents]

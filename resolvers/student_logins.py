@@ -1,0 +1,64 @@
+"""Student logins: what a school is billed for a term.
+
+A student counts once per term if any of their STUDENT_LOGIN grants was
+live on any day of it: granted on or before the term's last day, and not
+revoked before its first. A login turned off mid-term is still billed.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Row
+
+from permissions.viewer import Viewer
+from resolvers import tables
+from resolvers.db import Db
+from resolvers.scope import school_filter
+
+SCHOOLS = tables.School.__table__
+SESSIONS = tables.AcademicSession.__table__
+GRANTS = tables.StudentAccessGrant.__table__
+STUDENTS = tables.Student.__table__
+
+
+async def school_in_scope(db: Db, viewer: Viewer, school_id: int) -> Row[Any] | None:
+    return await db.first(
+        sa.select(SCHOOLS).where(SCHOOLS.c.id == school_id, school_filter(viewer.scope))
+    )
+
+
+async def term_by_title(db: Db, district_id: int, title: str) -> Row[Any] | None:
+    """The district's academic session with that title. Titles are not
+    unique in the SIS ("Autumn" recurs each year): the latest one wins."""
+    return await db.first(
+        sa.select(SESSIONS)
+        .where(SESSIONS.c.district_id == district_id, SESSIONS.c.title == title)
+        .order_by(SESSIONS.c.start_date.desc(), SESSIONS.c.id.desc())
+        .limit(1)
+    )
+
+
+def _start_of(day: dt.date) -> dt.datetime:
+    return dt.datetime.combine(day, dt.time.min, tzinfo=dt.UTC)
+
+
+async def students_with_logins(
+    db: Db, *, school_id: int, district_id: int, first_day: dt.date, last_day: dt.date
+) -> int:
+    """Distinct students of the school with a login live during the term
+    (days in UTC: a grant made at any time on the last day counts)."""
+    total = await db.scalar(
+        sa.select(sa.func.count(sa.distinct(GRANTS.c.student_id)))
+        .join(STUDENTS, STUDENTS.c.id == GRANTS.c.student_id)
+        .where(
+            GRANTS.c.district_id == district_id,
+            STUDENTS.c.school_id == school_id,
+            GRANTS.c.source == "STUDENT_LOGIN",
+            GRANTS.c.granted_at < _start_of(last_day + dt.timedelta(days=1)),
+            sa.or_(GRANTS.c.revoked_at.is_(None), GRANTS.c.revoked_at >= _start_of(first_day)),
+        )
+    )
+    return int(total or 0)

@@ -1,0 +1,56 @@
+"""CrossSchoolLink: an account reaching students at several schools of a
+district (``District.crossSchoolLinks``, restricted to its admins)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import strawberry
+from sqlalchemy.engine import Row
+
+from resolvers import cross_school as data
+from schema.accounts import Account
+from schema.context import Info
+from schema.pagination import Connection, connection, page_request
+from schema.schools import School
+from schema.students import Student
+
+
+@strawberry.type
+class CrossSchoolLink:
+    account_id: strawberry.Private[int]
+    district_id: strawberry.Private[int]
+
+    async def _student_rows(self, info: Info) -> list[Row[Any]]:
+        loader = info.context.loaders.linked_students_by_account_id
+        return await loader.load((self.account_id, self.district_id))
+
+    @strawberry.field
+    async def account(self, info: Info) -> Account:
+        row = await info.context.loaders.account_by_id.load(self.account_id)
+        assert row is not None  # the page was made from this account's grants
+        return Account.from_row(row)
+
+    @strawberry.field
+    async def schools(self, info: Info) -> list[School]:
+        school_ids = list(dict.fromkeys(row.school_id for row in await self._student_rows(info)))
+        rows = await info.context.loaders.school_by_id.load_many(school_ids)
+        schools = [School.from_row(row) for row in rows if row is not None]
+        return sorted(schools, key=lambda school: (school.name, school.pk))
+
+    @strawberry.field
+    async def students(self, info: Info) -> list[Student]:
+        return [Student.from_row(row) for row in await self._student_rows(info)]
+
+
+async def cross_school_links(
+    info: Info, district_id: int, first: int | None, after: str | None
+) -> Connection[CrossSchoolLink]:
+    request = page_request(info, first, after, data.ORDER)
+    db, viewer = info.context.db, info.context.viewer
+    page = await data.link_page(db, viewer, district_id, request)
+    return connection(
+        page,
+        lambda row: CrossSchoolLink(account_id=row.account_id, district_id=district_id),
+        lambda: data.link_count(db, viewer, district_id),
+    )

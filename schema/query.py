@@ -1,0 +1,218 @@
+"""The Query root: every entry point filters by the viewer's scope."""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Annotated, Any
+
+import strawberry
+
+from permissions.adapters import signed_in
+from resolvers import accounts as account_data
+from resolvers import guardians as guardian_data
+from resolvers import schools as school_data
+from resolvers import students as student_data
+from resolvers.lifecycle import PortalStatus as PolicyPortalStatus
+from schema.accounts import Account, Viewer
+from schema.context import Info
+from schema.enums import AccountKind, PortalStatus
+from schema.guardians import Guardian
+from schema.node import Node, from_global_id, pk_of
+from schema.pagination import Connection, connection, page_request
+from schema.schools import District, School
+from schema.students import Student, student_connection
+
+if TYPE_CHECKING:
+    from schema.forms import FormAssignment
+    from schema.student_logins import StudentLoginBill
+
+# How each node type is made from its row; ids of other types are not nodes.
+NODE_TYPES: dict[str, Any] = {}
+
+
+def _converters() -> dict[str, Any]:
+    if not NODE_TYPES:
+        from schema.access import AccessCode, StudentAccessGrant
+        from schema.connections import ConnectionRequest
+        from schema.schools import YearGroup
+        from schema.staff import Section, StaffMember
+
+        NODE_TYPES.update(
+            {
+                "District": District.from_row,
+                "School": School.from_row,
+                "YearGroup": YearGroup.from_row,
+                "Student": Student.from_row,
+                "Guardian": Guardian.from_row,
+                "StaffMember": StaffMember.from_row,
+                "Section": Section.from_row,
+                "Account": Account.from_row,
+                "StudentAccessGrant": StudentAccessGrant.from_row,
+                "AccessCode": AccessCode.from_row,
+            }
+        )
+        NODE_TYPES["ConnectionRequest"] = ConnectionRequest.from_row
+    return NODE_TYPES
+
+
+async def _resolve_node(info: Info, global_id: str) -> Node | None:
+    parsed = from_global_id(global_id)
+    if parsed is None:
+        return None
+    type_name, pk = parsed
+    loader = info.context.loaders.in_scope.get(type_name)
+    if loader is None:
+        return None
+    row = await loader.load(pk)
+    if row is None:
+        return None
+    convert = _converters()[type_name]
+    if type_name == "ConnectionRequest":
+        return convert(row, info.context.clock())  # type: ignore[no-any-return]
+    return convert(row)  # type: ignore[no-any-return]
+
+
+def _optional_pk(global_id: strawberry.ID | None, type_name: str) -> int | None:
+    """A filter id: None when absent, -1 (matches nothing) when not of the type."""
+    if global_id is None:
+        return None
+    pk = pk_of(global_id, type_name)
+    return -1 if pk is None else pk
+
+
+@strawberry.input
+class AccountFilter:
+    kind: AccountKind | None = None
+    school_id: strawberry.ID | None = None
+    portal_status: PortalStatus | None = None
+    never_logged_in: bool | None = strawberry.field(
+        default=None,
+        description="Only accounts that have never signed in (candidates for a welcome email).",
+    )
+    search: str | None = None
+
+
+@strawberry.input
+class GuardianFilter:
+    school_id: strawberry.ID | None = None
+    portal_status: PortalStatus | None = None
+    search: str | None = None
+
+
+@strawberry.type
+class Query:
+    @strawberry.field(extensions=signed_in())
+    async def node(self, info: Info, id: strawberry.ID) -> Node | None:
+        return await _resolve_node(info, id)
+
+    @strawberry.field(extensions=signed_in())
+    async def nodes(self, info: Info, ids: list[strawberry.ID]) -> list[Node | None]:
+        if len(ids) > info.context.policy.max_page_size:
+            from schema.pagination import BadUserInput
+
+            raise BadUserInput(
+                f"ids may name at most {info.context.policy.max_page_size} nodes.", "ids"
+            )
+        return [await _resolve_node(info, global_id) for global_id in ids]
+
+    @strawberry.field
+    def viewer(self, info: Info) -> Viewer:
+        viewer = info.context.viewer
+        return Viewer(
+            is_authenticated=viewer.is_authenticated, can_record_data=viewer.can_record_data
+        )
+
+    @strawberry.field(extensions=signed_in())
+    async def districts(
+        self, info: Info, first: int | None = 20, after: str | None = None
+    ) -> Connection[District]:
+        request = page_request(info, first, after, school_data.DISTRICT_ORDER)
+        db, viewer = info.context.db, info.context.viewer
+        page = await school_data.district_page(db, viewer, request)
+        return connection(page, District.from_row, lambda: school_data.district_count(db, viewer))
+
+    @strawberry.field(extensions=signed_in())
+    async def schools(
+        self, info: Info, first: int | None = 20, after: str | None = None
+    ) -> Connection[School]:
+        request = page_request(info, first, after, school_data.SCHOOL_ORDER)
+        db, viewer = info.context.db, info.context.viewer
+        page = await school_data.school_page(db, viewer, request)
+        return connection(page, School.from_row, lambda: school_data.school_count(db, viewer))
+
+    @strawberry.field(extensions=signed_in())
+    async def students(
+        self,
+        info: Info,
+        first: int | None = 20,
+        after: str | None = None,
+        school_id: strawberry.ID | None = None,
+        search: str | None = None,
+    ) -> Connection[Student]:
+        where = student_data.StudentFilter(
+            school_id=_optional_pk(school_id, "School"), search=search
+        )
+        return await student_connection(info, first, after, where)
+
+    @strawberry.field(extensions=signed_in())
+    async def guardians(
+        self,
+        info: Info,
+        first: int | None = 20,
+        after: str | None = None,
+        filter: GuardianFilter | None = None,
+    ) -> Connection[Guardian]:
+        given = filter or GuardianFilter()
+        where = guardian_data.GuardianFilter(
+            school_id=_optional_pk(given.school_id, "School"),
+            portal_status=PolicyPortalStatus(given.portal_status.value)
+            if given.portal_status is not None
+            else None,
+            search=given.search,
+        )
+        request = page_request(info, first, after, guardian_data.ORDER)
+        db, viewer = info.context.db, info.context.viewer
+        page = await guardian_data.guardian_page(db, viewer, request, where)
+        return connection(
+            page, Guardian.from_row, lambda: guardian_data.guardian_count(db, viewer, where)
+        )
+
+    @strawberry.field(extensions=signed_in())
+    async def accounts(
+        self,
+        info: Info,
+        first: int | None = 20,
+        after: str | None = None,
+        filter: AccountFilter | None = None,
+    ) -> Connection[Account]:
+        given = filter or AccountFilter()
+        where = account_data.AccountFilter(
+            kind=given.kind.value if given.kind is not None else None,
+            school_id=_optional_pk(given.school_id, "School"),
+            portal_status=PolicyPortalStatus(given.portal_status.value)
+            if given.portal_status is not None
+            else None,
+            never_logged_in=given.never_logged_in,
+            search=given.search,
+        )
+        request = page_request(info, first, after, account_data.ORDER)
+        db, viewer = info.context.db, info.context.viewer
+        page = await account_data.account_page(db, viewer, request, where)
+        return connection(
+            page, Account.from_row, lambda: account_data.account_count(db, viewer, where)
+        )
+
+    @strawberry.field(extensions=signed_in())
+    async def form_assignments(
+        self, info: Info, first: int | None = 20, after: str | None = None
+    ) -> Connection[Annotated["FormAssignment", strawberry.lazy("schema.forms")]]:
+        from schema.forms import form_assignments
+
+        return await form_assignments(info, first, after)
+
+    @strawberry.field(extensions=signed_in())
+    async def student_login_bill(
+        self, info: Info, school_id: strawberry.ID, term_name: str
+    ) -> Annotated["StudentLoginBill", strawberry.lazy("schema.student_logins")] | None:
+        from schema.student_logins import student_login_bill
+
+        return await student_login_bill(info, school_id, term_name)

@@ -1,0 +1,107 @@
+"""Running GraphQL as a given viewer, through the real schema and database.
+
+``GraphQLRunner.run`` builds the viewer the way a request does (session →
+account → scope, from the database), then executes with the same context the
+app builds. ``StatementCounter`` counts SQL statements an engine runs.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import functools
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
+
+from gql.graphql_schema import build_schema
+from gql.links import SignedLinks
+from gql.settings import Settings
+from permissions.viewer import ANONYMOUS, Viewer
+from resolvers.db import Db
+from resolvers.loaders import Loaders
+from resolvers.viewers import load_viewer
+from schema.context import Context
+from schema.node import to_global_id
+
+SETTINGS = Settings(env="dev")
+
+
+@functools.cache
+def served_schema() -> Any:
+    return build_schema(SETTINGS)
+
+
+NOW = dt.datetime(2026, 11, 3, 9, 0, tzinfo=dt.UTC)
+
+
+@dataclass
+class Result:
+    data: dict[str, Any] | None
+    errors: list[dict[str, Any]]
+
+    @property
+    def error_codes(self) -> list[tuple[str, list[str | int]]]:
+        return [(e.get("extensions", {}).get("code"), e.get("path")) for e in self.errors]
+
+
+def gid(type_name: str, pk: int) -> str:
+    return str(to_global_id(type_name, pk))
+
+
+class StatementCounter:
+    def __init__(self, engine: AsyncEngine) -> None:
+        self.engine = engine
+        self.statements: list[str] = []
+        self.active = False
+
+        @sa.event.listens_for(engine.sync_engine, "before_cursor_execute")
+        def _count(_conn: Any, _cursor: Any, statement: str, *_: Any) -> None:
+            if self.active:
+                self.statements.append(statement)
+
+    @contextmanager
+    def counting(self) -> Iterator[list[str]]:
+        self.statements = []
+        self.active = True
+        try:
+            yield self.statements
+        finally:
+            self.active = False
+
+
+class GraphQLRunner:
+    def __init__(self, engine: AsyncEngine, sessions: dict[str, str]) -> None:
+        self.engine = engine
+        self.sessions = sessions
+
+    async def viewer(self, db: Db, who: str | None) -> Viewer:
+        if who is None:
+            return ANONYMOUS
+        viewer = await load_viewer(db, session_id=self.sessions[who], now=NOW)
+        assert viewer is not None, f"{who}'s session is not live"
+        return viewer
+
+    async def run(self, who: str | None, query: str, **variables: Any) -> Result:
+        async with AsyncSession(self.engine, expire_on_commit=False) as session:
+            db = Db(session)
+            viewer = await self.viewer(db, who)
+            context = Context(
+                db=db,
+                viewer=viewer,
+                loaders=Loaders(db, viewer),
+                links=SignedLinks(SETTINGS.secret_key, SETTINGS.public_url),
+                clock=lambda: NOW,
+            )
+            result = await served_schema().execute(
+                query, variable_values=variables, context_value=context
+            )
+        errors = [dict(e.formatted) for e in result.errors or []]
+        for formatted, error in zip(errors, result.errors or [], strict=True):
+            original = error.original_error
+            if original is not None and not hasattr(original, "extensions"):
+                raise original  # an unexpected exception is a test failure, not data
+        return Result(data=result.data, errors=errors)

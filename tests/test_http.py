@@ -1,0 +1,164 @@
+"""Through the real ASGI app: credentials, the edge rules, health checks."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from gql.app import create_app, signer_for
+from gql.settings import Settings
+from resolvers import tables
+from tests.world import World
+
+pytestmark = pytest.mark.asyncio(loop_scope="session")
+
+
+@pytest.fixture(scope="module")
+def settings(world_engine: tuple[AsyncEngine, World]) -> Settings:
+    engine, _ = world_engine
+    return Settings(env="dev", database_url=engine.url.render_as_string(hide_password=False))
+
+
+@pytest.fixture(scope="module")
+async def http(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            yield client
+
+
+def token(settings: Settings, world: World, who: str, *, now: dt.datetime | None = None) -> str:
+    return signer_for(settings).issue(
+        account_id=world[who], session_id=world.sessions[who], now=now or dt.datetime.now(dt.UTC)
+    )
+
+
+async def post(http: httpx.AsyncClient, query: str, bearer: str | None = None) -> httpx.Response:
+    headers = {"authorization": f"Bearer {bearer}"} if bearer else {}
+    return await http.post("/graphql", json={"query": query}, headers=headers)
+
+
+async def test_a_valid_bearer_token_signs_the_request_in(
+    http: httpx.AsyncClient, settings: Settings, world: World
+) -> None:
+    response = await post(
+        http,
+        "{ viewer { isAuthenticated account { displayName kind } } }",
+        token(settings, world, "admin_a"),
+    )
+    assert response.status_code == 200
+    assert response.json() == {
+        "data": {
+            "viewer": {
+                "isAuthenticated": True,
+                "account": {"displayName": "Anna Head", "kind": "STAFF"},
+            }
+        }
+    }
+    assert response.headers["x-request-id"]
+
+
+async def test_no_credential_is_the_anonymous_viewer(http: httpx.AsyncClient) -> None:
+    response = await post(http, "{ viewer { isAuthenticated } }")
+    assert response.json() == {"data": {"viewer": {"isAuthenticated": False}}}
+
+
+@pytest.mark.parametrize(
+    "bad",
+    [
+        "not-a-jwt",
+        "eyJhbGciOiJub25lIiwidHlwIjoiSldUIn0.eyJzdWIiOiIxIiwic2lkIjoieCJ9.",  # alg none
+    ],
+)
+async def test_a_bad_token_is_unauthenticated_never_anonymous(
+    http: httpx.AsyncClient, bad: str
+) -> None:
+    response = await post(http, "{ viewer { isAuthenticated } }", bad)
+    assert response.status_code == 401
+    assert response.json()["errors"][0]["extensions"] == {"code": "UNAUTHENTICATED"}
+    assert "data" not in response.json()
+
+
+async def test_an_expired_token_is_unauthenticated(
+    http: httpx.AsyncClient, settings: Settings, world: World
+) -> None:
+    old = token(settings, world, "admin_a", now=dt.datetime.now(dt.UTC) - dt.timedelta(hours=2))
+    response = await post(http, "{ viewer { isAuthenticated } }", old)
+    assert response.status_code == 401
+    assert response.json()["errors"][0]["extensions"] == {"code": "UNAUTHENTICATED"}
+
+
+async def test_a_token_signed_with_another_secret_is_unauthenticated(
+    http: httpx.AsyncClient, settings: Settings, world: World
+) -> None:
+    other = Settings(env="dev", secret_key="another-secret-of-enough-length-0123456789")
+    forged = signer_for(other).issue(
+        account_id=world["da_north"],
+        session_id=world.sessions["da_north"],
+        now=dt.datetime.now(dt.UTC),
+    )
+    response = await post(http, "{ viewer { isAuthenticated } }", forged)
+    assert response.status_code == 401
+
+
+async def test_a_token_for_an_ended_session_stops_working_on_the_next_request(
+    http: httpx.AsyncClient,
+    settings: Settings,
+    world: World,
+    world_engine: tuple[AsyncEngine, World],
+) -> None:
+    engine, _ = world_engine
+    live = token(settings, world, "support_a")
+    assert (await post(http, "{ viewer { isAuthenticated } }", live)).status_code == 200
+    sessions = tables.Session.__table__
+    async with engine.begin() as c:
+        await c.execute(
+            sa.update(sessions)
+            .where(sessions.c.id == world.sessions["support_a"])
+            .values(revoked_at=dt.datetime.now(dt.UTC))
+        )
+    try:
+        response = await post(http, "{ viewer { isAuthenticated } }", live)
+        assert response.status_code == 401
+        assert response.json()["errors"][0]["extensions"] == {"code": "UNAUTHENTICATED"}
+    finally:
+        async with engine.begin() as c:
+            await c.execute(
+                sa.update(sessions)
+                .where(sessions.c.id == world.sessions["support_a"])
+                .values(revoked_at=None)
+            )
+
+
+async def test_queries_over_get_are_refused(http: httpx.AsyncClient) -> None:
+    response = await http.get("/graphql", params={"query": "{ viewer { isAuthenticated } }"})
+    assert response.status_code == 405
+    assert response.json()["errors"][0]["extensions"] == {"code": "METHOD_NOT_ALLOWED"}
+
+
+async def test_form_posts_are_refused(http: httpx.AsyncClient) -> None:
+    response = await http.post("/graphql", data={"query": "{ viewer { isAuthenticated } }"})
+    assert response.status_code == 415
+
+
+async def test_batched_operations_are_refused(http: httpx.AsyncClient) -> None:
+    response = await http.post("/graphql", json=[{"query": "{ viewer { isAuthenticated } }"}] * 2)
+    assert response.status_code == 400
+    assert response.json()["errors"][0]["message"] == "Batched operations are off."
+
+
+async def test_field_suggestions_are_off(http: httpx.AsyncClient) -> None:
+    response = await post(http, "{ viewer { isAuthenticatd } }")
+    message = response.json()["errors"][0]["message"]
+    assert message == "Cannot query field 'isAuthenticatd' on type 'Viewer'."
+
+
+async def test_health_and_readiness(http: httpx.AsyncClient) -> None:
+    assert (await http.get("/healthz")).json() == {"status": "ok"}
+    assert (await http.get("/readyz")).json() == {"status": "ok", "database": "reachable"}
