@@ -37,6 +37,7 @@ from gql.tokens import TokenSigner
 from permissions.errors import AuthorizationError
 from resolvers.db import Db, create_engine
 from resolvers.loaders import Loaders
+from resolvers.ratelimit import MemoryRateLimiter, RateLimiter
 from schema.context import Context, Policy
 
 log = logging.getLogger("accessgraph")
@@ -53,6 +54,7 @@ class AppState:
     signer: TokenSigner
     policy: Policy
     links: SignedLinks
+    rate_limiter: RateLimiter
 
 
 class JSONResponse(Response):
@@ -111,6 +113,7 @@ def create_app(settings: Settings) -> Starlette:
                 public_url=settings.public_url,
             ),
             links=SignedLinks(settings.secret_key, settings.public_url),
+            rate_limiter=MemoryRateLimiter(),
         )
         try:
             yield
@@ -172,6 +175,8 @@ def create_app(settings: Settings) -> Starlette:
                 policy=app_state.policy,
                 request_id=request_id,
                 links=app_state.links,
+                rate_limiter=app_state.rate_limiter,
+                client_address=request.client.host if request.client else "unknown",
                 request=request,
             )
             result = await app_state.schema.execute(
@@ -206,6 +211,8 @@ def create_app(settings: Settings) -> Starlette:
             Route("/graphql", graphql, methods=["GET", "POST"]),
             Route("/healthz", healthz),
             Route("/readyz", readyz),
+            # Each workflow adds its REST routes in its own module:
+            # *auth_routes(current), *portal_routes(current)
         ],
         lifespan=lifespan,
     )

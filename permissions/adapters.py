@@ -17,7 +17,7 @@ from strawberry.extensions import FieldExtension
 from strawberry.types import Info
 
 from permissions.capabilities import Capability
-from permissions.errors import Forbidden, Unauthenticated
+from permissions.errors import NOT_LINKED_MESSAGE, Forbidden, Unauthenticated
 from permissions.viewer import Viewer
 
 
@@ -98,4 +98,43 @@ class RequireSignIn(FieldExtension):
 
 
 def signed_in() -> list[FieldExtension]:
+    return [RequireSignIn()]
+
+
+class RequireWriter(FieldExtension):
+    """Mutations by staff: signed in, linked to an active staff record
+    (DESIGN 2, "Look, don't touch"), and holding ``capability`` somewhere.
+    Which students or schools the capability covers is then checked against
+    the mutation's input, in SQL (out of scope → NOT_FOUND user errors)."""
+
+    def __init__(self, capability: Capability, *, needs_staff_record: bool) -> None:
+        self.capability = capability
+        self.needs_staff_record = needs_staff_record
+
+    def _check(self, viewer: Viewer) -> None:
+        if not viewer.is_authenticated:
+            raise Unauthenticated()
+        if not viewer.scope.holds_anywhere(self.capability):
+            raise Forbidden("Your role does not allow this.")
+        if self.needs_staff_record and not viewer.can_record_data:
+            raise Forbidden(NOT_LINKED_MESSAGE)
+
+    async def resolve_async(
+        self, next_: Any, source: Any, info: Info[Any, Any], **kwargs: Any
+    ) -> Any:
+        self._check(_viewer(info))
+        result = next_(source, info, **kwargs)
+        if inspect.isawaitable(result):
+            return await result
+        return result
+
+
+def staff_writes(capability: Capability) -> list[FieldExtension]:
+    """A staff mutation needing ``capability`` and a linked, active staff record."""
+    return [RequireWriter(capability, needs_staff_record=True)]
+
+
+def signed_in_writes() -> list[FieldExtension]:
+    """A mutation any signed-in account may attempt (redeem a code, activate
+    a connection): what it may touch is decided by its input."""
     return [RequireSignIn()]

@@ -172,6 +172,18 @@ class Scope:
             caps |= CAPABILITIES[Relation.of_role(role)]
         return frozenset(caps)
 
+    def holds_anywhere(self, capability: Capability) -> bool:
+        """Whether any relation the viewer has grants ``capability`` at all:
+        the cheap first gate of a mutation, before its input is checked."""
+        relations = {Relation.of_role(r.role) for r in self.roles}
+        if self.granted_students:
+            relations.add(Relation.GUARDIAN)
+        if self.self_student is not None:
+            relations.add(Relation.STUDENT_SELF)
+            if capability in {STUDENT_SECTION_CAPABILITIES[s] for s in self.self_visible_sections}:
+                return True
+        return any(capability in CAPABILITIES[r] for r in relations)
+
     def may_record_for_section(self, *, section_id: int, school_id: int, district_id: int) -> bool:
         """TEACHER of that section, or an admin of its school or district."""
         held = self.school_roles.get(school_id, _EMPTY_ROLES) | self.district_roles.get(

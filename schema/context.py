@@ -12,6 +12,7 @@ import strawberry
 from permissions.viewer import Viewer
 from resolvers.db import Db
 from resolvers.loaders import Loaders
+from resolvers.ratelimit import MemoryRateLimiter, RateLimiter
 
 
 @dataclass(frozen=True, slots=True)
@@ -41,6 +42,9 @@ class Context:
     policy: Policy = field(default_factory=Policy)
     request_id: str = ""
     links: Links | None = None
+    rate_limiter: RateLimiter = field(default_factory=MemoryRateLimiter)
+    # The caller's address, for per-client rate limits.
+    client_address: str = "unknown"
     clock: Callable[[], dt.datetime] = _utc_now
     # Anything the HTTP layer wants to hand through (the starlette request).
     request: Any = None

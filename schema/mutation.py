@@ -1,13 +1,18 @@
 """The Mutation root, merged from the domain modules' mutation classes.
 
-Each workflow adds its domain's class to ``MUTATIONS``; while none exists the
-schema has no Mutation root.
+Each workflow adds its domain's class to ``MUTATIONS``. Conventions every
+mutation follows (see docs/mutations.md):
+- one ``input`` argument, a payload with ``userErrors`` for expected failures;
+- permission declared on the field (``staff_writes(...)``/``signed_in_writes()``);
+- ids from the input resolved in SQL against the viewer's scope: out of scope
+  is NOT_FOUND, never a hint that it exists;
+- the mutation owns its transaction: data functions never commit.
 """
 
 from __future__ import annotations
 
-import strawberry
+from strawberry.tools import merge_types
 
 MUTATIONS: tuple[type, ...] = ()
 
-Mutation: type | None = strawberry.type(type("Mutation", MUTATIONS, {})) if MUTATIONS else None
+Mutation: type | None = merge_types("Mutation", MUTATIONS) if MUTATIONS else None

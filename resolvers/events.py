@@ -1,0 +1,79 @@
+"""Writing the audit trail: access events, in the caller's transaction.
+
+Every change to access (a code issued or reset, a redemption, a grant made or
+revoked, a request created, deleted, activated or locked, provisioning, an
+account revoked, sessions terminated) is recorded here, in the same
+transaction as the change, so the trail never disagrees with the data.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+
+from permissions.viewer import Viewer
+from resolvers import tables
+from resolvers.db import Db
+
+EVENTS = tables.AccessEvent.__table__
+
+SIS_SYNC_ACTOR = "SIS sync"
+SYSTEM_ACTOR = "Access Graph"
+
+
+@dataclass(frozen=True, slots=True)
+class Actor:
+    """Who acted: an account (and the staff record it acts as), or the system."""
+
+    name: str
+    account_id: int | None = None
+    staff_member_id: int | None = None
+    kind: str | None = None  # STAFF, GUARDIAN, STUDENT; None for SIS sync and system
+
+    @classmethod
+    def of(cls, viewer: Viewer, name: str | None = None) -> Actor:
+        return cls(
+            name=name or viewer.display_name,
+            account_id=viewer.account_id,
+            staff_member_id=viewer.staff_member_id if viewer.can_record_data else None,
+            kind=viewer.kind.value if viewer.kind is not None else None,
+        )
+
+
+SIS_SYNC = Actor(name=SIS_SYNC_ACTOR)
+SYSTEM = Actor(name=SYSTEM_ACTOR)
+
+
+@dataclass(frozen=True, slots=True)
+class Event:
+    district_id: int
+    action: str
+    student_id: int | None = None
+    detail: str | None = None
+
+
+async def record(db: Db, actor: Actor, events: Sequence[Event], *, at: dt.datetime) -> None:
+    """One INSERT for any number of events."""
+    if not events:
+        return
+    await db.execute(
+        sa.insert(EVENTS).values(
+            [
+                {
+                    "district_id": e.district_id,
+                    "student_id": e.student_id,
+                    "at": at,
+                    "actor_account_id": actor.account_id,
+                    "actor_staff_id": actor.staff_member_id,
+                    "actor_kind": actor.kind,
+                    "actor_name": actor.name,
+                    "action": e.action,
+                    "detail": e.detail,
+                }
+                for e in events
+            ]
+        )
+    )

@@ -1,0 +1,42 @@
+"""The email outbox: every email is written here first, in the caller's
+transaction, and sent from here by ``gql.mailer`` (retried on failure).
+Without SMTP settings it stays here, with a log line."""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+import sqlalchemy as sa
+
+from resolvers import tables
+from resolvers.db import Db
+
+OUTBOX = tables.OutboxEmail.__table__
+
+
+@dataclass(frozen=True, slots=True)
+class Email:
+    to_address: str
+    subject: str
+    body: str
+    kind: str  # e.g. CONNECTION_ACTIVATION, EMAIL_VERIFICATION, WELCOME
+
+
+async def enqueue(db: Db, emails: list[Email], *, now: dt.datetime) -> None:
+    if not emails:
+        return
+    await db.execute(
+        sa.insert(OUTBOX).values(
+            [
+                {
+                    "to_address": e.to_address,
+                    "subject": e.subject,
+                    "body": e.body,
+                    "kind": e.kind,
+                    "created_at": now,
+                }
+                for e in emails
+            ]
+        )
+    )
