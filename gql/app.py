@@ -199,7 +199,7 @@ def create_app(settings: Settings) -> Starlette:
         try:
             async with current().engine.connect() as connection:
                 await connection.execute(sa.text("SELECT 1"))
-        except Exception as exc:  # noqa: BLE001  any failure means not ready
+        except Exception as exc:
             log.warning("database not reachable: %s", exc)
             return JSONResponse(
                 {"status": "unavailable", "database": "unreachable"}, status_code=503

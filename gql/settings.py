@@ -11,7 +11,7 @@ from typing import Literal
 from pydantic import Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
-PLACEHOLDER_SECRET = "dev-only-insecure-secret-change-me-0123456789"
+PLACEHOLDER_SECRET = "dev-only-insecure-secret-change-me-0123456789"  # noqa: S105  refused in prod
 
 
 class Settings(BaseSettings):
@@ -21,8 +21,8 @@ class Settings(BaseSettings):
     database_url: str = "sqlite:///accessgraph.sqlite3"
     secret_key: str = PLACEHOLDER_SECRET
     public_url: str = "http://127.0.0.1:8000"
-    token_issuer: str = "accessgraph"
-    token_audience: str = "accessgraph-api"
+    token_issuer: str = "accessgraph"  # noqa: S105  a name, not a secret
+    token_audience: str = "accessgraph-api"  # noqa: S105  a name, not a secret
     access_token_minutes: int = Field(default=15, ge=1, le=24 * 60)
     session_days: int = Field(default=30, ge=1, le=365)
 
@@ -50,10 +50,11 @@ class Settings(BaseSettings):
 
     @model_validator(mode="after")
     def _prod_refuses_placeholders(self) -> Settings:
-        if self.env == "prod":
-            if self.secret_key == PLACEHOLDER_SECRET or len(self.secret_key) < 32:
-                raise ValueError(
-                    "ACCESSGRAPH_SECRET_KEY must be set to a random value of at least 32 "
-                    "characters in prod"
-                )
+        if self.env == "prod" and (
+            self.secret_key == PLACEHOLDER_SECRET or len(self.secret_key) < 32
+        ):
+            raise ValueError(
+                "ACCESSGRAPH_SECRET_KEY must be set to a random value of at least 32 "
+                "characters in prod"
+            )
         return self

@@ -28,10 +28,13 @@ class Capability(enum.Enum):
     # provision, bulk revoke, welcome emails, portal status of contacts
     ACCOUNT_LIFECYCLE = "ACCOUNT_LIFECYCLE"
     TERMINATE_SESSIONS = "TERMINATE_SESSIONS"
-    # student login settings and forms
+    # student login settings
     STUDENT_LOGIN_SETTINGS = "STUDENT_LOGIN_SETTINGS"
     HOMEWORK = "HOMEWORK"
     TIMETABLE = "TIMETABLE"
+    # custom forms: administered by admins (the design's "student login
+    # settings, forms" row), completed by guardians and, where the school
+    # shows forms, by students
     FORMS = "FORMS"
     # who can see this student, who looked
     ACCESS_REVIEW = "ACCESS_REVIEW"
@@ -69,11 +72,9 @@ CAPABILITIES: Mapping[Relation, frozenset[Capability]] = MappingProxyType(
             C.MANAGE_ACCESS_CODES,
             C.HOMEWORK,
             C.TIMETABLE,
-            C.FORMS,
         },
-        Relation.TEACHER: _STAFF_COMMON
-        | {C.PORTAL_VIEW, C.REVOKE_GRANT, C.HOMEWORK, C.TIMETABLE, C.FORMS},
-        Relation.SUPPORT_STAFF: _STAFF_COMMON | {C.HOMEWORK, C.TIMETABLE, C.FORMS},
+        Relation.TEACHER: _STAFF_COMMON | {C.PORTAL_VIEW, C.REVOKE_GRANT, C.HOMEWORK, C.TIMETABLE},
+        Relation.SUPPORT_STAFF: _STAFF_COMMON | {C.HOMEWORK, C.TIMETABLE},
         Relation.SECURITY_CONTACT: _STAFF_COMMON | {C.PORTAL_VIEW, C.TERMINATE_SESSIONS},
         Relation.GUARDIAN: frozenset(
             {C.DIRECTORY, C.CONTACT_DETAILS, C.HOMEWORK, C.TIMETABLE, C.FORMS, C.ACCESS_REVIEW}

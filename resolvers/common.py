@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Hashable, Sequence
+from collections.abc import Awaitable, Callable, Hashable, Sequence
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
@@ -12,6 +12,8 @@ from sqlalchemy.sql import ColumnElement
 from resolvers.db import Db
 
 K = TypeVar("K", bound=Hashable)
+P = TypeVar("P", bound=Hashable)
+R = TypeVar("R")
 
 
 def in_key_order(
@@ -47,3 +49,22 @@ def name_search(search: str, *columns: ColumnElement[Any]) -> ColumnElement[bool
         pattern = f"%{escaped}%"
         conditions.append(sa.or_(*[sa.func.lower(c).like(pattern, escape="\\") for c in columns]))
     return sa.and_(*conditions) if conditions else sa.true()
+
+
+def grouped_by_parameters(
+    fetch: Callable[[Sequence[int], P], Awaitable[list[R]]],
+) -> Callable[[list[tuple[int, P]]], Awaitable[list[R]]]:
+    """Batch keys (parent id, parameters): one fetch per distinct parameters."""
+
+    async def load(keys: list[tuple[int, P]]) -> list[R]:
+        by_parameters: dict[P, list[int]] = {}
+        for parent, parameters in keys:
+            by_parameters.setdefault(parameters, []).append(parent)
+        results: dict[tuple[int, P], R] = {}
+        for parameters, parents in by_parameters.items():
+            unique = list(dict.fromkeys(parents))
+            for parent, result in zip(unique, await fetch(unique, parameters), strict=True):
+                results[(parent, parameters)] = result
+        return [results[key] for key in keys]
+
+    return load

@@ -9,14 +9,16 @@ mutation that owns the transaction does (``Db.commit``).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Sequence
-from typing import Any
+from collections.abc import Awaitable, Callable, Sequence
+from typing import Any, TypeVar
 
 import sqlalchemy as sa
 from sqlalchemy.engine import Row
 from sqlalchemy.engine.url import make_url
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, create_async_engine
 from sqlalchemy.sql import Executable
+
+T = TypeVar("T")
 
 
 def async_url(url: str) -> str:
@@ -74,7 +76,13 @@ def is_postgres(engine: AsyncEngine) -> bool:
 
 
 class Db:
-    """One request's session, guarded so that concurrent resolvers queue."""
+    """One request's session, guarded so that concurrent resolvers queue.
+
+    Each statement runs shielded from cancellation: when graphql-core cancels
+    sibling fields (an error propagated to a nullable parent), a statement in
+    flight finishes instead of leaving the connection half-used; closing the
+    session takes the same lock, so it waits for it.
+    """
 
     def __init__(self, session: AsyncSession) -> None:
         self.session = session
@@ -86,35 +94,44 @@ class Db:
         assert bind is not None, "the session is bound to the app's engine"
         return bind.dialect.name
 
+    async def _locked(self, work: Callable[[], Awaitable[T]]) -> T:
+        async def run() -> T:
+            async with self._lock:
+                return await work()
+
+        return await asyncio.shield(run())
+
     async def all(self, statement: Executable) -> Sequence[Row[Any]]:
-        async with self._lock:
-            result = await self.session.execute(statement)
-            return result.all()
+        async def work() -> Sequence[Row[Any]]:
+            return (await self.session.execute(statement)).all()
+
+        return await self._locked(work)
 
     async def first(self, statement: Executable) -> Row[Any] | None:
-        async with self._lock:
-            result = await self.session.execute(statement)
-            return result.first()
+        async def work() -> Row[Any] | None:
+            return (await self.session.execute(statement)).first()
+
+        return await self._locked(work)
 
     async def scalar(self, statement: Executable) -> Any:
-        async with self._lock:
-            result = await self.session.execute(statement)
-            return result.scalar()
+        async def work() -> Any:
+            return (await self.session.execute(statement)).scalar()
 
-    async def execute(self, statement: Executable) -> sa.CursorResult[Any]:
-        async with self._lock:
-            result = await self.session.execute(statement)
+        return await self._locked(work)
+
+    async def execute(self, statement: Executable, parameters: Any = None) -> sa.CursorResult[Any]:
+        async def work() -> sa.CursorResult[Any]:
+            result = await self.session.execute(statement, parameters)
             assert isinstance(result, sa.CursorResult)
             return result
 
+        return await self._locked(work)
+
     async def commit(self) -> None:
-        async with self._lock:
-            await self.session.commit()
+        await self._locked(self.session.commit)
 
     async def rollback(self) -> None:
-        async with self._lock:
-            await self.session.rollback()
+        await self._locked(self.session.rollback)
 
     async def close(self) -> None:
-        async with self._lock:
-            await self.session.close()
+        await self._locked(self.session.close)

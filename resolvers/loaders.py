@@ -8,45 +8,24 @@ parent asking for the same page is served by one statement.
 
 from __future__ import annotations
 
-from collections.abc import Awaitable, Callable, Hashable, Sequence
+from collections.abc import Awaitable, Callable, Sequence
 from functools import cached_property
-from typing import Any, TypeVar
+from typing import Any
 
 from sqlalchemy.engine import Row
 from strawberry.dataloader import DataLoader
 
 from permissions.viewer import Viewer
-from resolvers import access, accounts, connections, guardians, schools, staff, students
+from resolvers import access, accounts, connections, forms, guardians, schools, staff, students
+from resolvers.common import grouped_by_parameters
 from resolvers.db import Db
 from resolvers.loaders_student_data import StudentDataLoaders
 from resolvers.pagination import Page, PageRequest
-
-P = TypeVar("P", bound=Hashable)
-R = TypeVar("R")
 
 RowLoader = DataLoader[int, Row[Any] | None]
 # A grants page: the page, and whether revoked grants are included.
 GrantPage = tuple[PageRequest, bool]
 RowsLoader = DataLoader[int, list[Row[Any]]]
-
-
-def grouped_by_parameters(
-    fetch: Callable[[Sequence[int], P], Awaitable[list[R]]],
-) -> Callable[[list[tuple[int, P]]], Awaitable[list[R]]]:
-    """Batch keys (parent id, parameters): one fetch per distinct parameters."""
-
-    async def load(keys: list[tuple[int, P]]) -> list[R]:
-        by_parameters: dict[P, list[int]] = {}
-        for parent, parameters in keys:
-            by_parameters.setdefault(parameters, []).append(parent)
-        results: dict[tuple[int, P], R] = {}
-        for parameters, parents in by_parameters.items():
-            unique = list(dict.fromkeys(parents))
-            for parent, result in zip(unique, await fetch(unique, parameters), strict=True):
-                results[(parent, parameters)] = result
-        return [results[key] for key in keys]
-
-    return load
 
 
 class Loaders(StudentDataLoaders):
@@ -237,4 +216,5 @@ class Loaders(StudentDataLoaders):
             "StudentAccessGrant": self._scoped(accounts.grants_in_scope),
             "AccessCode": self._scoped(access.codes_in_scope),
             "ConnectionRequest": self._scoped(connections.requests_in_scope),
+            "FormAssignment": self._scoped(forms.assignments_in_scope),
         }

@@ -10,45 +10,20 @@ for the same page is served by one statement.
 from __future__ import annotations
 
 import datetime as dt
-from collections.abc import Awaitable, Callable, Hashable, Sequence
+from collections.abc import Sequence
 from functools import cached_property
-from typing import Any, TypeVar
+from typing import Any
 
 from sqlalchemy.engine import Row
 from strawberry.dataloader import DataLoader
 
 from permissions.viewer import Viewer
 from resolvers import audit, cross_school, forms, homework
+from resolvers.common import grouped_by_parameters
 from resolvers.db import Db
 from resolvers.pagination import Page, PageRequest
 
-P = TypeVar("P", bound=Hashable)
-R = TypeVar("R")
-
 DateRange = tuple[dt.date, dt.date]
-
-
-def _grouped_by_parameters(
-    fetch: Callable[[Sequence[int], P], Awaitable[list[R]]],
-) -> Callable[[list[tuple[int, P]]], Awaitable[list[R]]]:
-    """Batch keys (parent id, parameters): one fetch per distinct parameters.
-
-    The same as ``resolvers.loaders.grouped_by_parameters``, which this
-    module cannot import: ``resolvers.loaders`` imports this module.
-    """
-
-    async def load(keys: list[tuple[int, P]]) -> list[R]:
-        by_parameters: dict[P, list[int]] = {}
-        for parent, parameters in keys:
-            by_parameters.setdefault(parameters, []).append(parent)
-        results: dict[tuple[int, P], R] = {}
-        for parameters, parents in by_parameters.items():
-            unique = list(dict.fromkeys(parents))
-            for parent, result in zip(unique, await fetch(unique, parameters), strict=True):
-                results[(parent, parameters)] = result
-        return [results[key] for key in keys]
-
-    return load
 
 
 class StudentDataLoaders:
@@ -61,7 +36,7 @@ class StudentDataLoaders:
         async def fetch(ids: Sequence[int], page: PageRequest) -> list[Page]:
             return await homework.homework_pages_by_student(self.db, self.viewer, ids, page)
 
-        return DataLoader(load_fn=_grouped_by_parameters(fetch))
+        return DataLoader(load_fn=grouped_by_parameters(fetch))
 
     @cached_property
     def homework_count_by_student_id(self) -> DataLoader[int, int]:
@@ -74,7 +49,7 @@ class StudentDataLoaders:
         async def fetch(ids: Sequence[int], dates: DateRange) -> list[list[Row[Any]]]:
             return await homework.timetable_by_student(self.db, self.viewer, ids, dates)
 
-        return DataLoader(load_fn=_grouped_by_parameters(fetch))
+        return DataLoader(load_fn=grouped_by_parameters(fetch))
 
     # ------------------------------------------------------------ access review
     @cached_property
@@ -88,7 +63,7 @@ class StudentDataLoaders:
         async def fetch(ids: Sequence[int], page: PageRequest) -> list[Page]:
             return await audit.log_pages_by_student(self.db, self.viewer, ids, page)
 
-        return DataLoader(load_fn=_grouped_by_parameters(fetch))
+        return DataLoader(load_fn=grouped_by_parameters(fetch))
 
     @cached_property
     def access_log_count_by_student_id(self) -> DataLoader[int, int]:
@@ -124,4 +99,4 @@ class StudentDataLoaders:
                 self.db, self.viewer, ids, district_id
             )
 
-        return DataLoader(load_fn=_grouped_by_parameters(fetch))
+        return DataLoader(load_fn=grouped_by_parameters(fetch))

@@ -66,12 +66,15 @@ def decode_cursor(cursor: str, order: Sequence[ColumnElement[Any]]) -> tuple[Any
             if value is None:
                 decoded.append(None)
             elif python_type is dt.datetime:
-                decoded.append(dt.datetime.fromisoformat(value))
+                parsed = dt.datetime.fromisoformat(value)
+                if parsed.tzinfo is None:  # this server's cursors carry UTC times
+                    raise InvalidCursor("the cursor is not one this list gave out")
+                decoded.append(parsed)
             elif python_type is dt.date:
                 decoded.append(dt.date.fromisoformat(value))
-            elif python_type is int and isinstance(value, int) and not isinstance(value, bool):
-                decoded.append(value)
-            elif python_type in {str, object} and isinstance(value, str):  # object: AutoString
+            elif (
+                python_type is int and isinstance(value, int) and not isinstance(value, bool)
+            ) or (python_type in {str, object} and isinstance(value, str)):  # object: AutoString
                 decoded.append(value)
             else:
                 raise InvalidCursor("the cursor is not one this list gave out")

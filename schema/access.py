@@ -76,7 +76,7 @@ class StudentAccessGrant(Node):
         return await _student_capabilities(context, self.row.student_id)
 
     @strawberry.field
-    async def account(self, info: Info) -> Annotated["Account", strawberry.lazy("schema.accounts")]:
+    async def account(self, info: Info) -> Annotated[Account, strawberry.lazy("schema.accounts")]:
         from schema.accounts import Account
 
         row = await info.context.loaders.account_by_id.load(self.row.account_id)
@@ -84,13 +84,13 @@ class StudentAccessGrant(Node):
         return Account.from_row(row)
 
     @strawberry.field
-    async def student(self, info: Info) -> Annotated["Student", strawberry.lazy("schema.students")]:
+    async def student(self, info: Info) -> Annotated[Student, strawberry.lazy("schema.students")]:
         return await _student(info, self.row.student_id)  # type: ignore[no-any-return]
 
     @strawberry.field(extensions=restricted(Capability.PORTAL_VIEW, "who revoked a grant"))
     async def revoked_by(
         self, info: Info
-    ) -> Annotated["StaffMember", strawberry.lazy("schema.staff")] | None:
+    ) -> Annotated[StaffMember, strawberry.lazy("schema.staff")] | None:
         return await _staff_member(info, self.row.revoked_by_staff_id)  # type: ignore[no-any-return]
 
 
@@ -125,13 +125,13 @@ class AccessCode(Node):
         return display_code(self.row.code)
 
     @strawberry.field
-    async def student(self, info: Info) -> Annotated["Student", strawberry.lazy("schema.students")]:
+    async def student(self, info: Info) -> Annotated[Student, strawberry.lazy("schema.students")]:
         return await _student(info, self.row.student_id)  # type: ignore[no-any-return]
 
     @strawberry.field
     async def created_by(
         self, info: Info
-    ) -> Annotated["StaffMember", strawberry.lazy("schema.staff")] | None:
+    ) -> Annotated[StaffMember, strawberry.lazy("schema.staff")] | None:
         return await _staff_member(info, self.row.created_by_staff_id)  # type: ignore[no-any-return]
 
 
@@ -175,7 +175,7 @@ class StudentPortalAccess:
     @strawberry.field
     async def connection_requests(
         self, info: Info, first: int | None = 20, after: str | None = None
-    ) -> Connection[Annotated["ConnectionRequest", strawberry.lazy("schema.connections")]]:
+    ) -> Connection[Annotated[ConnectionRequest, strawberry.lazy("schema.connections")]]:
         from schema.connections import ConnectionRequest
 
         request = page_request(info, first, after, request_data.ORDER)

@@ -128,7 +128,7 @@ class Account(Node):
     )
     async def staff_member(
         self, info: Info
-    ) -> Annotated["StaffMember", strawberry.lazy("schema.staff")] | None:
+    ) -> Annotated[StaffMember, strawberry.lazy("schema.staff")] | None:
         from schema.staff import StaffMember
 
         if self.row.staff_member_id is None:
@@ -142,7 +142,7 @@ class Account(Node):
     )
     async def guardian(
         self, info: Info
-    ) -> Annotated["Guardian", strawberry.lazy("schema.guardians")] | None:
+    ) -> Annotated[Guardian, strawberry.lazy("schema.guardians")] | None:
         from schema.guardians import Guardian
 
         if self.row.guardian_id is None:
@@ -156,7 +156,7 @@ class Account(Node):
     )
     async def student(
         self, info: Info
-    ) -> Annotated["Student", strawberry.lazy("schema.students")] | None:
+    ) -> Annotated[Student, strawberry.lazy("schema.students")] | None:
         from schema.students import Student
 
         if self.row.student_id is None:
@@ -171,7 +171,7 @@ class Account(Node):
         first: int | None = 20,
         after: str | None = None,
         include_revoked: bool | None = False,
-    ) -> Connection[Annotated["StudentAccessGrant", strawberry.lazy("schema.access")]]:
+    ) -> Connection[Annotated[StudentAccessGrant, strawberry.lazy("schema.access")]]:
         from schema.access import StudentAccessGrant
 
         request = page_request(info, first, after, data.GRANT_ORDER)
@@ -207,7 +207,7 @@ class Viewer:
     @strawberry.field(description="The staff record that this viewer's writes are attributed to.")
     async def acting_as(
         self, info: Info
-    ) -> Annotated["StaffMember", strawberry.lazy("schema.staff")] | None:
+    ) -> Annotated[StaffMember, strawberry.lazy("schema.staff")] | None:
         from schema.staff import StaffMember
 
         staff_member_id = info.context.viewer.staff_member_id
@@ -225,7 +225,7 @@ class Viewer:
         first: int | None = 20,
         after: str | None = None,
         search: str | None = None,
-    ) -> Connection[Annotated["Student", strawberry.lazy("schema.students")]]:
+    ) -> Connection[Annotated[Student, strawberry.lazy("schema.students")]]:
         from schema.students import student_connection
 
         return await student_connection(

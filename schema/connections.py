@@ -50,11 +50,11 @@ class ConnectionRequest(Node):
         )
 
     @strawberry.field
-    async def student(self, info: Info) -> Annotated["Student", strawberry.lazy("schema.students")]:
+    async def student(self, info: Info) -> Annotated[Student, strawberry.lazy("schema.students")]:
         return await _student(info, self.row.student_id)  # type: ignore[no-any-return]
 
     @strawberry.field
     async def created_by(
         self, info: Info
-    ) -> Annotated["StaffMember", strawberry.lazy("schema.staff")] | None:
+    ) -> Annotated[StaffMember, strawberry.lazy("schema.staff")] | None:
         return await _staff_member(info, self.row.created_by_staff_id)  # type: ignore[no-any-return]

@@ -67,7 +67,7 @@ class Guardian(Node):
     )
     async def students(
         self, info: Info
-    ) -> list[Annotated["Student", strawberry.lazy("schema.students")]]:
+    ) -> list[Annotated[Student, strawberry.lazy("schema.students")]]:
         from schema.students import Student
 
         rows = await info.context.loaders.students_by_guardian_id.load(self.pk)
@@ -97,7 +97,7 @@ class Guardian(Node):
     @strawberry.field(extensions=restricted(Capability.PORTAL_VIEW, "a contact's account"))
     async def account(
         self, info: Info
-    ) -> Annotated["Account", strawberry.lazy("schema.accounts")] | None:
+    ) -> Annotated[Account, strawberry.lazy("schema.accounts")] | None:
         from schema.accounts import Account
 
         row = await info.context.loaders.account_by_guardian_id.load(self.pk)

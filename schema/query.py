@@ -51,6 +51,9 @@ def _converters() -> dict[str, Any]:
             }
         )
         NODE_TYPES["ConnectionRequest"] = ConnectionRequest.from_row
+        from schema.forms import FormAssignment
+
+        NODE_TYPES["FormAssignment"] = FormAssignment.from_row
     return NODE_TYPES
 
 
@@ -204,7 +207,7 @@ class Query:
     @strawberry.field(extensions=signed_in())
     async def form_assignments(
         self, info: Info, first: int | None = 20, after: str | None = None
-    ) -> Connection[Annotated["FormAssignment", strawberry.lazy("schema.forms")]]:
+    ) -> Connection[Annotated[FormAssignment, strawberry.lazy("schema.forms")]]:
         from schema.forms import form_assignments
 
         return await form_assignments(info, first, after)
@@ -212,7 +215,7 @@ class Query:
     @strawberry.field(extensions=signed_in())
     async def student_login_bill(
         self, info: Info, school_id: strawberry.ID, term_name: str
-    ) -> Annotated["StudentLoginBill", strawberry.lazy("schema.student_logins")] | None:
+    ) -> Annotated[StudentLoginBill, strawberry.lazy("schema.student_logins")] | None:
         from schema.student_logins import student_login_bill
 
         return await student_login_bill(info, school_id, term_name)

@@ -54,7 +54,7 @@ class District(Node):
     )
     async def cross_school_links(
         self, info: Info, first: int | None = 20, after: str | None = None
-    ) -> Connection[Annotated["CrossSchoolLink", strawberry.lazy("schema.cross_school")]] | None:
+    ) -> Connection[Annotated[CrossSchoolLink, strawberry.lazy("schema.cross_school")]] | None:
         from schema.cross_school import cross_school_links
 
         return await cross_school_links(info, self.pk, first, after)
@@ -102,7 +102,7 @@ class School(Node):
         after: str | None = None,
         year_group_id: strawberry.ID | None = None,
         search: str | None = None,
-    ) -> Connection[Annotated["Student", strawberry.lazy("schema.students")]]:
+    ) -> Connection[Annotated[Student, strawberry.lazy("schema.students")]]:
         from schema.students import student_connection
 
         year_group = pk_of(year_group_id, "YearGroup") if year_group_id is not None else None
@@ -122,7 +122,7 @@ class School(Node):
         first: int | None = 20,
         after: str | None = None,
         include_deactivated: bool | None = True,
-    ) -> Connection[Annotated["StaffMember", strawberry.lazy("schema.staff")]] | None:
+    ) -> Connection[Annotated[StaffMember, strawberry.lazy("schema.staff")]] | None:
         from schema.staff import StaffMember
 
         request = page_request(info, first, after, staff_data.ORDER)

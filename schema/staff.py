@@ -74,7 +74,7 @@ class StaffMember(Node):
     )
     async def account(
         self, info: Info
-    ) -> Annotated["Account", strawberry.lazy("schema.accounts")] | None:
+    ) -> Annotated[Account, strawberry.lazy("schema.accounts")] | None:
         from schema.accounts import Account
 
         row = await info.context.loaders.account_by_staff_member_id.load(self.pk)
@@ -110,7 +110,7 @@ class Section(Node):
     @strawberry.field
     async def students(
         self, info: Info, first: int | None = 20, after: str | None = None
-    ) -> Connection[Annotated["Student", strawberry.lazy("schema.students")]]:
+    ) -> Connection[Annotated[Student, strawberry.lazy("schema.students")]]:
         from schema.students import Student
 
         request = page_request(info, first, after, student_data.ORDER)

@@ -90,7 +90,7 @@ class Student(Node):
     )
     def portal_access(
         self,
-    ) -> Annotated["StudentPortalAccess", strawberry.lazy("schema.access")] | None:
+    ) -> Annotated[StudentPortalAccess, strawberry.lazy("schema.access")] | None:
         from schema.access import StudentPortalAccess
 
         return StudentPortalAccess(student=self)
@@ -106,7 +106,7 @@ class Student(Node):
     @strawberry.field(extensions=restricted(Capability.HOMEWORK, "a student's homework"))
     async def homework(
         self, info: Info, first: int | None = 20, after: str | None = None
-    ) -> Connection[Annotated["Homework", strawberry.lazy("schema.homework")]] | None:
+    ) -> Connection[Annotated[Homework, strawberry.lazy("schema.homework")]] | None:
         from schema.homework import homework_connection
 
         return await homework_connection(info, self.pk, first, after)
@@ -114,7 +114,7 @@ class Student(Node):
     @strawberry.field(extensions=restricted(Capability.TIMETABLE, "a student's timetable"))
     async def timetable(
         self, info: Info, from_: Annotated[dt.date, strawberry.argument(name="from")], to: dt.date
-    ) -> list[Annotated["TimetableEntry", strawberry.lazy("schema.homework")]] | None:
+    ) -> list[Annotated[TimetableEntry, strawberry.lazy("schema.homework")]] | None:
         from schema.homework import timetable_entries
 
         return await timetable_entries(info, self.pk, from_, to)
@@ -123,7 +123,7 @@ class Student(Node):
         description="Who can see this student's information, and who has looked at it.",
         extensions=restricted(Capability.ACCESS_REVIEW, "a student's access review"),
     )
-    def access_review(self) -> Annotated["AccessReview", strawberry.lazy("schema.audit")] | None:
+    def access_review(self) -> Annotated[AccessReview, strawberry.lazy("schema.audit")] | None:
         from schema.audit import AccessReview
 
         return AccessReview(student_id=self.pk)
@@ -152,7 +152,7 @@ class StudentContact:
     @strawberry.field
     async def guardian(
         self, info: Info
-    ) -> Annotated["Guardian", strawberry.lazy("schema.guardians")]:
+    ) -> Annotated[Guardian, strawberry.lazy("schema.guardians")]:
         from schema.guardians import Guardian
 
         row = await info.context.loaders.guardian_by_id.load(self.guardian_id)

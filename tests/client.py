@@ -100,7 +100,7 @@ class GraphQLRunner:
                 query, variable_values=variables, context_value=context
             )
         errors = [dict(e.formatted) for e in result.errors or []]
-        for formatted, error in zip(errors, result.errors or [], strict=True):
+        for _formatted, error in zip(errors, result.errors or [], strict=True):
             original = error.original_error
             if original is not None and not hasattr(original, "extensions"):
                 raise original  # an unexpected exception is a test failure, not data

@@ -66,6 +66,15 @@ TABLE = {
         Relation.GUARDIAN,
     },
     C.ACCESS_REVIEW: {Relation.DISTRICT_ADMIN, Relation.SCHOOL_ADMIN, Relation.GUARDIAN},
+    C.FORMS: {Relation.DISTRICT_ADMIN, Relation.SCHOOL_ADMIN, Relation.GUARDIAN},
+    C.STAFF_DIRECTORY: {
+        Relation.DISTRICT_ADMIN,
+        Relation.SCHOOL_ADMIN,
+        Relation.ENROLMENT_MANAGER,
+        Relation.TEACHER,
+        Relation.SUPPORT_STAFF,
+        Relation.SECURITY_CONTACT,
+    },
     C.CROSS_SCHOOL_LINKS: {Relation.DISTRICT_ADMIN},
 }
 

@@ -89,14 +89,14 @@ async def crowded(backend: Backend) -> AsyncIterator[tuple[AsyncEngine, GraphQLR
         await c.execute(
             sa.insert(tables.Student.__table__),
             [
-                dict(
-                    district_id=district,
-                    school_id=school,
-                    year_group_id=years[i % 3],
-                    sourced_id=f"st{i}",
-                    given_name=f"G{i:03}",
-                    family_name=f"F{i:03}",
-                )
+                {
+                    "district_id": district,
+                    "school_id": school,
+                    "year_group_id": years[i % 3],
+                    "sourced_id": f"st{i}",
+                    "given_name": f"G{i:03}",
+                    "family_name": f"F{i:03}",
+                }
                 for i in range(120)
             ],
         )
@@ -105,12 +105,20 @@ async def crowded(backend: Backend) -> AsyncIterator[tuple[AsyncEngine, GraphQLR
         ]
         await c.execute(
             sa.insert(tables.SectionEnrolment.__table__),
-            [dict(section_id=section, student_id=s, district_id=district) for s in student_ids],
+            [
+                {"section_id": section, "student_id": s, "district_id": district}
+                for s in student_ids
+            ],
         )
         await c.execute(
             sa.insert(tables.Guardian.__table__),
             [
-                dict(district_id=district, sourced_id=f"g{i}", given_name=f"P{i}", family_name="P")
+                {
+                    "district_id": district,
+                    "sourced_id": f"g{i}",
+                    "given_name": f"P{i}",
+                    "family_name": "P",
+                }
                 for i in range(240)
             ],
         )
@@ -127,13 +135,13 @@ async def crowded(backend: Backend) -> AsyncIterator[tuple[AsyncEngine, GraphQLR
         await c.execute(
             sa.insert(tables.StudentContact.__table__),
             [
-                dict(
-                    district_id=district,
-                    student_id=s,
-                    guardian_id=guardian_ids[2 * i + k],
-                    contact_type="Mother" if k == 0 else "Father",
-                    portal_eligible=True,
-                )
+                {
+                    "district_id": district,
+                    "student_id": s,
+                    "guardian_id": guardian_ids[2 * i + k],
+                    "contact_type": "Mother" if k == 0 else "Father",
+                    "portal_eligible": True,
+                }
                 for i, s in enumerate(student_ids)
                 for k in (0, 1)
             ],
