@@ -36,6 +36,7 @@ from gql.settings import Settings
 from gql.tokens import TokenSigner
 from permissions.errors import AuthorizationError
 from resolvers.db import Db, create_engine
+from resolvers.events import record_reads
 from resolvers.loaders import Loaders
 from resolvers.ratelimit import MemoryRateLimiter, RateLimiter
 from schema.context import Context, Policy
@@ -185,7 +186,10 @@ def create_app(settings: Settings) -> Starlette:
                 context_value=context,
                 operation_name=operation_name,
             )
-            await db.rollback()  # reads leave nothing open; mutations committed already
+            # Who looked at which student: one INSERT, then commit. Anything
+            # else a mutation wrote it has committed already.
+            await record_reads(db, viewer, context.reads, at=now)
+            await db.commit()
         response: dict[str, Any] = {}
         if result.errors:
             response["errors"] = [_format_error(e, request_id) for e in result.errors]

@@ -55,6 +55,7 @@ class Restricted(FieldExtension):
             raise TypeError("a field restricted by awaited capabilities needs an async resolver")
         if self.capability not in held:
             raise self._deny(viewer)
+        _note_read(source, info, info.field_name)
         return next_(source, info, **kwargs)
 
     async def resolve_async(
@@ -66,10 +67,19 @@ class Restricted(FieldExtension):
             held = await held
         if self.capability not in held:
             raise self._deny(viewer)
+        _note_read(source, info, info.field_name)
         result = next_(source, info, **kwargs)
         if inspect.isawaitable(result):
             return await result
         return result
+
+
+def _note_read(source: Any, info: Info[Any, Any], field: str) -> None:
+    """Objects whose reads are audited (a student's restricted fields) say
+    so with ``note_read``; the request writes them all at its end."""
+    note = getattr(source, "note_read", None)
+    if note is not None:
+        note(info.context, field)
 
 
 def restricted(capability: Capability, what: str) -> list[FieldExtension]:

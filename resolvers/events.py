@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import sqlalchemy as sa
 
@@ -77,3 +77,33 @@ async def record(db: Db, actor: Actor, events: Sequence[Event], *, at: dt.dateti
             ]
         )
     )
+
+
+@dataclass
+class ReadLog:
+    """Restricted reads of students in one request, by someone other than
+    the student: written as one INSERT when the request ends (the access
+    review's "who looked")."""
+
+    fields: dict[tuple[int, int], set[str]] = field(default_factory=dict)
+
+    def note(self, *, student_id: int, district_id: int, field_name: str) -> None:
+        self.fields.setdefault((student_id, district_id), set()).add(field_name)
+
+    def events(self) -> list[Event]:
+        return [
+            Event(
+                district_id=district_id,
+                student_id=student_id,
+                action="STUDENT_PROFILE",
+                detail="read " + ", ".join(sorted(names)),
+            )
+            for (student_id, district_id), names in sorted(self.fields.items())
+        ]
+
+
+async def record_reads(db: Db, viewer: Viewer, reads: ReadLog, *, at: dt.datetime) -> None:
+    """Flush a request's read log (nothing to do for anonymous viewers)."""
+    if viewer.account_id is None or not reads.fields:
+        return
+    await record(db, Actor.of(viewer), reads.events(), at=at)

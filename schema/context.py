@@ -11,6 +11,7 @@ import strawberry
 
 from permissions.viewer import Viewer
 from resolvers.db import Db
+from resolvers.events import ReadLog
 from resolvers.loaders import Loaders
 from resolvers.ratelimit import MemoryRateLimiter, RateLimiter
 
@@ -43,6 +44,8 @@ class Context:
     request_id: str = ""
     links: Links | None = None
     rate_limiter: RateLimiter = field(default_factory=MemoryRateLimiter)
+    # Restricted student reads, written as access events when the request ends.
+    reads: ReadLog = field(default_factory=ReadLog)
     # The caller's address, for per-client rate limits.
     client_address: str = "unknown"
     clock: Callable[[], dt.datetime] = _utc_now

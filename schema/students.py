@@ -63,6 +63,13 @@ class Student(Node):
             student_id=self.pk, school_id=self.school_id, district_id=self.district_id
         )
 
+    def note_read(self, context: Context, field_name: str) -> None:
+        """Anyone but the student reading a restricted field is logged."""
+        if context.viewer.student_id != self.pk:
+            context.reads.note(
+                student_id=self.pk, district_id=self.district_id, field_name=field_name
+            )
+
     @strawberry.field
     async def school(self, info: Info) -> School:
         row = await info.context.loaders.school_by_id.load(self.school_id)

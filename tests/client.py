@@ -22,6 +22,8 @@ from gql.links import SignedLinks
 from gql.settings import Settings
 from permissions.viewer import ANONYMOUS, Viewer
 from resolvers.db import Db
+from resolvers.events import record_reads
+from resolvers.events import record_reads
 from resolvers.loaders import Loaders
 from resolvers.viewers import load_viewer
 from schema.context import Context
@@ -74,9 +76,16 @@ class StatementCounter:
 
 
 class GraphQLRunner:
-    def __init__(self, engine: AsyncEngine, sessions: dict[str, str]) -> None:
+    """``audit_reads=False`` is for the module-shared read-only world, whose
+    tests must not see each other's reads in access logs; the read log itself
+    is tested on databases of its own (tests/test_access_log.py)."""
+
+    def __init__(
+        self, engine: AsyncEngine, sessions: dict[str, str], *, audit_reads: bool = True
+    ) -> None:
         self.engine = engine
         self.sessions = sessions
+        self.audit_reads = audit_reads
 
     async def viewer(self, db: Db, who: str | None) -> Viewer:
         if who is None:
@@ -99,6 +108,10 @@ class GraphQLRunner:
             result = await served_schema().execute(
                 query, variable_values=variables, context_value=context
             )
+            # As the app does: the request's read log, one INSERT, committed.
+            if self.audit_reads:
+                await record_reads(db, viewer, context.reads, at=NOW)
+                await db.commit()
         errors = [dict(e.formatted) for e in result.errors or []]
         for _formatted, error in zip(errors, result.errors or [], strict=True):
             original = error.original_error

@@ -64,4 +64,4 @@ def world(world_engine: tuple[AsyncEngine, World]) -> World:
 @pytest.fixture(scope="module")
 def gql_runner(world_engine: tuple[AsyncEngine, World]) -> GraphQLRunner:
     engine, world = world_engine
-    return GraphQLRunner(engine, world.sessions)
+    return GraphQLRunner(engine, world.sessions, audit_reads=False)
