@@ -10,6 +10,7 @@ request id, and orjson responses.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import datetime as dt
 import logging
@@ -93,6 +94,21 @@ def _format_error(error: GraphQLError, request_id: str) -> dict[str, Any]:
     return masked
 
 
+async def _read_body(request: Request, limit: int) -> bytes | None:
+    """The body, or None once it passes ``limit`` bytes (not read further)."""
+    declared = request.headers.get("content-length")
+    if declared is not None and declared.isdigit() and int(declared) > limit:
+        return None
+    chunks: list[bytes] = []
+    size = 0
+    async for chunk in request.stream():
+        size += len(chunk)
+        if size > limit:
+            return None
+        chunks.append(chunk)
+    return b"".join(chunks)
+
+
 def create_app(settings: Settings) -> Starlette:
     state: AppState | None = None
 
@@ -142,7 +158,14 @@ def create_app(settings: Settings) -> Starlette:
                 "UNSUPPORTED_MEDIA_TYPE",
                 request_id,
             )
-        body = await request.body()
+        body = await _read_body(request, app_state.settings.max_body_bytes)
+        if body is None:
+            return _error_response(
+                413,
+                f"The body is larger than {app_state.settings.max_body_bytes} bytes.",
+                "PAYLOAD_TOO_LARGE",
+                request_id,
+            )
         try:
             payload = orjson.loads(body)
         except orjson.JSONDecodeError:
@@ -180,16 +203,29 @@ def create_app(settings: Settings) -> Starlette:
                 client_address=request.client.host if request.client else "unknown",
                 request=request,
             )
-            result = await app_state.schema.execute(
-                payload["query"],
-                variable_values=variables,
-                context_value=context,
-                operation_name=operation_name,
-            )
-            # Who looked at which student: one INSERT, then commit. Anything
-            # else a mutation wrote it has committed already.
-            await record_reads(db, viewer, context.reads, at=now)
-            await db.commit()
+            try:
+                async with asyncio.timeout(app_state.settings.request_timeout_seconds):
+                    result = await app_state.schema.execute(
+                        payload["query"],
+                        variable_values=variables,
+                        context_value=context,
+                        operation_name=operation_name,
+                    )
+                    # Who looked at which student: one INSERT, then commit.
+                    # Anything else a mutation wrote it has committed already.
+                    await record_reads(db, viewer, context.reads, at=now)
+                    await db.commit()
+            except TimeoutError:
+                # Nothing half-done survives: the uncommitted transaction rolls
+                # back when the session closes, after any statement in flight.
+                await db.close()
+                log.warning("request timed out request_id=%s", request_id)
+                return _error_response(
+                    503,
+                    "The request took too long and was cancelled.",
+                    "TIMEOUT",
+                    request_id,
+                )
         response: dict[str, Any] = {}
         if result.errors:
             response["errors"] = [_format_error(e, request_id) for e in result.errors]

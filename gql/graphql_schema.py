@@ -9,7 +9,6 @@ from graphql.validation import NoSchemaIntrospectionCustomRule
 from strawberry import Schema
 from strawberry.extensions import (
     AddValidationRules,
-    MaxAliasesLimiter,
     MaxTokensLimiter,
     ParserCache,
     QueryDepthLimiter,
@@ -19,6 +18,7 @@ from strawberry.extensions.base_extension import SchemaExtension
 from strawberry.schema.config import StrawberryConfig
 from strawberry.types import ExecutionContext
 
+from gql.limits import Budget, budget_rule
 from gql.settings import Settings
 from schema.root import CONTRACT_TYPES, Mutation, Query
 
@@ -35,6 +35,13 @@ class AccessGraphSchema(Schema):
 
 
 def build_schema(settings: Settings) -> Schema:
+    budget = Budget(
+        max_aliases=settings.max_aliases,
+        max_fields=settings.max_fields,
+        max_directives=settings.max_directives,
+        max_cost=settings.max_cost,
+        max_page_size=settings.max_page_size,
+    )
     # Factories, so that each request gets fresh extension instances; the
     # caches live at module level in strawberry and survive across requests.
     # Parsing and validation are cached: validating even a small document
@@ -43,8 +50,8 @@ def build_schema(settings: Settings) -> Schema:
         lambda: ParserCache(maxsize=256),
         lambda: ValidationCache(maxsize=256),
         lambda: MaxTokensLimiter(max_token_count=settings.max_tokens),
-        lambda: MaxAliasesLimiter(max_alias_count=settings.max_aliases),
         lambda: QueryDepthLimiter(max_depth=settings.max_depth),
+        lambda: AddValidationRules([budget_rule(budget)]),
     ]
     if not settings.is_dev:
         extensions.append(lambda: AddValidationRules([NoSchemaIntrospectionCustomRule]))

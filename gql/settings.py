@@ -8,10 +8,33 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PLACEHOLDER_SECRET = "dev-only-insecure-secret-change-me-0123456789"  # noqa: S105  refused in prod
+
+
+class OidcProvider(BaseModel):
+    """An OpenID Connect provider people may sign in with (DESIGN 5).
+
+    ``issuer`` is where discovery starts (``{issuer}/.well-known/openid-configuration``).
+    Microsoft's multi-tenant endpoints (``.../organizations/v2.0``) publish the
+    issuer as ``https://login.microsoftonline.com/{tenantid}/v2.0``; the ID
+    token's ``tid`` fills it in. Non-empty ``allowed_hosted_domains`` (Google's
+    ``hd`` claim) and ``allowed_tenants`` (Microsoft's ``tid`` claim) refuse
+    everyone else; empty lists restrict nothing.
+    """
+
+    model_config = ConfigDict(frozen=True)
+
+    name: str = Field(pattern=r"^[a-z0-9][a-z0-9-]{0,31}$")
+    kind: Literal["google", "microsoft", "oidc"] = "oidc"
+    issuer: str
+    client_id: str
+    client_secret: str
+    scopes: tuple[str, ...] = ("openid", "email", "profile")
+    allowed_hosted_domains: tuple[str, ...] = ()
+    allowed_tenants: tuple[str, ...] = ()
 
 
 class Settings(BaseSettings):
@@ -31,6 +54,11 @@ class Settings(BaseSettings):
     max_aliases: int = Field(default=30, ge=1)
     max_tokens: int = Field(default=3000, ge=1)
     max_page_size: int = Field(default=100, ge=1, le=1000)
+    max_fields: int = Field(default=250, ge=1)
+    max_directives: int = Field(default=20, ge=0)
+    max_cost: int = Field(default=25_000, ge=1)
+    max_body_bytes: int = Field(default=64 * 1024, ge=1024)
+    request_timeout_seconds: float = Field(default=10.0, gt=0)
     statement_timeout_ms: int = Field(default=5000, ge=0)
 
     # Lifecycle (DESIGN 3).
@@ -44,9 +72,42 @@ class Settings(BaseSettings):
     smtp_password: str | None = None
     smtp_tls: bool = True
 
+    # Sign-in (DESIGN 5). OIDC providers as JSON:
+    # ACCESSGRAPH_OIDC_PROVIDERS='[{"name": "google", "kind": "google", ...}]'.
+    oidc_providers: tuple[OidcProvider, ...] = ()
+    # Session cookies are Secure unless set otherwise; None: Secure in prod only,
+    # so that dev works over http://127.0.0.1.
+    cookie_secure: bool | None = None
+    email_verification_hours: int = Field(default=48, ge=1, le=24 * 14)
+    # argon2id cost; the defaults are argon2-cffi's (RFC 9106, low memory).
+    argon2_time_cost: int = Field(default=3, ge=1)
+    argon2_memory_kib: int = Field(default=65536, ge=8)
+    argon2_parallelism: int = Field(default=4, ge=1)
+
     @property
     def is_dev(self) -> bool:
         return self.env == "dev"
+
+    @property
+    def cookies_are_secure(self) -> bool:
+        return self.cookie_secure if self.cookie_secure is not None else not self.is_dev
+
+    @model_validator(mode="after")
+    def _sign_in_is_sound(self) -> Settings:
+        names = [provider.name for provider in self.oidc_providers]
+        if len(names) != len(set(names)):
+            raise ValueError("OIDC provider names must be unique")
+        if self.env != "prod":
+            return self
+        if self.cookie_secure is False:
+            raise ValueError("ACCESSGRAPH_COOKIE_SECURE cannot be false in prod")
+        # OWASP's floor for argon2id: 19 MiB and two passes.
+        if self.argon2_memory_kib < 19456 or self.argon2_time_cost < 2:
+            raise ValueError("argon2 cost below 19456 KiB / 2 passes is refused in prod")
+        for provider in self.oidc_providers:
+            if not provider.issuer.startswith("https://"):
+                raise ValueError(f"OIDC provider {provider.name!r} must use an https issuer")
+        return self
 
     @model_validator(mode="after")
     def _prod_refuses_placeholders(self) -> Settings:

@@ -1,0 +1,200 @@
+"""The attack suite (DESIGN 7), through the real app over HTTP: each attack
+gets its exact refusal. The id tricks (out-of-scope ids, relabelled ids) are
+in tests/test_read_matrix.py; ids in mutation inputs in each workflow's
+permission matrix."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import AsyncIterator
+
+import httpx
+import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from gql.app import create_app, signer_for
+from gql.settings import Settings
+from tests.world import World
+
+pytestmark = pytest.mark.asyncio(loop_scope="session")
+SECRET = "a-test-secret-that-is-long-enough-for-prod-0123456789"
+
+
+def _settings(world_engine: tuple[AsyncEngine, World], **overrides: object) -> Settings:
+    engine, _ = world_engine
+    url = engine.url.render_as_string(hide_password=False)
+    return Settings(database_url=url, secret_key=SECRET, **overrides)  # type: ignore[arg-type]
+
+
+@pytest.fixture(scope="module")
+async def prod(
+    world_engine: tuple[AsyncEngine, World],
+) -> AsyncIterator[tuple[httpx.AsyncClient, str]]:
+    settings = _settings(world_engine, env="prod")
+    app = create_app(settings)
+    _, world = world_engine
+    token = signer_for(settings).issue(
+        account_id=world["da_north"],
+        session_id=world.sessions["da_north"],
+        now=dt.datetime.now(dt.UTC),
+    )
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            yield client, token
+
+
+async def ask(client: httpx.AsyncClient, token: str, query: str) -> httpx.Response:
+    return await client.post(
+        "/graphql", json={"query": query}, headers={"authorization": f"Bearer {token}"}
+    )
+
+
+def codes(response: httpx.Response) -> list[str | None]:
+    return [e.get("extensions", {}).get("code") for e in response.json()["errors"]]
+
+
+async def test_introspection_is_off_in_prod(prod: tuple[httpx.AsyncClient, str]) -> None:
+    client, token = prod
+    response = await ask(client, token, "{ __schema { types { name } } }")
+    body = response.json()
+    assert body["data"] is None
+    assert [e["message"] for e in body["errors"]] == [
+        "GraphQL introspection has been disabled, but the requested query contained the field '__schema'.",
+        "GraphQL introspection has been disabled, but the requested query contained the field 'types'.",
+    ]
+
+
+async def test_graphiql_is_off_in_prod(prod: tuple[httpx.AsyncClient, str]) -> None:
+    client, _ = prod
+    response = await client.get("/graphql", headers={"accept": "text/html"})
+    assert response.status_code == 405
+
+
+async def test_field_suggestions_are_off(prod: tuple[httpx.AsyncClient, str]) -> None:
+    client, token = prod
+    response = await ask(client, token, "{ studnts { totalCount } }")
+    assert [e["message"] for e in response.json()["errors"]] == [
+        "Cannot query field 'studnts' on type 'Query'."
+    ]
+
+
+async def test_101_aliases_are_refused(prod: tuple[httpx.AsyncClient, str]) -> None:
+    client, token = prod
+    query = "{ " + " ".join(f"a{i}: viewer {{ isAuthenticated }}" for i in range(101)) + " }"
+    response = await ask(client, token, query)
+    assert response.json()["data"] is None
+    assert codes(response) == ["QUERY_TOO_COMPLEX"]
+    assert "aliases 101, at most 30" in response.json()["errors"][0]["message"]
+
+
+async def test_aliases_multiplied_through_fragments_are_counted(
+    prod: tuple[httpx.AsyncClient, str],
+) -> None:
+    client, token = prod
+    fragment = (
+        "fragment F on Viewer { " + " ".join(f"x{i}: isAuthenticated" for i in range(10)) + " }"
+    )
+    query = "{ " + " ".join(f"v{i}: viewer {{ ...F }}" for i in range(5)) + " } " + fragment
+    response = await ask(client, token, query)
+    assert codes(response) == ["QUERY_TOO_COMPLEX"]
+    assert "aliases 55, at most 30" in response.json()["errors"][0]["message"]
+
+
+async def test_500_repeated_typenames_are_refused(prod: tuple[httpx.AsyncClient, str]) -> None:
+    client, token = prod
+    response = await ask(client, token, "{ " + "__typename " * 500 + "}")
+    assert codes(response) == ["QUERY_TOO_COMPLEX"]
+    assert "fields 500, at most 250" in response.json()["errors"][0]["message"]
+
+
+async def test_directive_flooding_is_refused(prod: tuple[httpx.AsyncClient, str]) -> None:
+    client, token = prod
+    response = await ask(
+        client, token, "{ viewer { isAuthenticated" + " @include(if: true)" * 50 + " } }"
+    )
+    assert response.json()["data"] is None
+    assert "QUERY_TOO_COMPLEX" in codes(response)
+
+
+async def test_deep_nesting_is_refused_and_aliases_do_not_dodge_it(
+    prod: tuple[httpx.AsyncClient, str],
+) -> None:
+    client, token = prod
+    inner = "id"
+    for level in range(12):
+        inner = f"l{level}: school {{ district {{ schools(first: 1) {{ edges {{ node {{ {inner} }} }} }} }} }}"
+    query = "{ schools(first: 1) { edges { node { " + inner + " } } } }"
+    response = await ask(client, token, query)
+    assert response.json()["data"] is None
+    messages = [e["message"] for e in response.json()["errors"]]
+    assert any("exceeds maximum operation depth of 10" in m for m in messages)
+
+
+async def test_circular_fragments_are_refused(prod: tuple[httpx.AsyncClient, str]) -> None:
+    client, token = prod
+    query = "{ viewer { ...A } } fragment A on Viewer { ...B } fragment B on Viewer { ...A }"
+    response = await ask(client, token, query)
+    assert response.json()["data"] is None
+    assert [e["message"] for e in response.json()["errors"]] == [
+        "Cannot spread fragment 'A' within itself via 'B'."
+    ]
+
+
+async def test_nested_100_by_100_by_100_lists_are_refused(
+    prod: tuple[httpx.AsyncClient, str],
+) -> None:
+    client, token = prod
+    query = (
+        "{ districts(first: 100) { edges { node { schools(first: 100) { edges { node {"
+        " students(first: 100) { edges { node { displayName } } } } } } } } } }"
+    )
+    response = await ask(client, token, query)
+    assert codes(response) == ["QUERY_TOO_COMPLEX"]
+    assert "cost (nested lists multiply)" in response.json()["errors"][0]["message"]
+
+
+async def test_an_oversized_body_is_refused_before_it_is_read(
+    prod: tuple[httpx.AsyncClient, str],
+) -> None:
+    client, token = prod
+    response = await ask(client, token, "{ viewer { isAuthenticated } }" + " " * 70_000)
+    assert response.status_code == 413
+    assert codes(response) == ["PAYLOAD_TOO_LARGE"]
+
+
+@pytest.mark.parametrize(
+    ("method", "kwargs", "status"),
+    [
+        ("GET", {"params": {"query": "{ viewer { isAuthenticated } }"}}, 405),
+        ("POST", {"data": {"query": "{ viewer { isAuthenticated } }"}}, 415),
+        ("POST", {"files": {"query": ("q.graphql", b"{ viewer { isAuthenticated } }")}}, 415),
+        ("POST", {"json": [{"query": "{ viewer { isAuthenticated } }"}] * 2}, 400),
+    ],
+    ids=["get", "form", "multipart", "batch"],
+)
+async def test_other_transports_are_refused(
+    prod: tuple[httpx.AsyncClient, str], method: str, kwargs: dict[str, object], status: int
+) -> None:
+    client, _ = prod
+    response = await client.request(method, "/graphql", **kwargs)  # type: ignore[arg-type]
+    assert response.status_code == status
+
+
+async def test_a_slow_request_is_cancelled_with_a_clear_error(
+    world_engine: tuple[AsyncEngine, World],
+) -> None:
+    settings = _settings(world_engine, env="prod", request_timeout_seconds=0.000001)
+    _, world = world_engine
+    app = create_app(settings)
+    token = signer_for(settings).issue(
+        account_id=world["da_north"],
+        session_id=world.sessions["da_north"],
+        now=dt.datetime.now(dt.UTC),
+    )
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            response = await ask(client, token, "{ students(first: 100) { totalCount } }")
+    assert response.status_code == 503
+    assert codes(response) == ["TIMEOUT"]
