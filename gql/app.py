@@ -16,7 +16,7 @@ import datetime as dt
 import logging
 import uuid
 from collections.abc import AsyncIterator
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 import orjson
@@ -37,6 +37,7 @@ from gql.settings import Settings
 from gql.tokens import TokenSigner
 from permissions.errors import AuthorizationError
 from resolvers.db import Db, create_engine
+from resolvers.documents import document_by_hash
 from resolvers.events import record_reads
 from resolvers.loaders import Loaders
 from resolvers.ratelimit import MemoryRateLimiter, RateLimiter
@@ -45,6 +46,20 @@ from schema.context import Context, Policy
 log = logging.getLogger("accessgraph")
 
 MASKED_MESSAGE = "Internal error. Quote request id {request_id} when reporting it."
+
+
+def _trusted_document_hash(payload: dict[str, Any]) -> str | None:
+    """The SHA-256 a client names instead of sending the text: ``documentId``
+    ("sha256:…" or bare hex) or Apollo's ``extensions.persistedQuery``."""
+    document_id = payload.get("documentId")
+    if isinstance(document_id, str):
+        return document_id.removeprefix("sha256:").lower()
+    extensions = payload.get("extensions")
+    if isinstance(extensions, dict):
+        persisted = extensions.get("persistedQuery")
+        if isinstance(persisted, dict) and isinstance(persisted.get("sha256Hash"), str):
+            return str(persisted["sha256Hash"]).lower()
+    return None
 
 
 @dataclass
@@ -57,6 +72,16 @@ class AppState:
     policy: Policy
     links: SignedLinks
     rate_limiter: RateLimiter
+    # Trusted documents, cached once read: they never change once registered.
+    documents: dict[str, str] = field(default_factory=dict)
+
+    async def trusted_document(self, db: Db, sha: str) -> str | None:
+        document = self.documents.get(sha)
+        if document is None:
+            document = await document_by_hash(db, sha)
+            if document is not None:
+                self.documents[sha] = document
+        return document
 
 
 class JSONResponse(Response):
@@ -172,9 +197,25 @@ def create_app(settings: Settings) -> Starlette:
             return _error_response(400, "The body is not valid JSON.", "BAD_REQUEST", request_id)
         if isinstance(payload, list):
             return _error_response(400, "Batched operations are off.", "BAD_REQUEST", request_id)
-        if not isinstance(payload, dict) or not isinstance(payload.get("query"), str):
+        if not isinstance(payload, dict):
             return _error_response(
-                400, "The body must be an object with a 'query' string.", "BAD_REQUEST", request_id
+                400, "The body must be a JSON object.", "BAD_REQUEST", request_id
+            )
+        trusted_hash = _trusted_document_hash(payload)
+        if isinstance(payload.get("query"), str):
+            if app_state.settings.trusted_documents_only:
+                return _error_response(
+                    400,
+                    "This server runs only trusted documents: send a registered documentId.",
+                    "TRUSTED_DOCUMENTS_ONLY",
+                    request_id,
+                )
+        elif trusted_hash is None:
+            return _error_response(
+                400,
+                "The body must have a 'query' string or a trusted 'documentId'.",
+                "BAD_REQUEST",
+                request_id,
             )
         variables = payload.get("variables")
         operation_name = payload.get("operationName")
@@ -188,6 +229,17 @@ def create_app(settings: Settings) -> Starlette:
         now = dt.datetime.now(dt.UTC)
         async with app_state.sessions() as session:
             db = Db(session)
+            query = payload.get("query")
+            if not isinstance(query, str):
+                assert trusted_hash is not None
+                query = await app_state.trusted_document(db, trusted_hash)
+                if query is None:
+                    return _error_response(
+                        400,
+                        "No trusted document has that id; register it first.",
+                        "PERSISTED_QUERY_NOT_FOUND",
+                        request_id,
+                    )
             try:
                 viewer = await authenticate(request, db, app_state.signer, now)
             except AuthenticationFailed as exc:
@@ -206,7 +258,7 @@ def create_app(settings: Settings) -> Starlette:
             try:
                 async with asyncio.timeout(app_state.settings.request_timeout_seconds):
                     result = await app_state.schema.execute(
-                        payload["query"],
+                        query,
                         variable_values=variables,
                         context_value=context,
                         operation_name=operation_name,

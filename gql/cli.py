@@ -47,6 +47,18 @@ def _parser() -> argparse.ArgumentParser:
     where.add_argument("--school", metavar="SOURCED_ID")
     where.add_argument("--district", metavar="SOURCED_ID")
 
+    documents = commands.add_parser("documents", help="trusted documents")
+    documents_commands = documents.add_subparsers(dest="documents_command", required=True)
+    register = documents_commands.add_parser(
+        "register", help="register a client's documents from a file"
+    )
+    register.add_argument(
+        "file",
+        help="a .graphql document, a JSON object {sha256: document}, or an Apollo "
+        "persisted-query manifest",
+    )
+    register.add_argument("--client", required=True, help="the client's name, e.g. ios-app")
+
     schema = commands.add_parser("schema", help="the served GraphQL schema")
     schema_commands = schema.add_subparsers(dest="schema_command", required=True)
     printer = schema_commands.add_parser("print", help="print the schema as SDL")
@@ -92,6 +104,10 @@ def main(argv: Sequence[str] | None = None) -> int:
         return asyncio.run(
             grant_role(settings, args.email, args.role, school=args.school, district=args.district)
         )
+    if args.command == "documents":
+        from gql.commands import register_documents
+
+        return asyncio.run(register_documents(settings, args.file, client=args.client))
     if args.command == "schema":
         from gql.commands import print_schema
 

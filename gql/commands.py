@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 import sys
 from pathlib import Path
 
@@ -13,6 +14,7 @@ from gql.settings import Settings
 from permissions.roles import Role
 from resolvers import sessions, tables
 from resolvers.db import Db, create_engine
+from resolvers.documents import document_hash, register
 
 
 async def mint_token(settings: Settings, email: str) -> int:
@@ -135,4 +137,40 @@ def print_schema(*, check: str | None) -> int:
             file=sys.stderr,
         )
         return 1
+    return 0
+
+
+def read_documents(path: Path) -> dict[str, str]:
+    """``{sha256: document}`` from a .graphql file, a JSON object of that
+    shape, or an Apollo persisted-query manifest."""
+    text = path.read_text()
+    if path.suffix in {".graphql", ".gql"}:
+        return {document_hash(text): text}
+    data = json.loads(text)
+    if isinstance(data, dict) and isinstance(data.get("operations"), list):
+        return {op["id"]: op["body"] for op in data["operations"]}
+    if isinstance(data, dict) and all(isinstance(v, str) for v in data.values()):
+        return {str(k): v for k, v in data.items()}
+    raise ValueError(f"{path}: not a document, a {{hash: document}} object or a manifest")
+
+
+async def register_documents(settings: Settings, file: str, *, client: str) -> int:
+    try:
+        documents = read_documents(Path(file))
+    except (OSError, ValueError, KeyError) as exc:
+        print(f"Cannot read {file}: {exc}", file=sys.stderr)
+        return 1
+    engine = create_engine(settings.database_url)
+    try:
+        async with AsyncSession(engine) as session:
+            db = Db(session)
+            try:
+                added = await register(db, documents, client=client, now=dt.datetime.now(dt.UTC))
+            except ValueError as exc:
+                print(f"Refused: {exc}; nothing was registered.", file=sys.stderr)
+                return 1
+            await db.commit()
+    finally:
+        await engine.dispose()
+    print(f"Registered {added} new document(s) for {client} ({len(documents) - added} known).")
     return 0

@@ -59,6 +59,8 @@ class Settings(BaseSettings):
     max_cost: int = Field(default=25_000, ge=1)
     max_body_bytes: int = Field(default=64 * 1024, ge=1024)
     request_timeout_seconds: float = Field(default=10.0, gt=0)
+    # Only registered documents run (mobile apps send their hashes).
+    trusted_documents_only: bool = False
     statement_timeout_ms: int = Field(default=5000, ge=0)
 
     # Lifecycle (DESIGN 3).

@@ -572,4 +572,29 @@ class FormAnswer(TableModel, table=True):
     value: str = Field(sa_type=sa.Text)
 
 
+class TrustedDocument(TableModel, table=True):
+    """A GraphQL document a client registered ahead of time (by its SHA-256).
+
+    Mobile apps send the hash instead of the text; with trusted documents
+    required, nothing else runs."""
+
+    __tablename__ = "trusted_documents"
+
+    sha256: str = Field(primary_key=True, max_length=64)
+    document: str = Field(sa_type=sa.Text)
+    client_name: str = Field(max_length=100)
+    created_at: dt.datetime = _required_time()
+
+
+class RateLimitWindow(TableModel, table=True):
+    """Attempts per key in a fixed window, shared by every worker."""
+
+    __tablename__ = "rate_limit_windows"
+
+    bucket: str = Field(primary_key=True, max_length=64)
+    key: str = Field(primary_key=True, max_length=255)
+    window_start: int = Field(primary_key=True, sa_type=sa.BigInteger)
+    attempts: int = Field(default=0)
+
+
 metadata = SQLModel.metadata
