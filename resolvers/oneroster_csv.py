@@ -14,6 +14,9 @@ import re
 from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any, Generic, TextIO, TypeVar
+
+T = TypeVar("T")
 
 # A user sees this many problems at once; the rest are counted.
 MAX_REFUSALS_SHOWN = 50
@@ -75,23 +78,27 @@ class Row:
         self._values = values
         self.line = line
 
-    def has(self, column: str) -> bool:
-        return column in self._columns
-
     def raw(self, column: str) -> str:
         index = self._columns.get(column)
         return "" if index is None else self._values[index].strip()
 
     def text(self, column: str, *, max_length: int = 255) -> str:
         """A required, non-empty text field."""
-        value = self.raw(column)
+        # raw() inlined: this runs for most fields of a million-row file set.
+        index = self._columns.get(column)
+        value = "" if index is None else self._values[index].strip()
         if not value:
             raise FieldError(f"{column} is empty")
-        return _checked_length(column, value, max_length)
+        if len(value) > max_length:
+            raise FieldError(f"{column} is longer than {max_length} characters")
+        return value
 
     def optional_text(self, column: str, *, max_length: int = 255) -> str | None:
-        value = self.raw(column)
-        return _checked_length(column, value, max_length) if value else None
+        index = self._columns.get(column)
+        value = "" if index is None else self._values[index].strip()
+        if len(value) > max_length:
+            raise FieldError(f"{column} is longer than {max_length} characters")
+        return value or None
 
     def boolean(self, column: str, *, default: bool) -> bool:
         value = self.raw(column).lower()
@@ -120,11 +127,21 @@ class Row:
     def optional_date(self, column: str) -> dt.date | None:
         return self.date(column) if self.raw(column) else None
 
+    def date_range(self, start_column: str, end_column: str) -> tuple[dt.date, dt.date]:
+        start, end = self.date(start_column), self.date(end_column)
+        if end < start:
+            raise FieldError(f"{end_column} {end} is before {start_column} {start}")
+        return start, end
+
+    def joined_ids(self, column: str, *, max_length: int) -> str:
+        """A list field written back space-separated, as it is stored."""
+        return _checked_length(column, " ".join(self.ids(column)), max_length)
+
     def ids(self, column: str, *, max_length: int = 255) -> tuple[str, ...]:
         value = self.raw(column)
         if not value:
             return ()
-        return tuple(_checked_length(column, item, max_length) for item in split_list(value))
+        return tuple(_checked_length(column, item, max_length) for item in _split_list(value))
 
     def is_active(self) -> bool:
         """False for a record the SIS marks ``tobedeleted``."""
@@ -142,7 +159,7 @@ def _checked_length(column: str, value: str, max_length: int) -> str:
     return value
 
 
-def split_list(value: str) -> list[str]:
+def _split_list(value: str) -> list[str]:
     return [item for item in _LIST_SEPARATOR.split(value.strip()) if item]
 
 
@@ -180,26 +197,36 @@ class CsvFile:
     # Said after the missing columns, when the reason is not obvious.
     hint: str = ""
 
-    def rows(self, directory: Path, refusals: Refusals) -> Iterator[Row]:
-        """The file's rows; a missing column refuses the file (no rows)."""
-        path = directory / self.name
-        with path.open(newline="", encoding="utf-8-sig") as handle:
-            reader = csv.reader(handle)
-            try:
-                header = next(reader, None)
-            except csv.Error as error:
-                refusals.add(self.name, 1, f"not a CSV file: {error}")
-                return
+    def open(self, directory: Path, refusals: Refusals) -> Iterator[Row] | None:
+        """The file's rows, or None when its header refuses the whole file."""
+        # Closed here when the header is refused, else by _rows when read to the end.
+        handle = (directory / self.name).open(newline="", encoding="utf-8-sig")
+        reader = csv.reader(handle)
+        try:
+            header = next(reader, None)
+        except csv.Error as error:
+            header = None
+            refusals.add(self.name, 1, f"not a CSV file: {error}")
+        else:
             if header is None:
                 refusals.add(self.name, 1, "the file is empty: a header line is required")
-                return
-            columns = {name.strip(): index for index, name in enumerate(header)}
-            missing = [name for name in self.required_columns if name not in columns]
-            if missing:
-                reason = f"missing required column(s): {', '.join(missing)}"
-                refusals.add(self.name, 1, f"{reason} ({self.hint})" if self.hint else reason)
-                return
-            width = len(header)
+        if header is None:
+            handle.close()
+            return None
+        columns = {name.strip(): index for index, name in enumerate(header)}
+        missing = [name for name in self.required_columns if name not in columns]
+        if missing:
+            handle.close()
+            reason = f"missing required column(s): {', '.join(missing)}"
+            refusals.add(self.name, 1, f"{reason} ({self.hint})" if self.hint else reason)
+            return None
+        return self._rows(handle, reader, columns, refusals)
+
+    def _rows(
+        self, handle: TextIO, reader: Any, columns: dict[str, int], refusals: Refusals
+    ) -> Iterator[Row]:
+        width = len(columns)
+        with handle:
             line = reader.line_num
             while True:
                 start = line + 1
@@ -222,3 +249,40 @@ class CsvFile:
 
     def exists(self, directory: Path) -> bool:
         return (directory / self.name).is_file()
+
+
+class Records(Generic[T]):
+    """Valid records of one file by sourcedId, and every sourcedId seen.
+
+    A reference to a row that had its own problem is not reported again,
+    nor any reference into a file refused as a whole: the first refusal
+    names the cause.
+    """
+
+    def __init__(self, file: str) -> None:
+        self.file = file
+        self.valid: dict[str, T] = {}
+        self.seen: dict[str, int] = {}
+        self.complete = True
+
+    def rows(self, source: CsvFile, directory: Path, refusals: Refusals) -> Iterator[Row]:
+        rows = source.open(directory, refusals)
+        if rows is None:
+            self.complete = False
+            return iter(())
+        return rows
+
+    def claim(self, row: Row, refusals: Refusals, column: str = "sourcedId") -> str | None:
+        sourced_id = row.raw(column)
+        if not sourced_id:
+            refusals.add(self.file, row.line, f"{column} is empty")
+            return None
+        first = self.seen.get(sourced_id)
+        if first is not None:
+            refusals.add(self.file, row.line, f"duplicate sourcedId {sourced_id!r} (line {first})")
+            return None
+        self.seen[sourced_id] = row.line
+        return sourced_id
+
+    def unknown(self, sourced_id: str) -> bool:
+        return self.complete and sourced_id not in self.seen

@@ -1,0 +1,175 @@
+"""The demo district (``accessgraph demo``): deterministic, and loaded through
+the SIS import with every special case the product handles."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncEngine
+
+from gql.demo import WELL_KNOWN_PEOPLE, run_demo
+from gql.demo_files import write_demo_files
+from gql.settings import Settings
+from resolvers import tables
+
+STUDENTS = tables.Student.__table__
+GUARDIANS = tables.Guardian.__table__
+CONTACTS = tables.StudentContact.__table__
+STAFF = tables.StaffMember.__table__
+SCHOOLS = tables.School.__table__
+ROLE_GRANTS = tables.RoleGrant.__table__
+DISTRICTS = tables.District.__table__
+
+
+def file_bytes(directory: Path) -> dict[str, bytes]:
+    return {path.name: path.read_bytes() for path in sorted(directory.iterdir())}
+
+
+async def fetch(engine: AsyncEngine, query: sa.Select[Any]) -> list[tuple[Any, ...]]:
+    async with engine.connect() as connection:
+        return [tuple(row) for row in await connection.execute(query)]
+
+
+async def demo(database_url: str, capsys: pytest.CaptureFixture[str], **options: Any) -> Any:
+    """Run the command with --json; its exit code and printed JSON."""
+    settings = Settings(database_url=database_url)
+    code = await run_demo(settings, as_json=True, **{"if_empty": False, **options})
+    return code, json.loads(capsys.readouterr().out)
+
+
+def test_same_number_of_students_gives_the_same_file_bytes(tmp_path: Path) -> None:
+    first = write_demo_files(tmp_path / "first", students=300)
+    second = write_demo_files(tmp_path / "second", students=300)
+    other = write_demo_files(tmp_path / "other", students=301)
+
+    assert first == second
+    assert file_bytes(tmp_path / "first") == file_bytes(tmp_path / "second")
+    assert sorted(file_bytes(tmp_path / "first")) == [
+        "academicSessions.csv",
+        "classes.csv",
+        "demographics.csv",
+        "enrollments.csv",
+        "manifest.csv",
+        "orgs.csv",
+        "roles.csv",
+        "users.csv",
+    ]
+    assert other.students == 325
+    assert file_bytes(tmp_path / "other") != file_bytes(tmp_path / "first")
+
+
+async def test_small_demo_loads_both_districts_with_every_special_case(
+    database_url: str, engine: AsyncEngine, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, printed = await demo(database_url, capsys, students=300)
+
+    assert code == 0
+    assert printed["ok"] is True
+    assert printed["changes"]["students"]["added"] == 324  # 300 + Lakeside's 24
+    assert printed["people"][0] == {
+        "who": "district admin",
+        "email": "admin@riverside.example.edu",
+        "before_sign_in": "",
+    }
+    assert len(printed["people"]) == len(WELL_KNOWN_PEOPLE)
+    assert await fetch(
+        engine, sa.select(DISTRICTS.c.sourced_id, DISTRICTS.c.name).order_by("id")
+    ) == [
+        ("district-1", "Riverside Unified"),
+        ("district-2", "Lakeside County Schools"),
+    ]
+    # A withdrawn student.
+    assert await fetch(
+        engine,
+        sa.select(STUDENTS.c.given_name, STUDENTS.c.family_name).where(
+            STUDENTS.c.status == "WITHDRAWN"
+        ),
+    ) == [("Drew", "Ellis")]
+    # A deactivated staff member.
+    assert await fetch(
+        engine,
+        sa.select(STAFF.c.email, STAFF.c.deactivated_at.is_not(None)).where(
+            sa.not_(STAFF.c.active)
+        ),
+    ) == [("former.teacher@northfield.riverside.example.edu", True)]
+    # A restricted contact.
+    assert await fetch(
+        engine,
+        sa.select(GUARDIANS.c.email, STUDENTS.c.given_name, CONTACTS.c.contact_type)
+        .select_from(CONTACTS)
+        .join(GUARDIANS, GUARDIANS.c.id == CONTACTS.c.guardian_id)
+        .join(STUDENTS, STUDENTS.c.id == CONTACTS.c.student_id)
+        .where(CONTACTS.c.restricted),
+    ) == [("restricted@example.com", "Riley", "Father")]
+    # The well-known guardian, with children at two schools.
+    assert await fetch(
+        engine,
+        sa.select(STUDENTS.c.given_name, SCHOOLS.c.sourced_id, STUDENTS.c.email)
+        .select_from(CONTACTS)
+        .join(GUARDIANS, GUARDIANS.c.id == CONTACTS.c.guardian_id)
+        .join(STUDENTS, STUDENTS.c.id == CONTACTS.c.student_id)
+        .join(SCHOOLS, SCHOOLS.c.id == STUDENTS.c.school_id)
+        .where(GUARDIANS.c.email == "parent@example.com", CONTACTS.c.portal_eligible)
+        .order_by(STUDENTS.c.given_name),
+    ) == [
+        ("Alex", "northfield", "student@northfield.riverside.example.edu"),
+        ("Bailey", "southbank", "bailey.parker.2@southbank.riverside.example.edu"),
+    ]
+    # Every well-known staff member holds the role they are listed for.
+    assert await fetch(
+        engine,
+        sa.select(STAFF.c.email, ROLE_GRANTS.c.role, SCHOOLS.c.sourced_id, ROLE_GRANTS.c.source)
+        .select_from(ROLE_GRANTS)
+        .join(STAFF, STAFF.c.id == ROLE_GRANTS.c.staff_member_id)
+        .outerjoin(SCHOOLS, SCHOOLS.c.id == ROLE_GRANTS.c.school_id)
+        .where(STAFF.c.email.in_([person.email for person in WELL_KNOWN_PEOPLE]))
+        .order_by(STAFF.c.email),
+    ) == [
+        ("admin@lakeside.example.edu", "DISTRICT_ADMIN", None, "SIS_SYNC"),
+        ("admin@riverside.example.edu", "DISTRICT_ADMIN", None, "SIS_SYNC"),
+        (
+            "enrolments@northfield.riverside.example.edu",
+            "ENROLMENT_MANAGER",
+            "northfield",
+            "MANUAL",
+        ),
+        ("head@northfield.riverside.example.edu", "SCHOOL_ADMIN", "northfield", "SIS_SYNC"),
+        ("security@northfield.riverside.example.edu", "SECURITY_CONTACT", "northfield", "MANUAL"),
+        ("support@northfield.riverside.example.edu", "SUPPORT_STAFF", "northfield", "SIS_SYNC"),
+        ("teacher@northfield.riverside.example.edu", "TEACHER", "northfield", "SIS_SYNC"),
+    ]
+
+
+async def test_loading_the_demo_again_changes_nothing(
+    database_url: str, capsys: pytest.CaptureFixture[str]
+) -> None:
+    await demo(database_url, capsys, students=300)
+
+    code, printed = await demo(database_url, capsys, students=300)
+
+    assert code == 0
+    assert printed["total"] == {"added": 0, "changed": 0, "deactivated": 0, "removed": 0}
+
+
+async def test_if_empty_leaves_a_database_with_a_district_alone(
+    database_url: str, engine: AsyncEngine, capsys: pytest.CaptureFixture[str]
+) -> None:
+    await demo(database_url, capsys, students=300)
+    async with engine.connect() as connection:
+        before = (
+            await connection.execute(sa.select(sa.func.count()).select_from(STUDENTS))
+        ).scalar()
+
+    code, printed = await demo(database_url, capsys, students=600, if_empty=True)
+
+    assert code == 0
+    assert printed == {"ok": True, "skipped": "the database already has a district"}
+    async with engine.connect() as connection:
+        after = (
+            await connection.execute(sa.select(sa.func.count()).select_from(STUDENTS))
+        ).scalar()
+    assert after == before == 324
