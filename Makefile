@@ -40,8 +40,26 @@ lint: install
 schema: install
 	$(BIN)/accessgraph schema print > schema.graphql
 
+# Benchmarks (bench/README.md): SQLite and PostgreSQL, 10,000 students, about
+# half an hour; not part of `make test` or CI. BENCH_ARGS='--quick' smokes it.
+BENCH_ARGS ?=
+
 bench: install
-	$(BIN)/python -m bench
+	$(BIN)/python -m bench $(BENCH_ARGS)
 
 clean:
 	rm -rf $(VENV) *.egg-info
+
+# Load and fault runs (loadtest/README.md): about a minute each, against
+# PostgreSQL on 127.0.0.1:5432; not part of `make test` or CI. The fault run
+# stops a private PostgreSQL it starts itself (FAULT_ARGS='--postgres system'
+# stops the machine's cluster instead).
+.PHONY: load fault
+LOAD_ARGS ?= --duration 60 --workers 2 --clients 32
+FAULT_ARGS ?=
+
+load: install
+	$(BIN)/python -m loadtest.load $(LOAD_ARGS)
+
+fault: install
+	$(BIN)/python -m loadtest.fault $(FAULT_ARGS)

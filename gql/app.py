@@ -15,7 +15,7 @@ import contextlib
 import datetime as dt
 import logging
 import uuid
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -30,13 +30,17 @@ from starlette.routing import Route
 from strawberry import Schema
 from strawberry.http.ides import get_graphql_ide_html
 
+from gql.auth_routes import auth_routes
 from gql.context import AuthenticationFailed, authenticate
+from gql.cookies import CsrfRejected, SessionCookies
 from gql.graphql_schema import build_schema
 from gql.links import SignedLinks
+from gql.mailer import Mailer
+from gql.portal_routes import portal_routes
 from gql.settings import Settings
 from gql.tokens import TokenSigner
 from permissions.errors import AuthorizationError
-from resolvers.db import Db, create_engine
+from resolvers.db import DatabaseUnavailable, Db, StatementTimedOut, create_engine, translate
 from resolvers.documents import document_by_hash
 from resolvers.events import record_reads
 from resolvers.loaders import Loaders
@@ -62,6 +66,10 @@ def _trusted_document_hash(payload: dict[str, Any]) -> str | None:
     return None
 
 
+def utc_now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
 @dataclass
 class AppState:
     settings: Settings
@@ -74,6 +82,8 @@ class AppState:
     rate_limiter: RateLimiter
     # Trusted documents, cached once read: they never change once registered.
     documents: dict[str, str] = field(default_factory=dict)
+    # The time every request sees (tests inject one to move it forward).
+    clock: Callable[[], dt.datetime] = utc_now
 
     async def trusted_document(self, db: Db, sha: str) -> str | None:
         document = self.documents.get(sha)
@@ -134,8 +144,31 @@ async def _read_body(request: Request, limit: int) -> bytes | None:
     return b"".join(chunks)
 
 
-def create_app(settings: Settings) -> Starlette:
+async def _close_quietly(db: Db) -> None:
+    """Close a session whose connection may already be gone."""
+    try:
+        await db.close()
+    except Exception as exc:
+        log.debug("closing a broken session: %s", exc)
+
+
+def _database_failure(failure: Exception, request_id: str) -> JSONResponse:
+    if isinstance(failure, StatementTimedOut):
+        log.warning("statement timeout request_id=%s", request_id)
+        return _error_response(
+            503, "The request took too long and was stopped.", "TIMEOUT", request_id
+        )
+    log.warning("database unavailable request_id=%s: %s", request_id, failure)
+    response = _error_response(
+        503, "The database is unavailable; try again shortly.", "SERVICE_UNAVAILABLE", request_id
+    )
+    response.headers["retry-after"] = "5"
+    return response
+
+
+def create_app(settings: Settings, *, clock: Callable[[], dt.datetime] | None = None) -> Starlette:
     state: AppState | None = None
+    cookies = SessionCookies.from_settings(settings)
 
     @contextlib.asynccontextmanager
     async def lifespan(_: Starlette) -> AsyncIterator[None]:
@@ -156,10 +189,14 @@ def create_app(settings: Settings) -> Starlette:
             ),
             links=SignedLinks(settings.secret_key, settings.public_url),
             rate_limiter=MemoryRateLimiter(),
+            clock=clock or utc_now,
         )
+        mailer = Mailer(settings, state.sessions, clock=state.clock)
+        sending = asyncio.create_task(mailer.run(), name="outbox mailer")
         try:
             yield
         finally:
+            await mailer.stop(sending)
             await engine.dispose()
 
     def current() -> AppState:
@@ -226,58 +263,99 @@ def create_app(settings: Settings) -> Starlette:
                 400, "'operationName' must be a string.", "BAD_REQUEST", request_id
             )
 
-        now = dt.datetime.now(dt.UTC)
+        try:
+            # Everything that touches the database runs under the request's
+            # time limit, sign-in check included: a hung database fails fast.
+            async with asyncio.timeout(app_state.settings.request_timeout_seconds):
+                return await execute(
+                    request, app_state, payload, trusted_hash, variables, operation_name, request_id
+                )
+        except TimeoutError:
+            log.warning("request timed out request_id=%s", request_id)
+            return _error_response(
+                503,
+                "The request took too long and was stopped. Read back any change it was "
+                "making before you retry it.",
+                "TIMEOUT",
+                request_id,
+            )
+        except Exception as exc:
+            failure = translate(exc)
+            if not isinstance(failure, DatabaseUnavailable | StatementTimedOut):
+                raise
+            return _database_failure(failure, request_id)
+
+    async def execute(
+        request: Request,
+        app_state: AppState,
+        payload: dict[str, Any],
+        trusted_hash: str | None,
+        variables: dict[str, Any] | None,
+        operation_name: str | None,
+        request_id: str,
+    ) -> Response:
+        now = app_state.clock()
         async with app_state.sessions() as session:
             db = Db(session)
-            query = payload.get("query")
-            if not isinstance(query, str):
-                assert trusted_hash is not None
-                query = await app_state.trusted_document(db, trusted_hash)
-                if query is None:
-                    return _error_response(
-                        400,
-                        "No trusted document has that id; register it first.",
-                        "PERSISTED_QUERY_NOT_FOUND",
-                        request_id,
-                    )
             try:
-                viewer = await authenticate(request, db, app_state.signer, now)
-            except AuthenticationFailed as exc:
-                return _error_response(401, str(exc), "UNAUTHENTICATED", request_id)
-            context = Context(
-                db=db,
-                viewer=viewer,
-                loaders=Loaders(db, viewer),
-                policy=app_state.policy,
-                request_id=request_id,
-                links=app_state.links,
-                rate_limiter=app_state.rate_limiter,
-                client_address=request.client.host if request.client else "unknown",
-                request=request,
-            )
-            try:
-                async with asyncio.timeout(app_state.settings.request_timeout_seconds):
-                    result = await app_state.schema.execute(
-                        query,
-                        variable_values=variables,
-                        context_value=context,
-                        operation_name=operation_name,
-                    )
-                    # Who looked at which student: one INSERT, then commit.
-                    # Anything else a mutation wrote it has committed already.
-                    await record_reads(db, viewer, context.reads, at=now)
-                    await db.commit()
-            except TimeoutError:
-                # Nothing half-done survives: the uncommitted transaction rolls
-                # back when the session closes, after any statement in flight.
-                await db.close()
-                log.warning("request timed out request_id=%s", request_id)
-                return _error_response(
-                    503,
-                    "The request took too long and was cancelled.",
-                    "TIMEOUT",
-                    request_id,
+                query = payload.get("query")
+                if not isinstance(query, str):
+                    assert trusted_hash is not None
+                    query = await app_state.trusted_document(db, trusted_hash)
+                    if query is None:
+                        return _error_response(
+                            400,
+                            "No trusted document has that id; register it first.",
+                            "PERSISTED_QUERY_NOT_FOUND",
+                            request_id,
+                        )
+                try:
+                    viewer = await authenticate(request, db, app_state.signer, now, cookies)
+                except CsrfRejected as exc:
+                    return _error_response(403, str(exc), "CSRF_FAILED", request_id)
+                except AuthenticationFailed as exc:
+                    return _error_response(401, str(exc), "UNAUTHENTICATED", request_id)
+                context = Context(
+                    db=db,
+                    viewer=viewer,
+                    loaders=Loaders(db, viewer),
+                    policy=app_state.policy,
+                    request_id=request_id,
+                    links=app_state.links,
+                    rate_limiter=app_state.rate_limiter,
+                    client_address=request.client.host if request.client else "unknown",
+                    clock=app_state.clock,
+                    request=request,
                 )
+                result = await app_state.schema.execute(
+                    query,
+                    variable_values=variables,
+                    context_value=context,
+                    operation_name=operation_name,
+                )
+            except BaseException:
+                # Nothing half-done survives: the uncommitted transaction rolls
+                # back on close, after any statement still in flight.
+                await _close_quietly(db)
+                raise
+            failures = [
+                translate(e.original_error) for e in result.errors or [] if e.original_error
+            ]
+            unavailable = [f for f in failures if isinstance(f, DatabaseUnavailable)]
+            if unavailable:
+                await _close_quietly(db)
+                return _database_failure(unavailable[0], request_id)
+            try:
+                # Who looked at which student: one INSERT, then commit. A
+                # mutation committed its own work already, so a failure here
+                # loses only the read log, never the answer.
+                await record_reads(db, viewer, context.reads, at=now)
+                await db.commit()
+            except Exception as exc:
+                if translate(exc) is None:
+                    raise
+                log.warning("read log not written request_id=%s: %s", request_id, exc)
+                await _close_quietly(db)
         response: dict[str, Any] = {}
         if result.errors:
             response["errors"] = [_format_error(e, request_id) for e in result.errors]
@@ -289,9 +367,9 @@ def create_app(settings: Settings) -> Starlette:
 
     async def readyz(_: Request) -> Response:
         try:
-            async with current().engine.connect() as connection:
+            async with asyncio.timeout(2), current().engine.connect() as connection:
                 await connection.execute(sa.text("SELECT 1"))
-        except Exception as exc:
+        except Exception as exc:  # any failure, a hang included, means not ready
             log.warning("database not reachable: %s", exc)
             return JSONResponse(
                 {"status": "unavailable", "database": "unreachable"}, status_code=503
@@ -305,6 +383,8 @@ def create_app(settings: Settings) -> Starlette:
             Route("/readyz", readyz),
             # Each workflow adds its REST routes in its own module:
             # *auth_routes(current), *portal_routes(current)
+            *auth_routes(current),
+            *portal_routes(current),
         ],
         lifespan=lifespan,
     )

@@ -1,9 +1,12 @@
 """Who is asking, and the context every resolver receives.
 
 A request carries at most one credential: a bearer token (mobile, scripts)
-or, later, the SPA's session cookie. A credential that is present but bad,
-expired, forged or whose session has ended is UNAUTHENTICATED, never
-anonymous: a client must not silently see the anonymous view.
+or the SPA's session cookie (``gql.cookies``). A bearer header wins: it
+cannot be attached by another site, so it needs no CSRF check. A cookie
+must come with the matching ``x-csrf-token`` header, else ``CsrfRejected``
+(403). A credential that is present but bad, expired, forged or whose
+session has ended is UNAUTHENTICATED, never anonymous: a client must not
+silently see the anonymous view.
 """
 
 from __future__ import annotations
@@ -12,6 +15,7 @@ import datetime as dt
 
 from starlette.requests import Request
 
+from gql.cookies import SessionCookies
 from gql.tokens import InvalidToken, TokenSigner
 from permissions.viewer import ANONYMOUS, Viewer
 from resolvers.db import Db
@@ -32,14 +36,31 @@ def bearer_token(request: Request) -> str | None:
     return token.strip()
 
 
-async def authenticate(request: Request, db: Db, signer: TokenSigner, now: dt.datetime) -> Viewer:
+async def authenticate(
+    request: Request,
+    db: Db,
+    signer: TokenSigner,
+    now: dt.datetime,
+    cookies: SessionCookies | None = None,
+) -> Viewer:
+    """The viewer of the request's credential. Without ``cookies`` the
+    session cookie is not a credential (bearer tokens only)."""
     token = bearer_token(request)
+    from_cookie = False
+    if token is None and cookies is not None:
+        token = request.cookies.get(cookies.access_name) or None
+        if token is not None:
+            from_cookie = True
+            cookies.check_double_submit(request)
     if token is None:
         return ANONYMOUS
     try:
         claims = signer.verify(token, now=now)
     except InvalidToken as exc:
         raise AuthenticationFailed("The access token is not valid.") from exc
+    if from_cookie:
+        assert cookies is not None
+        cookies.check_bound(request, claims.session_id)
     viewer = await load_viewer(db, session_id=claims.session_id, now=now)
     if viewer is None or viewer.account_id != claims.account_id:
         raise AuthenticationFailed("The session has ended. Sign in again.")

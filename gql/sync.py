@@ -8,17 +8,21 @@ refused file set), shows progress on a terminal and prints the summary
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import sys
 from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 from typing import Any, TextIO
 
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
 from gql.settings import Settings
-from resolvers.db import create_engine
+from resolvers import tables
+from resolvers.db import Db, create_engine
 from resolvers.oneroster import Progress, SyncSummary, import_oneroster
+from resolvers.student_login_accounts import reconcile_student_logins
 
 # Work done in the import's transaction after a successful import (the demo
 # grants roles OneRoster cannot express).
@@ -57,11 +61,42 @@ async def import_directory(
         summary = await import_oneroster(
             connection, directory, revoke_threshold=revoke_threshold, progress=progress
         )
-        if not summary.refused_count and after_import is not None:
-            await after_import(connection)
+        if not summary.refused_count:
+            if after_import is not None:
+                await after_import(connection)
+            await reconcile_logins_after_sync(connection)
         if dry_run or summary.refused_count:
             await transaction.rollback()
     return summary
+
+
+async def reconcile_logins_after_sync(connection: AsyncConnection) -> None:
+    """Student logins follow the SIS data: a student who left, moved or lost
+    their email loses their login in the same transaction as the sync."""
+    schools = tables.School.__table__
+    grants = tables.StudentAccessGrant.__table__
+    students = tables.Student.__table__
+    with_logins = await connection.execute(
+        sa.select(schools.c.id).where(
+            sa.or_(
+                schools.c.student_logins_enabled,
+                sa.exists(
+                    sa.select(grants.c.id)
+                    .join(students, students.c.id == grants.c.student_id)
+                    .where(
+                        grants.c.source == "STUDENT_LOGIN",
+                        grants.c.revoked_at.is_(None),
+                        students.c.school_id == schools.c.id,
+                    )
+                ),
+            )
+        )
+    )
+    school_ids = [row.id for row in with_logins]
+    if not school_ids:
+        return
+    session = AsyncSession(bind=connection)
+    await reconcile_student_logins(Db(session), school_ids=school_ids, now=dt.datetime.now(dt.UTC))
 
 
 def terminal_progress(stream: TextIO = sys.stderr) -> Progress | None:

@@ -18,6 +18,7 @@ from strawberry.types import Info
 
 from permissions.capabilities import Capability
 from permissions.errors import NOT_LINKED_MESSAGE, Forbidden, Unauthenticated
+from permissions.roles import AccountKind
 from permissions.viewer import Viewer
 
 
@@ -124,10 +125,13 @@ class RequireWriter(FieldExtension):
     def _check(self, viewer: Viewer) -> None:
         if not viewer.is_authenticated:
             raise Unauthenticated()
-        if not viewer.scope.holds_anywhere(self.capability):
-            raise Forbidden("Your role does not allow this.")
-        if self.needs_staff_record and not viewer.can_record_data:
+        needs_link = self.needs_staff_record and not viewer.can_record_data
+        if needs_link and viewer.kind is AccountKind.STAFF:
+            # Before the role check: a deactivated record's SIS roles no
+            # longer count, and the account should hear why it cannot write.
             raise Forbidden(NOT_LINKED_MESSAGE)
+        if needs_link or not viewer.scope.holds_anywhere(self.capability):
+            raise Forbidden("Your role does not allow this.")
 
     async def resolve_async(
         self, next_: Any, source: Any, info: Info[Any, Any], **kwargs: Any

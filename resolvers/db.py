@@ -48,7 +48,9 @@ def create_engine(
         engine = create_async_engine(full, echo=echo, connect_args={"timeout": 30})
         _configure_sqlite(engine)
         return engine
-    connect_args: dict[str, Any] = {}
+    # Fail fast when PostgreSQL is down or hung: a short connect timeout and
+    # a short wait for a pooled connection (SQLAlchemy's default is 30 s).
+    connect_args: dict[str, Any] = {"timeout": 3}
     if statement_timeout_ms:
         connect_args["server_settings"] = {"statement_timeout": str(statement_timeout_ms)}
     return create_async_engine(
@@ -57,6 +59,7 @@ def create_engine(
         pool_size=10,
         max_overflow=10,
         pool_pre_ping=True,
+        pool_timeout=5,
         connect_args=connect_args,
     )
 
@@ -73,6 +76,38 @@ def _configure_sqlite(engine: AsyncEngine) -> None:
 
 def is_postgres(engine: AsyncEngine) -> bool:
     return engine.dialect.name == "postgresql"
+
+
+class DatabaseUnavailable(Exception):
+    """The database cannot be reached, or dropped the connection mid-request."""
+
+
+class StatementTimedOut(Exception):
+    """A statement ran past PostgreSQL's ``statement_timeout``."""
+
+
+_QUERY_CANCELED = "57014"
+
+
+def translate(exc: BaseException) -> Exception | None:
+    """The one place database-library errors are translated: connectivity
+    failures and statement timeouts get their own exceptions; anything else
+    (a constraint, a bug) is left alone, to be masked as an internal error."""
+    if isinstance(exc, DatabaseUnavailable | StatementTimedOut):
+        return exc
+    if isinstance(exc, sa.exc.DBAPIError):
+        cause = exc.orig.__cause__ if exc.orig is not None else None
+        sqlstate = getattr(cause, "sqlstate", None) or getattr(exc.orig, "sqlstate", None)
+        if sqlstate == _QUERY_CANCELED:
+            return StatementTimedOut("a statement ran past the statement timeout")
+        if exc.connection_invalidated or isinstance(
+            exc, sa.exc.OperationalError | sa.exc.InterfaceError
+        ):
+            return DatabaseUnavailable(str(exc.orig))
+        return None
+    if isinstance(exc, OSError | sa.exc.TimeoutError | sa.exc.PendingRollbackError):
+        return DatabaseUnavailable(str(exc))
+    return None
 
 
 class Db:
@@ -97,7 +132,13 @@ class Db:
     async def _locked(self, work: Callable[[], Awaitable[T]]) -> T:
         async def run() -> T:
             async with self._lock:
-                return await work()
+                try:
+                    return await work()
+                except Exception as exc:
+                    translated = translate(exc)
+                    if translated is None or translated is exc:
+                        raise
+                    raise translated from exc
 
         return await asyncio.shield(run())
 

@@ -21,6 +21,8 @@ GUARDIANS = tables.Guardian.__table__
 CONTACTS = tables.StudentContact.__table__
 STUDENTS = tables.Student.__table__
 ACCOUNTS = tables.Account.__table__
+# One alias for every query: the lifecycle conditions built on it are cached.
+STATUS_ACCOUNT = ACCOUNTS.alias("status_account")
 
 ORDER = (GUARDIANS.c.family_name, GUARDIANS.c.given_name, GUARDIANS.c.id)
 
@@ -55,7 +57,7 @@ def _preferred_account(account: Any) -> sa.ColumnElement[bool]:
 
 
 def portal_status_filter(status: PortalStatus) -> sa.ColumnElement[bool]:
-    account = ACCOUNTS.alias("status_account")
+    account = STATUS_ACCOUNT
     has_account = sa.exists(sa.select(account.c.id).where(account.c.guardian_id == GUARDIANS.c.id))
     if status is PortalStatus.READY_TO_PROVISION:
         return sa.and_(~has_account, guardian_eligible(GUARDIANS))

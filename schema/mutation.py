@@ -13,6 +13,24 @@ from __future__ import annotations
 
 from strawberry.tools import merge_types
 
-MUTATIONS: tuple[type, ...] = ()
+from schema.access_mutations import AccessMutations
+from schema.auth_mutations import SessionMutations
+from schema.connection_mutations import ConnectionMutations
+from schema.form_mutations import FormMutation
+from schema.homework_mutations import HomeworkMutations
+from schema.lifecycle_mutations import LifecycleMutations
+from schema.roles import RoleMutations
+from schema.student_login_mutations import StudentLoginMutation
+
+MUTATIONS: tuple[type, ...] = (
+    SessionMutations,
+    RoleMutations,
+    HomeworkMutations,
+    StudentLoginMutation,
+    FormMutation,
+    AccessMutations,
+    ConnectionMutations,
+    LifecycleMutations,
+)
 
 Mutation: type | None = merge_types("Mutation", MUTATIONS) if MUTATIONS else None

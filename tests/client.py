@@ -23,7 +23,6 @@ from gql.settings import Settings
 from permissions.viewer import ANONYMOUS, Viewer
 from resolvers.db import Db
 from resolvers.events import record_reads
-from resolvers.events import record_reads
 from resolvers.loaders import Loaders
 from resolvers.viewers import load_viewer
 from schema.context import Context

@@ -38,7 +38,9 @@ async def test_a_registered_document_runs_by_its_hash(settings: Settings, tmp_pa
     sha = document_hash(QUERY)
     by_id = await _post(settings, {"documentId": f"sha256:{sha}"})
     assert by_id.json() == {"data": {"viewer": {"isAuthenticated": False}}}
-    apollo = await _post(settings, {"extensions": {"persistedQuery": {"version": 1, "sha256Hash": sha}}})
+    apollo = await _post(
+        settings, {"extensions": {"persistedQuery": {"version": 1, "sha256Hash": sha}}}
+    )
     assert apollo.json() == {"data": {"viewer": {"isAuthenticated": False}}}
 
 
@@ -58,7 +60,9 @@ async def test_with_trusted_documents_only_raw_queries_are_refused(
         "operations": [{"id": document_hash(QUERY), "name": "Me", "type": "query", "body": QUERY}],
     }
     (tmp_path / "manifest.json").write_text(json.dumps(manifest))
-    assert await register_documents(settings, str(tmp_path / "manifest.json"), client="android") == 0
+    assert (
+        await register_documents(settings, str(tmp_path / "manifest.json"), client="android") == 0
+    )
     raw = await _post(settings, {"query": QUERY})
     assert raw.status_code == 400
     assert raw.json()["errors"][0]["extensions"] == {"code": "TRUSTED_DOCUMENTS_ONLY"}

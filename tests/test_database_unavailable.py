@@ -1,0 +1,49 @@
+"""When the database is unreachable, requests fail fast with a clear error
+(503 SERVICE_UNAVAILABLE, Retry-After), /readyz says so and /healthz does not
+care. The full stop-and-restart run under load is loadtest/fault.py."""
+
+from __future__ import annotations
+
+import datetime as dt
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+
+from gql.app import create_app, signer_for
+from gql.settings import Settings
+
+UNREACHABLE = {
+    "sqlite": "sqlite:///{tmp}/no-such-directory/db.sqlite3",
+    "postgres": "postgresql://postgres@127.0.0.1:1/nothing_listens_here",
+}
+
+
+@pytest.mark.parametrize("kind", sorted(UNREACHABLE))
+async def test_an_unreachable_database_fails_fast_and_clearly(kind: str, tmp_path: Path) -> None:
+    settings = Settings(env="dev", database_url=UNREACHABLE[kind].format(tmp=tmp_path))
+    app = create_app(settings)
+    token = signer_for(settings).issue(account_id=1, session_id="s", now=dt.datetime.now(dt.UTC))
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            assert (await client.get("/healthz")).status_code == 200
+            ready = await client.get("/readyz")
+            assert ready.status_code == 503
+            assert ready.json() == {"status": "unavailable", "database": "unreachable"}
+            started = time.monotonic()
+            response = await client.post(
+                "/graphql",
+                json={"query": "{ viewer { isAuthenticated } }"},
+                # A well-signed token: checking its session needs the database.
+                headers={"authorization": f"Bearer {token}"},
+            )
+            elapsed = time.monotonic() - started
+    assert elapsed < 5
+    assert response.status_code == 503
+    assert response.headers["retry-after"] == "5"
+    assert response.json()["errors"][0]["extensions"] == {"code": "SERVICE_UNAVAILABLE"}
+    assert (
+        response.json()["errors"][0]["message"] == "The database is unavailable; try again shortly."
+    )
