@@ -8,6 +8,7 @@ changes nothing; ``--if-empty`` skips a database that has a district.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import sys
 import tempfile
@@ -16,14 +17,16 @@ from dataclasses import asdict, dataclass
 from pathlib import Path
 
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
 from gql.demo_files import LAKESIDE_STUDENTS, write_demo_files
 from gql.settings import Settings
 from gql.sync import import_directory, print_summary, terminal_progress
 from resolvers import tables
-from resolvers.db import create_engine
+from resolvers.db import Db, create_engine
+from resolvers.events import SYSTEM
 from resolvers.oneroster import grant_staff_roles
+from resolvers.provisioning import provision_accounts
 
 
 @dataclass(frozen=True)
@@ -45,17 +48,51 @@ WELL_KNOWN_PEOPLE = (
     WellKnownPerson("teacher", "teacher@northfield.riverside.example.edu"),
     WellKnownPerson("support staff", "support@northfield.riverside.example.edu"),
     WellKnownPerson("other district's admin", "admin@lakeside.example.edu"),
+    WellKnownPerson("guardian, children at two schools", "parent@example.com"),
     WellKnownPerson(
-        "guardian, children at two schools",
-        "parent@example.com",
-        before_sign_in="provision the contact's portal account first",
-    ),
-    WellKnownPerson(
-        "student",
-        "student@northfield.riverside.example.edu",
-        before_sign_in="enable student logins for Year 9 at Northfield first",
+        "student (logins on for Year 9 at Northfield)", "student@northfield.riverside.example.edu"
     ),
 )
+
+
+async def _ready_the_people(connection: AsyncConnection, settings: Settings) -> None:
+    """What a school would have done by now, so every well-known person can
+    sign in: Northfield turned student logins on for Year 9 (the sync's
+    reconcile then makes those logins), and the two-school parent's contact
+    was provisioned with a portal account, as ``provisionAccounts`` does."""
+    schools = tables.School.__table__
+    year_groups = tables.YearGroup.__table__
+    guardians = tables.Guardian.__table__
+    north = (
+        await connection.execute(
+            sa.select(schools.c.id).where(schools.c.sourced_id == "northfield")
+        )
+    ).scalar_one()
+    await connection.execute(
+        sa.update(schools).where(schools.c.id == north).values(student_logins_enabled=True)
+    )
+    await connection.execute(
+        sa.update(year_groups)
+        .where(year_groups.c.school_id == north, year_groups.c.code == "09")
+        .values(student_logins_enabled=True)
+    )
+    db = Db(AsyncSession(bind=connection))
+    parent = await db.first(sa.select(guardians).where(guardians.c.email == "parent@example.com"))
+    has_account = await db.first(
+        sa.select(tables.Account.__table__.c.id).where(
+            tables.Account.__table__.c.email == "parent@example.com"
+        )
+    )
+    if parent is not None and has_account is None:
+        await provision_accounts(
+            db,
+            SYSTEM,
+            [(parent, 0)],
+            field=("demo",),
+            send_welcome=False,
+            now=dt.datetime.now(dt.UTC),
+            public_url=settings.public_url,
+        )
 
 
 async def run_demo(settings: Settings, *, students: int, if_empty: bool, as_json: bool) -> int:
@@ -78,6 +115,7 @@ async def run_demo(settings: Settings, *, students: int, if_empty: bool, as_json
 
             async def grant_roles(connection: AsyncConnection) -> None:
                 await grant_staff_roles(connection, files.manual_roles)
+                await _ready_the_people(connection, settings)
 
             summary = await import_directory(
                 engine,
@@ -113,10 +151,11 @@ def _print_people() -> None:
     for person in WELL_KNOWN_PEOPLE:
         if not person.before_sign_in:
             print(f"  {person.who:<{width}}  {person.email}")
-    print("These need an account:")
-    for person in WELL_KNOWN_PEOPLE:
-        if person.before_sign_in:
-            print(f"  {person.who:<{width}}  {person.email}  ({person.before_sign_in})")
+    waiting = [person for person in WELL_KNOWN_PEOPLE if person.before_sign_in]
+    if waiting:
+        print("These need an account:")
+    for person in waiting:
+        print(f"  {person.who:<{width}}  {person.email}  ({person.before_sign_in})")
 
 
 async def _has_a_district(engine: AsyncEngine) -> bool:

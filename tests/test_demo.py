@@ -173,3 +173,34 @@ async def test_if_empty_leaves_a_database_with_a_district_alone(
             await connection.execute(sa.select(sa.func.count()).select_from(STUDENTS))
         ).scalar()
     assert after == before == 324
+
+
+async def test_every_well_known_person_can_sign_in_after_the_demo(
+    database_url: str, engine: AsyncEngine, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, _ = await demo(database_url, capsys, students=300)
+    assert code == 0
+    accounts = tables.Account.__table__
+    grants = tables.StudentAccessGrant.__table__
+    students = tables.Student.__table__
+    rows = await fetch(
+        engine,
+        sa.select(accounts.c.email, accounts.c.kind, students.c.given_name, grants.c.source)
+        .join(grants, grants.c.account_id == accounts.c.id)
+        .join(students, students.c.id == grants.c.student_id)
+        .where(
+            accounts.c.email.in_(
+                ["parent@example.com", "student@northfield.riverside.example.edu"]
+            ),
+            grants.c.revoked_at.is_(None),
+        )
+        .order_by(accounts.c.email, students.c.given_name),
+    )
+    assert rows == [
+        ("parent@example.com", "GUARDIAN", "Alex", "SIS_SYNC"),
+        ("parent@example.com", "GUARDIAN", "Bailey", "SIS_SYNC"),
+        ("student@northfield.riverside.example.edu", "STUDENT", "Alex", "STUDENT_LOGIN"),
+    ]
+    # Staff sign in through their staff records, so every well-known person
+    # is reachable by ``accessgraph token``.
+    assert all(not person.before_sign_in for person in WELL_KNOWN_PEOPLE)
