@@ -35,6 +35,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 import orjson
+from sqlalchemy.exc import IntegrityError
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
@@ -134,37 +135,37 @@ class _Parts:
 
 
 def auth_routes(current: Callable[[], AppState]) -> list[BaseRoute]:
-    built: dict[int, _Parts] = {}
+    # Built on first use: the settings are the app's, fixed at create_app,
+    # and the OIDC clients keep the providers' discovery and keys.
+    built: list[_Parts] = []
 
     def parts() -> tuple[AppState, _Parts]:
         app_state = current()
-        # Keyed by the state object: a restarted lifespan gets fresh parts.
-        found = built.get(id(app_state))
-        if found is None:
+        if not built:
             settings = app_state.settings
-            found = _Parts(
-                passwords=Passwords(
-                    Argon2Cost(
-                        time_cost=settings.argon2_time_cost,
-                        memory_kib=settings.argon2_memory_kib,
-                        parallelism=settings.argon2_parallelism,
-                    )
-                ),
-                oidc=OidcClients(
-                    settings.oidc_providers,
-                    secret_key=settings.secret_key,
-                    public_url=settings.public_url,
-                ),
-                verification=VerificationTokens(
-                    settings.secret_key,
-                    settings.public_url,
-                    lifetime=dt.timedelta(hours=settings.email_verification_hours),
-                ),
-                cookies=SessionCookies.from_settings(settings),
+            built.append(
+                _Parts(
+                    passwords=Passwords(
+                        Argon2Cost(
+                            time_cost=settings.argon2_time_cost,
+                            memory_kib=settings.argon2_memory_kib,
+                            parallelism=settings.argon2_parallelism,
+                        )
+                    ),
+                    oidc=OidcClients(
+                        settings.oidc_providers,
+                        secret_key=settings.secret_key,
+                        public_url=settings.public_url,
+                    ),
+                    verification=VerificationTokens(
+                        settings.secret_key,
+                        settings.public_url,
+                        lifetime=dt.timedelta(hours=settings.email_verification_hours),
+                    ),
+                    cookies=SessionCookies.from_settings(settings),
+                )
             )
-            built.clear()
-            built[id(app_state)] = found
-        return app_state, found
+        return app_state, built[0]
 
     def lifetime(app_state: AppState) -> dt.timedelta:
         return dt.timedelta(days=app_state.settings.session_days)
@@ -501,7 +502,13 @@ def auth_routes(current: Callable[[], AppState]) -> list[BaseRoute]:
         now = app_state.clock()
         async with app_state.sessions() as session:
             db = Db(session)
-            outcome = await auth.sign_in_with_identity(db, identity, now=now)
+            try:
+                outcome = await auth.sign_in_with_identity(db, identity, now=now)
+            except IntegrityError:
+                # Two first sign-ins of one identity raced (issuer and subject
+                # are unique): the other one made the account; use it.
+                await db.rollback()
+                outcome = await auth.sign_in_with_identity(db, identity, now=now)
             if isinstance(outcome, auth.IdentityRefusal):
                 refused = _error(
                     403, outcome.value, "This account's access was revoked. Ask the school."

@@ -217,6 +217,10 @@ class OidcClients:
             raise OidcRefused(
                 401, "INVALID_ID_TOKEN", "The ID token's signature or format is not valid."
             ) from exc
+        except httpx.HTTPError as exc:  # fetching the provider's keys
+            raise OidcRefused(
+                502, "PROVIDER_UNAVAILABLE", f"{provider.name} could not be reached."
+            ) from exc
         _check_allow_lists(provider, claims)
         return _identity(provider, claims), pending.return_to
 

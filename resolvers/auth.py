@@ -16,7 +16,6 @@ import datetime as dt
 import enum
 import hashlib
 import secrets
-from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
@@ -405,16 +404,6 @@ async def sign_in_with_identity(
         )
     )
     return IdentitySignIn(account_id, created=created)
-
-
-async def identities_of(db: Db, account_ids: Sequence[int]) -> list[Row[Any]]:
-    return list(
-        await db.all(
-            sa.select(IDENTITIES)
-            .where(IDENTITIES.c.account_id.in_(list(account_ids)))
-            .order_by(IDENTITIES.c.id)
-        )
-    )
 
 
 # ---------------------------------------------------------------- termination

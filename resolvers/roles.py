@@ -84,17 +84,20 @@ def roles_held_at(scope: Scope, place: Place) -> frozenset[Role]:
     return scope.school_roles.get(place.school_id, frozenset())
 
 
-def grant_refusal(viewer: Viewer, *, role: Role, place: Place, account_id: int) -> str | None:
-    """Why ``viewer`` may not grant (or revoke) ``role`` at ``place`` for
-    ``account_id``; None when it may. Pure: decided from the scope alone."""
+def grant_refusal(
+    viewer: Viewer, *, role: Role, place: Place, account_id: int, verb: str = "grant"
+) -> str | None:
+    """Why ``viewer`` may not grant (or, with ``verb="revoke"``, take back)
+    ``role`` at ``place`` for ``account_id``; None when it may. Pure:
+    decided from the scope alone."""
     scope = viewer.scope
     held = capabilities_at(scope, place)
     if place.school_id is None and Role.DISTRICT_ADMIN not in roles_held_at(scope, place):
-        return "Only a district administrator grants district roles."
+        return f"Only a district administrator {verb}s district roles."
     if Capability.ACCOUNT_LIFECYCLE not in held:
         return f"You do not manage accounts at {place.name}."
     if not CAPABILITIES[Relation.of_role(role)] <= held:
-        return f"You cannot grant {role.value}: it allows more than you hold at {place.name}."
+        return f"You cannot {verb} {role.value}: it allows more than you hold at {place.name}."
     if account_id == viewer.account_id and role not in roles_held_at(scope, place):
         return "You cannot grant yourself a role you do not already hold."
     return None

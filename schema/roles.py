@@ -14,14 +14,13 @@ import strawberry
 from permissions.adapters import staff_writes
 from permissions.capabilities import Capability
 from permissions.errors import Forbidden
-from permissions.roles import Role
 from permissions.viewer import Viewer
 from resolvers import accounts as account_data
 from resolvers import events, roles
 from resolvers.db import Db
 from schema.accounts import Account
 from schema.context import Info
-from schema.enums import Role as RoleEnum
+from schema.enums import Role
 from schema.errors import UserError
 from schema.node import pk_of
 
@@ -29,7 +28,7 @@ from schema.node import pk_of
 @strawberry.input
 class GrantRoleInput:
     account_id: strawberry.ID
-    role: RoleEnum
+    role: Role
     school_id: strawberry.ID | None = None
     district_id: strawberry.ID | None = None
 
@@ -43,7 +42,7 @@ class GrantRolePayload:
 @strawberry.input
 class RevokeRoleInput:
     account_id: strawberry.ID
-    role: RoleEnum
+    role: Role
     school_id: strawberry.ID | None = None
     district_id: strawberry.ID | None = None
 
@@ -165,7 +164,7 @@ class RoleMutations:
     async def grant_role(self, info: Info, input: GrantRoleInput) -> GrantRolePayload:
         context = info.context
         db, viewer = context.db, context.viewer
-        role = Role(input.role.value)
+        role = input.role
         target = await _resolve(
             db,
             viewer,
@@ -207,7 +206,7 @@ class RoleMutations:
     async def revoke_role(self, info: Info, input: RevokeRoleInput) -> RevokeRolePayload:
         context = info.context
         db, viewer = context.db, context.viewer
-        role = Role(input.role.value)
+        role = input.role
         target = await _resolve(
             db,
             viewer,
@@ -222,7 +221,7 @@ class RoleMutations:
         # one's own away is always allowed.
         if target.account_id != viewer.account_id:
             refusal = roles.grant_refusal(
-                viewer, role=role, place=target.place, account_id=target.account_id
+                viewer, role=role, place=target.place, account_id=target.account_id, verb="revoke"
             )
             if refusal is not None:
                 raise Forbidden(refusal)

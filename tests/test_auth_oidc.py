@@ -367,6 +367,13 @@ async def test_a_callback_that_does_not_match_the_browser_state_is_refused(
     no_pending = await http.get(replayed)
     assert (no_pending.status_code, error_code(no_pending)) == (400, "STATE_MISMATCH")
 
+    # A code the provider does not recognise (forged, or already spent).
+    start = await _to_provider(http, "district")
+    callback = urlsplit(await _callback_url(browser, start, provider.district, login))
+    params = {k: v[0] for k, v in parse_qs(callback.query).items()}
+    bad_code = await http.get(f"{callback.path}?{urlencode(params | {'code': 'forged-code'})}")
+    assert (bad_code.status_code, error_code(bad_code)) == (400, "CODE_REJECTED")
+
     # The provider said no.
     start = await _to_provider(http, "district")
     state = parse_qs(urlsplit(start.headers["location"]).query)["state"][0]

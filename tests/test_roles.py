@@ -251,7 +251,7 @@ async def test_revoking_refuses_sis_roles_and_roles_not_held(
     )
     assert _outcome(district, "revokeRole") == (
         "FORBIDDEN",
-        "Only a district administrator grants district roles.",
+        "Only a district administrator revokes district roles.",
     )
     assert await snapshot(engine) == before
 

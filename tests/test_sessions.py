@@ -18,6 +18,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from gql.app import signer_for
+from gql.commands import mint_token
 from gql.passwords import Argon2Cost, Passwords
 from gql.settings import Settings
 from permissions.errors import NOT_LINKED_MESSAGE
@@ -194,6 +195,19 @@ async def test_logout_ends_this_device_only(http: AppClient, engine: AsyncEngine
 
     forged = await http.post("/auth/logout", headers={"authorization": "Bearer forged"})
     assert (forged.status_code, error_code(forged)) == (401, "UNAUTHENTICATED")
+
+
+async def test_the_dev_token_command_still_signs_people_in(
+    http: AppClient, settings: Settings, capsys: pytest.CaptureFixture[str]
+) -> None:
+    assert await mint_token(settings, "t_art@north.example.edu") == 0
+    token = capsys.readouterr().out.strip()
+    response = await graphql(http, ME, bearer=token)
+    assert response.json() == {
+        "data": {"viewer": {"isAuthenticated": True, "account": {"displayName": "Art Teacher"}}}
+    }
+    prod = settings.model_copy(update={"env": "prod"})
+    assert await mint_token(prod, "t_art@north.example.edu") == 2
 
 
 # ---------------------------------------------------------------- the SPA's cookies
