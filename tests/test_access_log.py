@@ -76,3 +76,44 @@ async def test_a_denied_or_out_of_scope_read_is_not_logged(engine: AsyncEngine, 
     review = await runner.run("parent", LOG, id=s1)
     assert review.data is not None
     assert review.data["node"]["accessReview"]["accessLog"]["totalCount"] == 0
+
+
+async def test_the_access_log_shows_a_guardians_pairing_and_a_teachers_read(
+    engine: AsyncEngine,
+) -> None:
+    world = await build_world(engine)
+    runner = GraphQLRunner(engine, world.sessions)
+    s3 = gid("Student", world["s3"])
+    enabled = await runner.run(
+        "admin_a",
+        "mutation($ids: [ID!]!) { enablePortalAccess(input: {studentIds: $ids}) { accessCodes { code } userErrors { code } } }",
+        ids=[s3],
+    )
+    assert enabled.errors == []
+    assert enabled.data is not None
+    code = enabled.data["enablePortalAccess"]["accessCodes"][0]["code"]
+    redeemed = await runner.run(
+        "lonely_parent",
+        'mutation($code: String!) { redeemAccessCode(input: {code: $code, relationship: "Aunt"}) { grant { source } userErrors { code } } }',
+        code=code,
+    )
+    assert redeemed.data == {
+        "redeemAccessCode": {"grant": {"source": "ACCESS_CODE"}, "userErrors": []}
+    }
+    read = await runner.run(
+        "t_art",
+        "query($id: ID!) { node(id: $id) { ... on Student { portalAccess { grants { totalCount } } } } }",
+        id=s3,
+    )
+    assert read.errors == []
+
+    review = await runner.run("lonely_parent", LOG, id=s3)
+    assert review.errors == []
+    assert review.data is not None
+    actions = [
+        (e["node"]["actorName"], e["node"]["action"])
+        for e in review.data["node"]["accessReview"]["accessLog"]["edges"]
+    ]
+    assert ("Art Teacher", "STUDENT_PROFILE") in actions
+    assert ("Lonely Parent", "ACCESS_CODE_REDEEMED") in actions
+    assert ("Lonely Parent", "GRANT_CREATED") in actions
