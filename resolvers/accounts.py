@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from types import SimpleNamespace
 from typing import Any
 
 import sqlalchemy as sa
@@ -168,15 +169,52 @@ async def role_grants_by_account_id(db: Db, account_ids: Sequence[int]) -> list[
     return grouped_in_key_order(account_ids, rows, lambda r: r.holder)
 
 
+STUDENT_PREFIX = "student__"
+ACCOUNT_PREFIX = "account__"
+# A grant's account, joined under its own alias so its lifecycle conditions
+# (cached per alias) are built once.
+GRANT_ACCOUNT = ACCOUNTS.alias("grant_account")
+
+
 def _grants(viewer: Viewer, *, include_revoked: bool) -> sa.Select[Any]:
+    """Grants to students in scope, each row carrying its student and its
+    account: the revoke view needs both, and the loaders are primed with
+    them instead of asking again (``split_grant_row``)."""
     query = (
-        sa.select(GRANTS)
+        sa.select(
+            GRANTS,
+            *[c.label(STUDENT_PREFIX + c.name) for c in STUDENTS.c],
+            *[c.label(ACCOUNT_PREFIX + c.name) for c in GRANT_ACCOUNT.c],
+            *[
+                column.element.label(ACCOUNT_PREFIX + column.name)
+                for column in reason_columns(GRANT_ACCOUNT)
+            ],
+        )
         .join(STUDENTS, STUDENTS.c.id == GRANTS.c.student_id)
+        .join(GRANT_ACCOUNT, GRANT_ACCOUNT.c.id == GRANTS.c.account_id)
         .where(student_filter(viewer.scope))
     )
     if not include_revoked:
         query = query.where(GRANTS.c.revoked_at.is_(None))
     return query
+
+
+def split_grant_row(row: Row[Any]) -> tuple[SimpleNamespace, SimpleNamespace]:
+    """The student row and the account row a grants row carries."""
+    mapping = row._mapping
+    student = {
+        k.removeprefix(STUDENT_PREFIX): v
+        for k, v in mapping.items()
+        if k.startswith(STUDENT_PREFIX)
+    }
+    account = {
+        k.removeprefix(ACCOUNT_PREFIX): v
+        for k, v in mapping.items()
+        if k.startswith(ACCOUNT_PREFIX)
+    }
+    return SimpleNamespace(**student, _mapping=student), SimpleNamespace(
+        **account, _mapping=account
+    )
 
 
 async def grant_pages_by_account(

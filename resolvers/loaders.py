@@ -139,6 +139,16 @@ class Loaders(StudentDataLoaders):
     def reach_by_account_id(self) -> RowsLoader:
         return DataLoader(load_fn=lambda keys: accounts.reach_by_account_id(self.db, keys))
 
+    def _prime_from_grants(self, pages: list[Page]) -> list[Page]:
+        """Grants rows carry their student and account: prime the path
+        loaders so ``grant.student`` and ``grant.account`` ask nothing more."""
+        for page in pages:
+            for row in page.rows:
+                student, account = accounts.split_grant_row(row)
+                self.student_by_id.prime(row.student_id, student)  # type: ignore[arg-type]
+                self.account_by_id.prime(row.account_id, account)  # type: ignore[arg-type]
+        return pages
+
     # ------------------------------------------------------------ nested pages
     # Keys are (parent id, page parameters); typed inner functions rather than
     # lambdas, so the parameter types are checked.
@@ -156,9 +166,10 @@ class Loaders(StudentDataLoaders):
     @cached_property
     def grant_page_by_account_id(self) -> DataLoader[tuple[int, GrantPage], Page]:
         async def fetch(ids: Sequence[int], p: GrantPage) -> list[Page]:
-            return await accounts.grant_pages_by_account(
+            pages = await accounts.grant_pages_by_account(
                 self.db, self.viewer, ids, p[0], include_revoked=p[1]
             )
+            return self._prime_from_grants(pages)
 
         return DataLoader(load_fn=grouped_by_parameters(fetch))
 
@@ -174,9 +185,10 @@ class Loaders(StudentDataLoaders):
     @cached_property
     def grant_page_by_student_id(self) -> DataLoader[tuple[int, GrantPage], Page]:
         async def fetch(ids: Sequence[int], p: GrantPage) -> list[Page]:
-            return await accounts.grant_pages_by_student(
+            pages = await accounts.grant_pages_by_student(
                 self.db, self.viewer, ids, p[0], include_revoked=p[1]
             )
+            return self._prime_from_grants(pages)
 
         return DataLoader(load_fn=grouped_by_parameters(fetch))
 

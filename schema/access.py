@@ -81,7 +81,8 @@ class StudentAccessGrant(Node):
 
         row = await info.context.loaders.account_by_id.load(self.row.account_id)
         assert row is not None
-        return Account.from_row(row)
+        through = await _student_capabilities(info.context, self.row.student_id)
+        return Account.from_row(row, granted_through=through)
 
     @strawberry.field
     async def student(self, info: Info) -> Annotated[Student, strawberry.lazy("schema.students")]:

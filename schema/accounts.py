@@ -77,9 +77,15 @@ class Account(Node):
     created_at: dt.datetime
     pk: strawberry.Private[int]
     row: strawberry.Private[Row[Any]]
+    # Reached through a grant (the revoke view, the access review): what the
+    # viewer holds on that grant's student decides what it sees of the
+    # account, with no further question to the database.
+    granted_through: strawberry.Private[frozenset[Capability] | None] = None
 
     @classmethod
-    def from_row(cls, row: Row[Any]) -> Account:
+    def from_row(
+        cls, row: Row[Any], *, granted_through: frozenset[Capability] | None = None
+    ) -> Account:
         return cls(
             id=to_global_id("Account", row.id),
             kind=PolicyAccountKind(row.kind),
@@ -89,12 +95,15 @@ class Account(Node):
             created_at=row.created_at,
             pk=row.id,
             row=row,
+            granted_through=granted_through,
         )
 
     async def capabilities(self, context: Context) -> frozenset[Capability]:
         viewer = context.viewer
         if viewer.account_id == self.pk:
             return _OWN_ACCOUNT
+        if self.granted_through is not None:
+            return self.granted_through
         held: set[Capability] = set()
         for ref in await context.loaders.reach_by_account_id.load(self.pk):
             if ref.student_id is None:

@@ -251,12 +251,6 @@ async def test_w1_guardian_home_runs_at_most_four_statements_whatever_the_lists(
 # ---------------------------------------------------------------- W2
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="P3 runs 7 statements beyond the fixed ones for the revoke view (node, "
-    "grants page, account, Account.email's reach, Account.grants page, grant.student, "
-    "student.school); see bench/RESULTS.md",
-)
 @pytest.mark.usefixtures("runner_for_w2")
 async def test_w2_revoke_view_runs_at_most_four_statements_whatever_the_lists(
     engine: AsyncEngine,
