@@ -12,7 +12,7 @@ from sqlalchemy.engine import Row
 
 from permissions.viewer import Viewer
 from resolvers import tables
-from resolvers.common import grouped_in_key_order, in_key_order, name_search
+from resolvers.common import grouped_in_key_order, in_key_order, name_search, split_prefixed
 from resolvers.db import Db
 from resolvers.lifecycle import PortalStatus, reason_columns, status_condition
 from resolvers.pagination import (
@@ -184,11 +184,7 @@ def _grants(viewer: Viewer, *, include_revoked: bool) -> sa.Select[Any]:
         sa.select(
             GRANTS,
             *[c.label(STUDENT_PREFIX + c.name) for c in STUDENTS.c],
-            *[c.label(ACCOUNT_PREFIX + c.name) for c in GRANT_ACCOUNT.c],
-            *[
-                column.element.label(ACCOUNT_PREFIX + column.name)
-                for column in reason_columns(GRANT_ACCOUNT)
-            ],
+            *account_columns(GRANT_ACCOUNT),
         )
         .join(STUDENTS, STUDENTS.c.id == GRANTS.c.student_id)
         .join(GRANT_ACCOUNT, GRANT_ACCOUNT.c.id == GRANTS.c.account_id)
@@ -201,20 +197,15 @@ def _grants(viewer: Viewer, *, include_revoked: bool) -> sa.Select[Any]:
 
 def split_grant_row(row: Row[Any]) -> tuple[SimpleNamespace, SimpleNamespace]:
     """The student row and the account row a grants row carries."""
-    mapping = row._mapping
-    student = {
-        k.removeprefix(STUDENT_PREFIX): v
-        for k, v in mapping.items()
-        if k.startswith(STUDENT_PREFIX)
-    }
-    account = {
-        k.removeprefix(ACCOUNT_PREFIX): v
-        for k, v in mapping.items()
-        if k.startswith(ACCOUNT_PREFIX)
-    }
-    return SimpleNamespace(**student, _mapping=student), SimpleNamespace(
-        **account, _mapping=account
-    )
+    return split_prefixed(row, STUDENT_PREFIX), split_prefixed(row, ACCOUNT_PREFIX)
+
+
+def account_columns(account: Any) -> list[Any]:
+    """An account's columns and lifecycle reasons, under ACCOUNT_PREFIX."""
+    return [
+        *[c.label(ACCOUNT_PREFIX + c.name) for c in account.c],
+        *[column.element.label(ACCOUNT_PREFIX + column.name) for column in reason_columns(account)],
+    ]
 
 
 async def grant_pages_by_account(

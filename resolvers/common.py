@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable, Hashable, Sequence
+from types import SimpleNamespace
 from typing import Any, TypeVar
 
 import sqlalchemy as sa
@@ -39,6 +40,13 @@ async def rows_by_id(
     """Rows of ``table`` for each id (None where missing or filtered out)."""
     rows = await db.all(sa.select(table).where(table.c.id.in_(list(ids)), *where))
     return in_key_order(ids, rows, lambda r: r.id)
+
+
+def split_prefixed(row: Row[Any], prefix: str) -> SimpleNamespace:
+    """The columns of a joined row selected under ``prefix``, as a row-like
+    object (attribute access and ``_mapping``) to prime a loader with."""
+    values = {k.removeprefix(prefix): v for k, v in row._mapping.items() if k.startswith(prefix)}
+    return SimpleNamespace(**values, _mapping=values)
 
 
 def name_search(search: str, *columns: ColumnElement[Any]) -> ColumnElement[bool]:

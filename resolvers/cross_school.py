@@ -1,9 +1,10 @@
 """Cross-school links: accounts with current access to students at two or
 more schools of one district (the district dashboard).
 
-A page costs two statements whatever its size: one for the page of account
-ids (grouped, HAVING two or more schools), one for the students of every
-account on the page. Only a grant that is active today, to a student who is
+A page costs two statements whatever its size: one for the page of accounts
+(grouped, HAVING two or more schools; the total counted by a window over the
+grouped links, the accounts joined), one for the students of every account on
+the page with their schools joined. Only a grant that is active today, to a student who is
 enrolled today, makes a link.
 """
 
@@ -18,6 +19,7 @@ from sqlalchemy.sql import ColumnElement
 
 from permissions.viewer import Viewer
 from resolvers import tables
+from resolvers.accounts import account_columns
 from resolvers.common import grouped_in_key_order
 from resolvers.db import Db
 from resolvers.pagination import Page, PageRequest, count, keyset_page
@@ -52,9 +54,28 @@ def _linked_accounts(viewer: Viewer, district_id: int) -> sa.Select[Any]:
     )
 
 
-async def link_page(db: Db, viewer: Viewer, district_id: int, request: PageRequest) -> Page:
-    """A page of rows with ``account_id``, ordered by it."""
-    return await keyset_page(db, _linked_accounts(viewer, district_id), ORDER, request)
+LINK_ACCOUNT = tables.Account.__table__.alias("link_account")
+SCHOOLS = tables.School.__table__
+SCHOOL_PREFIX = "school__"
+
+
+async def link_page(
+    db: Db, viewer: Viewer, district_id: int, request: PageRequest
+) -> tuple[Page, int | None]:
+    """A page of rows with ``account_id`` and the account's columns (under
+    ``ACCOUNT_PREFIX``), ordered by account id, and the number of links in
+    all (None when the page is empty: ask ``link_count``)."""
+    linked = (
+        _linked_accounts(viewer, district_id)
+        .add_columns(sa.func.count().over().label("total_links"))
+        .subquery("linked")
+    )
+    query = sa.select(
+        linked.c.account_id, linked.c.total_links, *account_columns(LINK_ACCOUNT)
+    ).join(LINK_ACCOUNT, LINK_ACCOUNT.c.id == linked.c.account_id)
+    page = await keyset_page(db, query, (linked.c.account_id,), request)
+    total = int(page.rows[0].total_links) if page.rows else None
+    return page, total
 
 
 async def link_count(db: Db, viewer: Viewer, district_id: int) -> int:
@@ -68,10 +89,12 @@ async def linked_students_by_account(
     parent = GRANTS.c.account_id.label("parent_account_id")
     # DISTINCT: two live grants to one student (a code, then a request)
     # are one student of the link.
+    school_columns = [c.label(SCHOOL_PREFIX + c.name) for c in SCHOOLS.c]
     rows = await db.all(
-        sa.select(STUDENTS, parent)
+        sa.select(STUDENTS, parent, *school_columns)
         .distinct()
         .join(GRANTS, GRANTS.c.student_id == STUDENTS.c.id)
+        .join(SCHOOLS, SCHOOLS.c.id == STUDENTS.c.school_id)
         .where(GRANTS.c.account_id.in_(list(account_ids)), *_linking_grants(viewer, district_id))
         .order_by(parent, STUDENTS.c.family_name, STUDENTS.c.given_name, STUDENTS.c.id)
     )

@@ -19,7 +19,7 @@ from strawberry.dataloader import DataLoader
 
 from permissions.viewer import Viewer
 from resolvers import audit, cross_school, forms, homework
-from resolvers.common import grouped_by_parameters
+from resolvers.common import grouped_by_parameters, split_prefixed
 from resolvers.db import Db
 from resolvers.pagination import Page, PageRequest
 
@@ -29,6 +29,11 @@ DateRange = tuple[dt.date, dt.date]
 class StudentDataLoaders:
     db: Db
     viewer: Viewer
+
+    # A path lookup of ``Loaders`` that these loaders prime.
+    @property
+    def school_by_id(self) -> DataLoader[int, Row[Any] | None]:
+        raise NotImplementedError  # ``Loaders`` defines it
 
     # ------------------------------------------------------------ homework, timetable
     @cached_property
@@ -95,8 +100,14 @@ class StudentDataLoaders:
         """Keyed by (account id, district id)."""
 
         async def fetch(ids: Sequence[int], district_id: int) -> list[list[Row[Any]]]:
-            return await cross_school.linked_students_by_account(
+            groups = await cross_school.linked_students_by_account(
                 self.db, self.viewer, ids, district_id
             )
+            # The rows carry their schools: ``CrossSchoolLink.schools`` asks nothing more.
+            for rows in groups:
+                for row in rows:
+                    school = split_prefixed(row, cross_school.SCHOOL_PREFIX)
+                    self.school_by_id.prime(row.school_id, school)  # type: ignore[arg-type]
+            return groups
 
         return DataLoader(load_fn=grouped_by_parameters(fetch))

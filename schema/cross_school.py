@@ -9,6 +9,8 @@ import strawberry
 from sqlalchemy.engine import Row
 
 from resolvers import cross_school as data
+from resolvers.accounts import ACCOUNT_PREFIX
+from resolvers.common import split_prefixed
 from schema.accounts import Account
 from schema.context import Info
 from schema.pagination import Connection, connection, page_request
@@ -48,9 +50,16 @@ async def cross_school_links(
 ) -> Connection[CrossSchoolLink]:
     request = page_request(info, first, after, data.ORDER)
     db, viewer = info.context.db, info.context.viewer
-    page = await data.link_page(db, viewer, district_id, request)
+    page, total = await data.link_page(db, viewer, district_id, request)
+    loaders = info.context.loaders
+    for row in page.rows:  # the page carries its accounts
+        loaders.account_by_id.prime(row.account_id, split_prefixed(row, ACCOUNT_PREFIX))  # type: ignore[arg-type]
+
+    async def count_total() -> int:
+        return total if total is not None else await data.link_count(db, viewer, district_id)
+
     return connection(
         page,
         lambda row: CrossSchoolLink(account_id=row.account_id, district_id=district_id),
-        lambda: data.link_count(db, viewer, district_id),
+        count_total,
     )

@@ -314,11 +314,6 @@ async def _page(
     )
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="P3 runs 6 statements beyond the fixed ones for a page of links (district "
-    "node, page, totalCount, accounts, linked students, schools); see bench/RESULTS.md",
-)
 async def test_w3_cross_school_links_run_at_most_three_statements_on_page_1_and_page_50(
     engine: AsyncEngine,
 ) -> None:
