@@ -87,6 +87,9 @@ class StatementTimedOut(Exception):
 
 
 _QUERY_CANCELED = "57014"
+# Connection exceptions (class 08) and the server shutting down, crashing or
+# still starting (57P01-57P03): the database is not there, whatever the query.
+_UNAVAILABLE_STATES = ("08", "57P01", "57P02", "57P03")
 
 
 def translate(exc: BaseException) -> Exception | None:
@@ -100,6 +103,8 @@ def translate(exc: BaseException) -> Exception | None:
         sqlstate = getattr(cause, "sqlstate", None) or getattr(exc.orig, "sqlstate", None)
         if sqlstate == _QUERY_CANCELED:
             return StatementTimedOut("a statement ran past the statement timeout")
+        if isinstance(sqlstate, str) and sqlstate.startswith(_UNAVAILABLE_STATES):
+            return DatabaseUnavailable(str(exc.orig))
         if exc.connection_invalidated or isinstance(
             exc, sa.exc.OperationalError | sa.exc.InterfaceError
         ):

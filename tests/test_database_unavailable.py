@@ -8,11 +8,14 @@ import datetime as dt
 import time
 from pathlib import Path
 
+import asyncpg
 import httpx
 import pytest
+import sqlalchemy as sa
 
 from gql.app import create_app, signer_for
 from gql.settings import Settings
+from resolvers.db import translate
 
 UNREACHABLE = {
     "sqlite": "sqlite:///{tmp}/no-such-directory/db.sqlite3",
@@ -47,3 +50,37 @@ async def test_an_unreachable_database_fails_fast_and_clearly(kind: str, tmp_pat
     assert (
         response.json()["errors"][0]["message"] == "The database is unavailable; try again shortly."
     )
+
+
+@pytest.mark.parametrize(
+    ("error", "translated"),
+    [
+        (
+            asyncpg.exceptions.AdminShutdownError("the database system is shutting down"),
+            "DatabaseUnavailable",
+        ),
+        (
+            asyncpg.exceptions.CannotConnectNowError("the database system is starting up"),
+            "DatabaseUnavailable",
+        ),
+        (
+            asyncpg.exceptions.ConnectionDoesNotExistError("connection was closed"),
+            "DatabaseUnavailable",
+        ),
+        (
+            asyncpg.exceptions.QueryCanceledError("canceling statement due to statement timeout"),
+            "StatementTimedOut",
+        ),
+        (asyncpg.exceptions.UniqueViolationError("duplicate key"), None),
+    ],
+)
+def test_database_errors_are_translated_by_their_sqlstate(
+    error: Exception, translated: str | None
+) -> None:
+    class AdaptedError(Exception):
+        """How SQLAlchemy's asyncpg adapter wraps the driver's error."""
+
+    adapted = AdaptedError(str(error))
+    adapted.__cause__ = error
+    result = translate(sa.exc.DBAPIError("SELECT 1", {}, adapted))
+    assert (type(result).__name__ if result is not None else None) == translated
