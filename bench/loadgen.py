@@ -72,6 +72,8 @@ class _Client(asyncio.Protocol):
 
     async def request(self, data: bytes) -> tuple[int, bytes]:
         assert self.transport is not None
+        if self.closed or self.transport.is_closing():
+            raise ResponseError("the server closed this connection")
         self.waiter = asyncio.get_running_loop().create_future()
         self.transport.write(data)
         return await asyncio.wait_for(self.waiter, REQUEST_TIMEOUT)
@@ -206,7 +208,7 @@ async def closed_loop(
             issued += 1
             try:
                 status, body = await client.request(make(index))
-            except (ResponseError, TimeoutError, OSError) as error:
+            except (ResponseError, TimeoutError, OSError, RuntimeError) as error:
                 window.fail(now, error)
                 return
             window.record(now, time.perf_counter(), status, body)
@@ -262,7 +264,8 @@ async def open_loop(
     async def one(client: _Client, index: int, scheduled: float) -> None:
         try:
             status, body = await client.request(make(index))
-        except (ResponseError, TimeoutError, OSError) as error:
+        except (ResponseError, TimeoutError, OSError, RuntimeError) as error:
+            # RuntimeError: uvloop refuses a write on a transport closed meanwhile.
             window.fail(scheduled, error)
             return
         window.record(scheduled, time.perf_counter(), status, body)
@@ -282,6 +285,11 @@ async def open_loop(
         delay = scheduled - time.perf_counter()
         if delay > 0:
             await asyncio.sleep(delay)
+        # Connections the server closed while they sat idle are dropped.
+        alive = [c for c in idle if not c.closed]
+        opened -= len(idle) - len(alive)
+        idle.clear()
+        idle.extend(alive)
         if not idle and opened < max_connections:
             idle.append(await connect(port))
             opened += 1

@@ -597,6 +597,23 @@ def machine() -> dict[str, Any]:
         "uvicorn": version("uvicorn"),
         "sqlite": sqlite3.sqlite_version,
         "load_average": os.getloadavg(),
+        # What was measured: the commit, and whether the server's packages
+        # had uncommitted changes (read-only git commands).
+        "commit": _command("git", "-C", str(fixtures.ROOT), "rev-parse", "--short", "HEAD"),
+        "server_changes_uncommitted": bool(
+            _command(
+                "git",
+                "-C",
+                str(fixtures.ROOT),
+                "status",
+                "--porcelain",
+                "--",
+                "gql",
+                "schema",
+                "resolvers",
+                "permissions",
+            )
+        ),
         "pinning": f"server process on core {SERVER_CORE}, load generator on core {LOADGEN_CORE}; "
         "PostgreSQL not pinned",
     }

@@ -103,6 +103,9 @@ def main(argv: list[str] | None = None) -> int:
         http=args.http,
         log_level="warning",
         access_log=False,
+        # The open loop keeps idle connections for a queueing server's peaks:
+        # uvicorn's 5 s default would close them under the load generator.
+        timeout_keep_alive=120,
         lifespan="on",
     )
     server = _Server(config)
