@@ -6,8 +6,10 @@ by patching at start-up, to measure what they buy before the server has them.
    makes a new depth-rule class (``QueryDepthLimiter``) and a new budget-rule
    class (``budget_rule(budget)`` inside the factory) for every request, so
    the cache never hits. Here both rule classes are built once.
-2. ``resolvers.accounts._account_columns()`` (the lifecycle reason columns,
-   ten correlated EXISTS) is built once instead of for every query.
+2. The lifecycle reason columns of an account (``resolvers.lifecycle.
+   reason_columns``: five CASEs over ten correlated EXISTS, selected with
+   every account row) are built once per table or alias instead of for
+   every query.
 
 Nothing else changes: P3X must answer with P3's bytes (the identity check
 compares them). Delete this module once the server has both fixes.
@@ -65,11 +67,22 @@ def patched_schema_builder(settings: Settings) -> Any:
 
 
 def apply() -> None:
+    import sys
+
     import gql.app
-    import resolvers.accounts
+    import resolvers.lifecycle
 
     # setattr: these are the module globals the server looks up at call time.
     setattr(gql.app, "build_schema", patched_schema_builder)  # noqa: B010
-    columns = getattr(resolvers.accounts, "_account_columns", None)
+    original = resolvers.lifecycle.reason_columns
+    cached = functools.cache(original)
+    # Every module that imported the function by name gets the cached one.
+    for name, module in list(sys.modules.items()):
+        if (name == "resolvers" or name.startswith("resolvers.")) and getattr(
+            module, "reason_columns", None
+        ) is original:
+            setattr(module, "reason_columns", cached)  # noqa: B010
+    accounts = sys.modules.get("resolvers.accounts")
+    columns = getattr(accounts, "_account_columns", None)
     if columns is not None and not hasattr(columns, "cache_info"):
-        setattr(resolvers.accounts, "_account_columns", functools.cache(columns))  # noqa: B010
+        setattr(accounts, "_account_columns", functools.cache(columns))  # noqa: B010
