@@ -107,9 +107,9 @@ async def enable_portal_access(
     db: Db, actor: Actor, students: Sequence[Row[Any]], *, now: dt.datetime
 ) -> list[Row[Any]]:
     """Each student's ACTIVE code, in input order: made for students that
-    lack one, the existing one for the rest."""
+    lack one, the existing one for the rest. The caller holds the students'
+    locks (``students_for_write(..., lock=True)``)."""
     ids = [s.id for s in students]
-    await lock_students(db, ids)
     codes = await _active_codes(db, ids)
     made = await _issue(
         db, actor, [s for s in students if s.id not in codes], now=now, action=CODE_ISSUED
@@ -158,8 +158,8 @@ async def reset_access_codes(
     db: Db, actor: Actor, students: Sequence[Row[Any]], *, now: dt.datetime
 ) -> list[Row[Any]]:
     """A new ACTIVE code for each student, in input order; the old one
-    becomes RESET and stops pairing anyone."""
-    await lock_students(db, [s.id for s in students])
+    becomes RESET and stops pairing anyone. The caller holds the students'
+    locks (``students_for_write(..., lock=True)``)."""
     return await replace_codes(db, actor, students, now=now)
 
 

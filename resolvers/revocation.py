@@ -18,7 +18,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Row
 
 from resolvers import tables
-from resolvers.access_codes import lock_students, replace_codes
+from resolvers.access_codes import replace_codes
 from resolvers.db import Db
 from resolvers.events import Actor, Event, record
 from resolvers.writes import Refusal
@@ -60,9 +60,10 @@ async def revoke_student_access(
     """End the account's active grants to ``students``. All or nothing: a
     named student without an active grant is a refusal, and the caller then
     rolls back (the grants are ended and read back in one UPDATE … RETURNING,
-    so the check costs no statement of its own)."""
+    so the check costs no statement of its own). The caller holds the
+    students' locks: it looked them up with ``students_for_write(...,
+    lock=True)``, the first lock of every portal write path."""
     ids = [s.id for s in students]
-    await lock_students(db, ids)
     revoked = sorted(
         await db.all(
             sa.update(GRANTS)

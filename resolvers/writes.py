@@ -19,8 +19,12 @@ from sqlalchemy.sql import ColumnElement
 from permissions.capabilities import Capability
 from permissions.errors import Forbidden
 from permissions.viewer import Viewer
+from resolvers import tables
 from resolvers.db import Db
+from resolvers.scope import student_filter
 from resolvers.students import students_in_scope
+
+STUDENTS = tables.Student.__table__
 
 
 @dataclass(frozen=True, slots=True)
@@ -77,13 +81,26 @@ async def students_for_write(
     capability: Capability,
     *,
     field: tuple[str, ...],
+    lock: bool = False,
 ) -> tuple[list[Row[Any]], list[Refusal]]:
     """The students an input names, each looked up through the viewer's
     scope in one statement: out of scope (or not a student id, None here) is
     a NOT_FOUND refusal at its index; in scope without ``capability`` is
-    FORBIDDEN. Duplicates are kept once, in input order."""
+    FORBIDDEN. Duplicates are kept once, in input order.
+
+    ``lock``: the lookup also takes the students' row locks (``lock_rows``:
+    the first lock of every portal write path, students then codes), so the
+    rows returned are current and the write that follows needs no lock
+    statement of its own. Only rows in scope are locked on PostgreSQL."""
     wanted = sorted({pk for pk in student_ids if pk is not None})
-    found = {row.id: row for row in await students_in_scope(db, viewer, wanted) if row is not None}
+    if lock and wanted:
+        where = sa.and_(STUDENTS.c.id.in_(wanted), student_filter(viewer.scope))
+        locked = await lock_rows(db, STUDENTS, where, touch=STUDENTS.c.status)
+        found = {row.id: row for row in locked}
+    else:
+        found = {
+            row.id: row for row in await students_in_scope(db, viewer, wanted) if row is not None
+        }
     rows: dict[int, Row[Any]] = {}
     refusals: list[Refusal] = []
     for index, pk in enumerate(student_ids):

@@ -92,13 +92,22 @@ async def _code_students(
     if refused is not None:
         return [], [refused]
     context = info.context
-    return await students_for_write(
+    students, refusals = await students_for_write(
         context.db,
         context.viewer,
         decode_ids(ids, "Student"),
         Capability.MANAGE_ACCESS_CODES,
         field=STUDENT_IDS,
+        lock=True,
     )
+    _prime_students(info, students)
+    return students, refusals
+
+
+def _prime_students(info: Info, students: list[Row[Any]]) -> None:
+    """Rows read under the lock: the payload's ``student`` fields ask nothing more."""
+    for student in students:
+        info.context.loaders.student_by_id.prime(student.id, student)
 
 
 @strawberry.type
@@ -195,6 +204,8 @@ class AccessMutations:
             )
             if found is None:
                 refusals.append(not_found("account", ("input", "accountId")))
+            else:
+                context.loaders.account_by_id.prime(found.id, found)
             pks = decode_ids(input.student_ids, "Student")
             students: list[Row[Any]] = []
             refused = too_many(pks, STUDENT_IDS)
@@ -202,9 +213,10 @@ class AccessMutations:
                 refusals.append(refused)
             else:
                 students, missing = await students_for_write(
-                    db, viewer, pks, Capability.REVOKE_GRANT, field=STUDENT_IDS
+                    db, viewer, pks, Capability.REVOKE_GRANT, field=STUDENT_IDS, lock=True
                 )
                 refusals.extend(missing)
+                _prime_students(info, students)
             outcome = revocation.Revocation()
             if not refusals and found is not None:
                 # Each student's first position in the input, for the field path.

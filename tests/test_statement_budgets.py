@@ -348,12 +348,6 @@ async def test_w3_cross_school_links_run_at_most_three_statements_on_page_1_and_
 # ---------------------------------------------------------------- W4
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="P3 runs 7 statements beyond the fixed ones for a revocation on PostgreSQL and "
-    "8 on SQLite (account in scope, students in scope, student lock (two on SQLite), "
-    "grants, UPDATE, revoked grants again, grant.student); see bench/RESULTS.md",
-)
 async def test_w4_revocation_runs_at_most_four_statements_whatever_the_students(
     engine: AsyncEngine,
 ) -> None:
