@@ -394,8 +394,22 @@ def auth_routes(current: Callable[[], AppState]) -> list[BaseRoute]:
                 return _ended(
                     cookies, mode, "INVALID_REFRESH_TOKEN", "This refresh token is not valid."
                 )
-            outcome = await auth.rotate(db, row, now=now, client=_device(request))
+            outcome = await auth.rotate(
+                db,
+                row,
+                now=now,
+                client=_device(request),
+                grace=dt.timedelta(seconds=app_state.settings.refresh_grace_seconds),
+            )
             await db.commit()
+            if outcome is auth.RefreshRefusal.REFRESH_RACED:
+                # Cookies untouched: the other tab's response set the new ones.
+                return _error(
+                    409,
+                    outcome.value,
+                    "This session was refreshed a moment ago by another request. "
+                    "Retry with the newer refresh token.",
+                )
             if isinstance(outcome, auth.RefreshRefusal):
                 if outcome is auth.RefreshRefusal.REFRESH_TOKEN_REUSED:
                     log.warning("refresh token reused; session family %s ended", row.family_id)

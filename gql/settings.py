@@ -48,6 +48,11 @@ class Settings(BaseSettings):
     token_audience: str = "accessgraph-api"  # noqa: S105  a name, not a secret
     access_token_minutes: int = Field(default=15, ge=1, le=24 * 60)
     session_days: int = Field(default=30, ge=1, le=365)
+    # A refresh token presented again this soon after its rotation is the
+    # client racing itself (two SPA tabs), answered REFRESH_RACED with no
+    # token; later, it is a reuse and ends the device's sessions. 0 turns
+    # the window off.
+    refresh_grace_seconds: int = Field(default=20, ge=0, le=120)
 
     # Limits (DESIGN 7).
     max_depth: int = Field(default=10, ge=1)

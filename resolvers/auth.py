@@ -7,6 +7,12 @@ usable token. Each refresh rotates: the presented row is revoked with reason
 family's original expiry. A rotated token presented again means two parties
 hold it (the owner and a thief); the whole family ends, whoever asked.
 
+Except within a short grace window after its rotation: two tabs of one SPA
+(sharing the cookie) or two threads of one app refresh at the same moment,
+and the slower one presents the token the faster one just rotated. That
+answer is ``REFRESH_RACED``: no token is issued (a thief gains nothing), the
+family lives on, and the client retries with the token it now holds.
+
 Nothing here commits: the HTTP route or mutation that calls it does.
 """
 
@@ -89,28 +95,42 @@ class RefreshRefusal(enum.Enum):
     SESSION_ENDED = "SESSION_ENDED"
     # An already rotated token came back: its family is ended.
     REFRESH_TOKEN_REUSED = "REFRESH_TOKEN_REUSED"  # noqa: S105  a code, not a secret
+    # The token was rotated moments ago by a concurrent refresh of the same
+    # client: nothing issued, nothing ended; retry with the newer token.
+    REFRESH_RACED = "REFRESH_RACED"
 
 
 async def rotate(
-    db: Db, row: Row[Any], *, now: dt.datetime, client: str | None
+    db: Db,
+    row: Row[Any],
+    *,
+    now: dt.datetime,
+    client: str | None,
+    grace: dt.timedelta = dt.timedelta(0),
 ) -> IssuedSession | RefreshRefusal:
     """Exchange the session ``row`` (from ``session_by_refresh_token``) for
-    a new one of the same family, or refuse."""
+    a new one of the same family, or refuse. A token rotated no more than
+    ``grace`` ago is a race between the client's own requests, not a reuse."""
     if row.revoked_at is not None:
         if row.revoked_reason == ROTATED:
+            if now - row.revoked_at <= grace:
+                return RefreshRefusal.REFRESH_RACED
             await end_family(db, family_id=row.family_id, now=now, reason=REUSED)
             return RefreshRefusal.REFRESH_TOKEN_REUSED
         return RefreshRefusal.SESSION_ENDED
     if row.expires_at <= now or row.account_revoked_at is not None:
         return RefreshRefusal.SESSION_ENDED
     # Conditional, so that two refreshes racing with one token cannot both
-    # rotate it: the loser sees no row changed and is treated as a reuse.
+    # rotate it: the loser sees no row changed. Within the grace window that
+    # is the client racing itself; without one, it is treated as a reuse.
     claimed = await db.execute(
         sa.update(SESSIONS)
         .where(SESSIONS.c.id == row.id, SESSIONS.c.revoked_at.is_(None))
         .values(revoked_at=now, revoked_reason=ROTATED, last_used_at=now)
     )
     if claimed.rowcount != 1:
+        if grace > dt.timedelta(0):
+            return RefreshRefusal.REFRESH_RACED
         await end_family(db, family_id=row.family_id, now=now, reason=REUSED)
         return RefreshRefusal.REFRESH_TOKEN_REUSED
     refresh_token = secrets.token_urlsafe(32)

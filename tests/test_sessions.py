@@ -8,6 +8,7 @@ next request of its access token failing.
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 from collections.abc import AsyncIterator
 from typing import Any
@@ -127,14 +128,37 @@ async def test_refresh_rotates_the_token_and_keeps_a_row_per_rotation(
 
 
 async def test_a_reused_refresh_token_ends_the_whole_family_and_nothing_else(
-    http: AppClient, engine: AsyncEngine
+    settings: Settings, engine: AsyncEngine
 ) -> None:
+    clock = _Clock()
+    async with serving(settings, clock=clock) as http:
+        await _reuse_ends_the_family(http, engine, clock)
+
+
+class _Clock:
+    """The app's clock, moved by the test."""
+
+    def __init__(self) -> None:
+        self.now = dt.datetime.now(dt.UTC).replace(microsecond=0)
+
+    def __call__(self) -> dt.datetime:
+        return self.now
+
+    def advance(self, seconds: float) -> None:
+        self.now += dt.timedelta(seconds=seconds)
+
+
+async def _reuse_ends_the_family(http: AppClient, engine: AsyncEngine, clock: _Clock) -> None:
     account_id = await _person(engine, "stolen@home.example.com")
     phone = (await _login(http, "stolen@home.example.com")).json()
+    clock.advance(1)
     laptop = (await _login(http, "stolen@home.example.com")).json()
+    clock.advance(1)
     rotated = (await _refresh(http, phone["refreshToken"])).json()
 
-    # The thief (or the owner) presents the old token again.
+    # The thief (or the owner) presents the old token again, after the grace
+    # window in which it would count as the client racing itself.
+    clock.advance(21)
     reused = await _refresh(http, phone["refreshToken"])
     assert (reused.status_code, error_code(reused)) == (401, "REFRESH_TOKEN_REUSED")
     reasons = [(s.family_id, s.revoked_reason) for s in await _sessions_of(engine, account_id)]
@@ -153,6 +177,71 @@ async def test_a_reused_refresh_token_ends_the_whole_family_and_nothing_else(
 
     unknown = await _refresh(http, "not-a-token-this-server-made")
     assert (unknown.status_code, error_code(unknown)) == (401, "INVALID_REFRESH_TOKEN")
+
+
+async def test_two_tabs_refreshing_at_once_race_without_ending_the_session(
+    settings: Settings, engine: AsyncEngine
+) -> None:
+    clock = _Clock()
+    async with serving(settings, clock=clock) as http:
+        account_id = await _person(engine, "tabs@home.example.com")
+        await _login(http, "tabs@home.example.com", mode="cookie")
+        csrf = http.cookies["ag_csrf"]
+        old_refresh = http.cookies["ag_refresh"]
+        # Tab 1 refreshes; tab 2 sent the same cookie a moment later.
+        first = await http.post("/auth/refresh", headers={"x-csrf-token": csrf})
+        assert first.status_code == 200
+        new_csrf = http.cookies["ag_csrf"]
+        clock.advance(20)
+        before = await snapshot(engine)
+        second = await http.post(
+            "/auth/refresh",
+            headers={"x-csrf-token": csrf, "cookie": f"ag_refresh={old_refresh}; ag_csrf={csrf}"},
+        )
+        assert (second.status_code, error_code(second)) == (409, "REFRESH_RACED")
+        # No token, no cookie cleared (tab 1's new cookies stand), nothing ended.
+        assert "accessToken" not in second.json()
+        assert second.headers.get_list("set-cookie") == []
+        assert await snapshot(engine) == before
+        # Tab 2 retries with the cookies the browser now holds.
+        assert (await graphql(http, ME, csrf=new_csrf)).status_code == 200
+        retried = await http.post("/auth/refresh", headers={"x-csrf-token": new_csrf})
+        assert retried.status_code == 200
+        reasons = [s.revoked_reason for s in await _sessions_of(engine, account_id)]
+        assert reasons == ["rotated", "rotated", None]
+
+
+async def test_concurrent_refreshes_with_one_token_issue_exactly_one_new_token(
+    settings: Settings, engine: AsyncEngine
+) -> None:
+    async with serving(settings) as http:
+        account_id = await _person(engine, "threads@home.example.com")
+        token = (await _login(http, "threads@home.example.com")).json()["refreshToken"]
+        responses = await asyncio.gather(*[_refresh(http, token) for _ in range(4)])
+        outcomes = sorted(
+            (r.status_code, error_code(r) if r.status_code != 200 else None) for r in responses
+        )
+        assert outcomes == [
+            (200, None),
+            (409, "REFRESH_RACED"),
+            (409, "REFRESH_RACED"),
+            (409, "REFRESH_RACED"),
+        ]
+        winner = next(r.json() for r in responses if r.status_code == 200)
+        assert await _works(http, winner["accessToken"]) == 200
+        reasons = [s.revoked_reason for s in await _sessions_of(engine, account_id)]
+        assert reasons == ["rotated", None]
+
+
+async def test_without_a_grace_window_a_second_refresh_is_a_reuse(engine: AsyncEngine) -> None:
+    async with serving(auth_settings(engine, refresh_grace_seconds=0)) as http:
+        account_id = await _person(engine, "strict@home.example.com")
+        token = (await _login(http, "strict@home.example.com")).json()["refreshToken"]
+        assert (await _refresh(http, token)).status_code == 200
+        again = await _refresh(http, token)
+        assert (again.status_code, error_code(again)) == (401, "REFRESH_TOKEN_REUSED")
+        reasons = [s.revoked_reason for s in await _sessions_of(engine, account_id)]
+        assert reasons == ["rotated", "refresh token reused"]
 
 
 async def test_refresh_is_refused_once_the_account_is_revoked(
