@@ -74,8 +74,7 @@ def main(argv: Sequence[str] | None = None) -> int:
     if args.command == "serve":
         from gql.server import serve
 
-        serve(settings, host=args.host, port=args.port, workers=args.workers)
-        return 0
+        return serve(settings, host=args.host, port=args.port, workers=args.workers)
     if args.command == "db":
         from gql.migrations import upgrade
 

@@ -167,7 +167,7 @@ class AccessMutations:
         context = info.context
         if context.viewer.kind is not AccountKind.GUARDIAN:
             raise Forbidden("Only parent and guardian accounts can redeem access codes.")
-        if rate_limited(context, "code-redemption", CODE_REDEMPTION):
+        if await rate_limited(context, "code-redemption", CODE_REDEMPTION):
             return RedeemAccessCodePayload(grant=None, user_errors=user_errors([RATE_LIMITED]))
         async with transaction(context.db):
             outcome = await access_codes.redeem_access_code(

@@ -159,7 +159,7 @@ class ConnectionMutations:
                 "Sign in with a personal account to activate a connection; staff and "
                 "school-managed student accounts cannot hold one."
             )
-        if rate_limited(context, "pin-entry", PIN_ENTRY):
+        if await rate_limited(context, "pin-entry", PIN_ENTRY):
             return ActivateConnectionPayload(grant=None, user_errors=user_errors([RATE_LIMITED]))
         async with transaction(context.db):
             outcome = await requests.activate_connection(

@@ -65,11 +65,14 @@ async def finish(db: Db, refusals: Sequence[Refusal]) -> None:
         await db.commit()
 
 
-def rate_limited(context: Context, bucket: str, limit: Limit) -> bool:
+async def rate_limited(context: Context, bucket: str, limit: Limit) -> bool:
     """Count one attempt per account and per client address (both, always:
-    every attempt counts); True when either is over its limit."""
-    by_account = context.rate_limiter.hit(bucket, f"account:{context.viewer.account_id}", limit)
-    by_client = context.rate_limiter.hit(bucket, f"client:{context.client_address}", limit)
+    every attempt counts, each alias in a document too); True when either is
+    over its limit. Called before the mutation's transaction starts."""
+    by_account = await context.rate_limiter.hit(
+        bucket, f"account:{context.viewer.account_id}", limit
+    )
+    by_client = await context.rate_limiter.hit(bucket, f"client:{context.client_address}", limit)
     return not (by_account and by_client)
 
 
