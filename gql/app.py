@@ -1,11 +1,12 @@
 """The ASGI application: ``create_app(settings)``.
 
 One POST JSON endpoint at ``/graphql`` (GraphiQL over GET in dev only),
-``/healthz`` (the process) and ``/readyz`` (the database). The endpoint is
-written here rather than taken from strawberry's view so that every edge rule
-of DESIGN 7 is in one readable place: JSON only, no batching, a body limit,
-credentials checked before anything runs, unexpected errors masked with a
-request id, and orjson responses.
+``/healthz`` (the process), ``/readyz`` (the database) and, when enabled,
+``/metrics`` (``gql.observability``, which also gives every request its id).
+The endpoint is written here rather than taken from strawberry's view so that
+every edge rule of DESIGN 7 is in one readable place: JSON only, no batching,
+a body limit, credentials checked before anything runs, unexpected errors
+masked with a request id, and orjson responses.
 """
 
 from __future__ import annotations
@@ -14,7 +15,6 @@ import asyncio
 import contextlib
 import datetime as dt
 import logging
-import uuid
 from collections.abc import AsyncIterator, Callable
 from dataclasses import dataclass, field
 from typing import Any
@@ -24,9 +24,10 @@ import sqlalchemy as sa
 from graphql import GraphQLError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 from starlette.applications import Starlette
+from starlette.middleware import Middleware
 from starlette.requests import Request
 from starlette.responses import HTMLResponse, Response
-from starlette.routing import Route
+from starlette.routing import BaseRoute, Route
 from strawberry import Schema
 from strawberry.http.ides import get_graphql_ide_html
 
@@ -36,7 +37,18 @@ from gql.cookies import CsrfRejected, SessionCookies
 from gql.graphql_schema import build_schema
 from gql.links import SignedLinks
 from gql.mailer import Mailer
+from gql.observability import (
+    MASKED_MESSAGE,
+    Metrics,
+    Observability,
+    current_request_id,
+    graphql_error_code,
+    metrics_route,
+    note_error,
+    note_operation,
+)
 from gql.portal_routes import portal_routes
+from gql.rate_limits import rate_limiter_for
 from gql.settings import Settings
 from gql.tokens import TokenSigner
 from permissions.errors import AuthorizationError
@@ -44,12 +56,10 @@ from resolvers.db import DatabaseUnavailable, Db, StatementTimedOut, create_engi
 from resolvers.documents import document_by_hash
 from resolvers.events import record_reads
 from resolvers.loaders import Loaders
-from resolvers.ratelimit import MemoryRateLimiter, RateLimiter
+from resolvers.ratelimit import RateLimiter
 from schema.context import Context, Policy
 
 log = logging.getLogger("accessgraph")
-
-MASKED_MESSAGE = "Internal error. Quote request id {request_id} when reporting it."
 
 
 def _trusted_document_hash(payload: dict[str, Any]) -> str | None:
@@ -102,6 +112,7 @@ class JSONResponse(Response):
 
 
 def _error_response(status: int, message: str, code: str, request_id: str) -> JSONResponse:
+    note_error(code)
     return JSONResponse(
         {"errors": [{"message": message, "extensions": {"code": code}}]},
         status_code=status,
@@ -118,8 +129,11 @@ def _format_error(error: GraphQLError, request_id: str) -> dict[str, Any]:
             formatted["extensions"] = {"code": original.code}
         elif isinstance(original, GraphQLError) and original.extensions:
             formatted["extensions"] = dict(original.extensions)
+        note_error(graphql_error_code(error, dict(formatted)))
         return dict(formatted)
-    log.error("unexpected error request_id=%s path=%s", request_id, error.path, exc_info=original)
+    # The request id is on the record (gql.observability); the traceback too.
+    log.error("unexpected error at %s", error.path, exc_info=original, extra={"path": error.path})
+    note_error("INTERNAL_SERVER_ERROR")
     masked: dict[str, Any] = {
         "message": MASKED_MESSAGE.format(request_id=request_id),
         "extensions": {"code": "INTERNAL_SERVER_ERROR", "requestId": request_id},
@@ -188,7 +202,7 @@ def create_app(settings: Settings, *, clock: Callable[[], dt.datetime] | None = 
                 public_url=settings.public_url,
             ),
             links=SignedLinks(settings.secret_key, settings.public_url),
-            rate_limiter=MemoryRateLimiter(),
+            rate_limiter=rate_limiter_for(settings, engine, clock=clock or utc_now),
             clock=clock or utc_now,
         )
         mailer = Mailer(settings, state.sessions, clock=state.clock)
@@ -197,6 +211,7 @@ def create_app(settings: Settings, *, clock: Callable[[], dt.datetime] | None = 
             yield
         finally:
             await mailer.stop(sending)
+            await state.rate_limiter.close()
             await engine.dispose()
 
     def current() -> AppState:
@@ -205,7 +220,7 @@ def create_app(settings: Settings, *, clock: Callable[[], dt.datetime] | None = 
 
     async def graphql(request: Request) -> Response:
         app_state = current()
-        request_id = request.headers.get("x-request-id") or uuid.uuid4().hex
+        request_id = current_request_id()
         if request.method == "GET":
             if app_state.settings.is_dev and "text/html" in request.headers.get("accept", ""):
                 return HTMLResponse(get_graphql_ide_html(graphql_ide="graphiql"))
@@ -309,6 +324,7 @@ def create_app(settings: Settings, *, clock: Callable[[], dt.datetime] | None = 
                             "PERSISTED_QUERY_NOT_FOUND",
                             request_id,
                         )
+                note_operation(query, operation_name)
                 try:
                     viewer = await authenticate(request, db, app_state.signer, now, cookies)
                 except CsrfRejected as exc:
@@ -376,6 +392,20 @@ def create_app(settings: Settings, *, clock: Callable[[], dt.datetime] | None = 
             )
         return JSONResponse({"status": "ok", "database": "reachable"})
 
+    async def database_failure(request: Request, exc: Exception) -> Response:
+        # The REST routes (sign-in first: its rate limit may be counted in a
+        # database or Redis that is down) answer as /graphql does: 503.
+        return _database_failure(exc, current_request_id())
+
+    # Off unless enabled: no route, and no counting per request either.
+    metrics = (
+        Metrics(lambda: state.engine.pool if state is not None else None)
+        if settings.metrics_enabled
+        else None
+    )
+    operations: list[BaseRoute] = (
+        [metrics_route(metrics, settings.metrics_token)] if metrics is not None else []
+    )
     return Starlette(
         routes=[
             Route("/graphql", graphql, methods=["GET", "POST"]),
@@ -385,7 +415,14 @@ def create_app(settings: Settings, *, clock: Callable[[], dt.datetime] | None = 
             # *auth_routes(current), *portal_routes(current)
             *auth_routes(current),
             *portal_routes(current),
+            *operations,
         ],
+        # Request id, access log, metrics (gql.observability).
+        middleware=[Middleware(Observability, metrics=metrics)],
+        exception_handlers={
+            DatabaseUnavailable: database_failure,
+            StatementTimedOut: database_failure,
+        },
         lifespan=lifespan,
     )
 

@@ -43,9 +43,13 @@ def async_url(url: str) -> str:
 def create_engine(
     url: str, *, statement_timeout_ms: int | None = None, echo: bool = False
 ) -> AsyncEngine:
+    # hide_parameters: a database error's message (logged in full when it is
+    # unexpected) must not carry the statement's values: codes, hashes, PINs.
     full = async_url(url)
     if full.startswith("sqlite"):
-        engine = create_async_engine(full, echo=echo, connect_args={"timeout": 30})
+        engine = create_async_engine(
+            full, echo=echo, hide_parameters=True, connect_args={"timeout": 30}
+        )
         _configure_sqlite(engine)
         return engine
     # Fail fast when PostgreSQL is down or hung: a short connect timeout and
@@ -56,6 +60,7 @@ def create_engine(
     return create_async_engine(
         full,
         echo=echo,
+        hide_parameters=True,
         pool_size=10,
         max_overflow=10,
         pool_pre_ping=True,
