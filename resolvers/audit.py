@@ -15,12 +15,13 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Row
 from sqlalchemy.sql import ColumnElement
 
+from permissions.capabilities import Capability
 from permissions.viewer import Viewer
 from resolvers import tables
-from resolvers.common import grouped_in_key_order
+from resolvers.common import grouped_in_key_order, in_key_order
 from resolvers.db import Db
 from resolvers.pagination import Page, PageRequest, counts_by_parent, encode_cursor
-from resolvers.scope import student_filter
+from resolvers.scope import capability_student_filter, student_filter
 
 EVENTS = tables.AccessEvent.__table__
 GRANTS = tables.StudentAccessGrant.__table__
@@ -58,6 +59,22 @@ def _events(viewer: Viewer) -> sa.Select[Any]:
         .join(STUDENTS, STUDENTS.c.id == EVENTS.c.student_id)
         .where(student_filter(viewer.scope))
     )
+
+
+async def events_in_scope(db: Db, viewer: Viewer, ids: Sequence[int]) -> list[Row[Any] | None]:
+    """Node lookups: an event is visible when it is in the access log of a
+    student on whom the viewer holds ACCESS_REVIEW (the capability
+    ``Student.accessReview`` is restricted to), decided in SQL. Events
+    about no student are in no access log."""
+    rows = await db.all(
+        sa.select(EVENTS)
+        .join(STUDENTS, STUDENTS.c.id == EVENTS.c.student_id)
+        .where(
+            EVENTS.c.id.in_(list(ids)),
+            capability_student_filter(viewer.scope, Capability.ACCESS_REVIEW),
+        )
+    )
+    return in_key_order(ids, rows, lambda r: r.id)
 
 
 def _before(cursor: tuple[Any, ...]) -> ColumnElement[bool]:

@@ -22,8 +22,10 @@ from dataclasses import dataclass
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Row
 
+from permissions.roles import StudentSection
 from permissions.scope import Scope
 from permissions.viewer import Viewer
 from resolvers import tables
@@ -95,11 +97,24 @@ async def form_for_staff(db: Db, viewer: Viewer, form_id: int) -> Row[Any] | Non
         )
     )
     return await db.first(
-        sa.select(FORMS, guardian_question.label("has_guardian_question")).where(
+        sa.select(
+            FORMS,
+            guardian_question.label("has_guardian_question"),
+            SCHOOLS.c.student_visible_sections,
+        )
+        .join(SCHOOLS, SCHOOLS.c.id == FORMS.c.school_id)
+        .where(
             FORMS.c.id == form_id,
             school_id_filter(viewer.scope, FORMS.c.school_id, FORMS.c.district_id, staff_only=True),
         )
     )
+
+
+def shows_forms_to_students(form: Row[Any]) -> bool:
+    """Whether the form's school shows forms to its students (a row of
+    ``form_for_staff``): without that, a student assignment could be
+    neither seen nor submitted by its assignee."""
+    return StudentSection.FORMS.value in (form.student_visible_sections or "").split()
 
 
 async def students_for_staff(db: Db, viewer: Viewer, ids: Sequence[int]) -> dict[int, Row[Any]]:
@@ -140,7 +155,26 @@ async def open_assignments(
     db: Db, *, form_id: int, student_ids: Sequence[int], to_students: bool
 ) -> dict[int, Row[Any]]:
     """Student id → their ASSIGNED (not yet submitted) assignment of this
-    form for this audience, the oldest if several."""
+    form for this audience (ux_form_assignments_open: at most one)."""
+    if not student_ids:
+        return {}
+    rows = await db.all(
+        sa.select(ASSIGNMENTS).where(
+            ASSIGNMENTS.c.form_id == form_id,
+            ASSIGNMENTS.c.student_id.in_(sorted(set(student_ids))),
+            ASSIGNMENTS.c.assigned_to_student.is_(to_students),
+            ASSIGNMENTS.c.status == "ASSIGNED",
+        )
+    )
+    return {int(r.student_id): r for r in rows}
+
+
+async def latest_assignments(
+    db: Db, *, form_id: int, student_ids: Sequence[int], to_students: bool
+) -> dict[int, Row[Any]]:
+    """Student id → their newest assignment of this form for this audience,
+    whatever its status: what a concurrent ``assignForm`` made while this
+    one was inserting (it may even be submitted by now)."""
     if not student_ids:
         return {}
     rows = await db.all(
@@ -149,11 +183,10 @@ async def open_assignments(
             ASSIGNMENTS.c.form_id == form_id,
             ASSIGNMENTS.c.student_id.in_(sorted(set(student_ids))),
             ASSIGNMENTS.c.assigned_to_student.is_(to_students),
-            ASSIGNMENTS.c.status == "ASSIGNED",
         )
-        .order_by(ASSIGNMENTS.c.id.desc())
+        .order_by(ASSIGNMENTS.c.id)
     )
-    return {int(r.student_id): r for r in rows}  # the oldest wins: it comes last
+    return {int(r.student_id): r for r in rows}  # the newest wins: it comes last
 
 
 def _completing_scope(viewer: Viewer) -> Scope:
@@ -376,11 +409,18 @@ async def create_assignments(
     now: dt.datetime,
 ) -> list[Row[Any]]:
     """One assignment per student, one INSERT; ``accounts`` are the
-    students' own accounts (for student assignments)."""
+    students' own accounts (for student assignments).
+
+    A student who meanwhile got an open assignment of this form for this
+    audience from a concurrent request gets none here (ON CONFLICT DO
+    NOTHING against ux_form_assignments_open: on PostgreSQL the insert waits
+    for the other transaction, on SQLite for the writer lock) and is left
+    out of the result."""
     if not students:
         return []
+    insert = postgresql.insert if db.dialect == "postgresql" else sqlite.insert
     rows = await db.all(
-        sa.insert(ASSIGNMENTS)
+        insert(ASSIGNMENTS)
         .values(
             [
                 {
@@ -394,6 +434,14 @@ async def create_assignments(
                 }
                 for s in students
             ]
+        )
+        .on_conflict_do_nothing(
+            index_elements=[
+                ASSIGNMENTS.c.form_id,
+                ASSIGNMENTS.c.student_id,
+                ASSIGNMENTS.c.assigned_to_student,
+            ],
+            index_where=sa.text(tables.OPEN_ASSIGNMENT),
         )
         .returning(*ASSIGNMENTS.c)
     )

@@ -17,14 +17,15 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Row
 from sqlalchemy.sql import ColumnElement
 
-from permissions.capabilities import CAPABILITIES, STUDENT_SECTION_CAPABILITIES, Capability
-from permissions.roles import Relation, Role
+from permissions.capabilities import CAPABILITIES, Capability
+from permissions.roles import SCHOOL_WIDE_ROLES, Relation, Role
 from permissions.scope import Scope
 from permissions.viewer import Viewer
 from resolvers import tables
 from resolvers.common import grouped_in_key_order, in_key_order, rows_by_id
 from resolvers.db import Db
 from resolvers.pagination import Page, PageRequest, count, keyset_page
+from resolvers.scope import roles_holding, self_holds
 
 FORMS = tables.Form.__table__
 QUESTIONS = tables.FormQuestion.__table__
@@ -34,26 +35,13 @@ STUDENTS = tables.Student.__table__
 ORDER = (ASSIGNMENTS.c.id,)
 
 
-def _roles_holding(capability: Capability) -> frozenset[Role]:
-    return frozenset(r for r in Role if capability in CAPABILITIES[Relation.of_role(r)])
-
-
-def _self_holds(scope: Scope, capability: Capability) -> bool:
-    """Whether a signed-in student holds ``capability`` on their own record."""
-    if capability in CAPABILITIES[Relation.STUDENT_SELF]:
-        return True
-    return any(
-        STUDENT_SECTION_CAPABILITIES.get(s) is capability for s in scope.self_visible_sections
-    )
-
-
 def assignment_filter(
     scope: Scope, assignments: sa.FromClause = ASSIGNMENTS, students: sa.FromClause = STUDENTS
 ) -> ColumnElement[bool]:
     """Assignments the viewer may see; ``students`` is joined on the
     assignment's student."""
-    staff_roles = _roles_holding(Capability.FORMS)
-    school_wide = staff_roles - {Role.TEACHER}
+    staff_roles = roles_holding(Capability.FORMS)
+    school_wide = staff_roles & SCHOOL_WIDE_ROLES
     conditions: list[ColumnElement[bool]] = []
 
     def among(column: Any, ids: frozenset[int]) -> None:
@@ -73,7 +61,7 @@ def assignment_filter(
                 sa.not_(assignments.c.assigned_to_student),
             )
         )
-    if scope.self_student is not None and _self_holds(scope, Capability.FORMS):
+    if scope.self_student is not None and self_holds(scope, Capability.FORMS):
         conditions.append(
             sa.and_(
                 students.c.id == scope.self_student.student_id,
@@ -104,6 +92,51 @@ async def assignment_count(db: Db, viewer: Viewer) -> int:
 async def assignments_in_scope(db: Db, viewer: Viewer, ids: Sequence[int]) -> list[Row[Any] | None]:
     """Node lookups and mutation inputs: ids from a client."""
     rows = await db.all(scoped_assignments(viewer).where(ASSIGNMENTS.c.id.in_(list(ids))))
+    return in_key_order(ids, rows, lambda r: r.id)
+
+
+def form_filter(scope: Scope, forms: sa.FromClause = FORMS) -> ColumnElement[bool]:
+    """Forms the viewer may see: every form of a school where a role of the
+    viewer administers forms (FORMS, from the capability table), and any
+    form on the path to an assignment the viewer sees
+    (``assignment_filter``: a guardian's or a student's own)."""
+    school_wide = roles_holding(Capability.FORMS) & SCHOOL_WIDE_ROLES
+    administered = _school_ids_where(scope, school_wide, forms)
+    if not scope.granted_student_ids and scope.self_student is None:
+        return administered
+    assignment = ASSIGNMENTS.alias("scope_form_assignment")
+    student = STUDENTS.alias("scope_form_student")
+    assigned = sa.exists(
+        sa.select(assignment.c.id)
+        .join(student, student.c.id == assignment.c.student_id)
+        .where(
+            assignment.c.form_id == forms.c.id,
+            assignment_filter(scope, assignment, student),
+        )
+    )
+    return sa.or_(administered, assigned)
+
+
+def _school_ids_where(
+    scope: Scope, roles: frozenset[Role], forms: sa.FromClause
+) -> ColumnElement[bool]:
+    conditions: list[ColumnElement[bool]] = []
+    schools = scope.schools_where(roles)
+    districts = scope.districts_where(roles)
+    if schools:
+        conditions.append(forms.c.school_id.in_(sorted(schools)))
+    if districts:
+        conditions.append(forms.c.district_id.in_(sorted(districts)))
+    if not conditions:
+        return sa.false()
+    return conditions[0] if len(conditions) == 1 else sa.or_(*conditions)
+
+
+async def forms_in_scope(db: Db, viewer: Viewer, ids: Sequence[int]) -> list[Row[Any] | None]:
+    """Node lookups: ids from a client, filtered by ``form_filter``."""
+    rows = await db.all(
+        sa.select(FORMS).where(FORMS.c.id.in_(list(ids)), form_filter(viewer.scope))
+    )
     return in_key_order(ids, rows, lambda r: r.id)
 
 

@@ -15,12 +15,13 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Row
 
+from permissions.capabilities import Capability
 from permissions.viewer import Viewer
 from resolvers import tables
-from resolvers.common import grouped_in_key_order
+from resolvers.common import grouped_in_key_order, in_key_order
 from resolvers.db import Db
 from resolvers.pagination import Page, PageRequest, counts_by_parent, keyset_pages_by_parent
-from resolvers.scope import student_filter
+from resolvers.scope import capability_student_filter, student_filter
 
 HOMEWORK = tables.Homework.__table__
 TIMETABLE = tables.TimetableEntry.__table__
@@ -66,6 +67,29 @@ async def homework_counts_by_student(
     db: Db, viewer: Viewer, student_ids: Sequence[int]
 ) -> list[int]:
     return await counts_by_parent(db, _homework(viewer), _PARENT, student_ids)
+
+
+async def homework_in_scope(db: Db, viewer: Viewer, ids: Sequence[int]) -> list[Row[Any] | None]:
+    """Node lookups: a homework is visible when it is in a current section
+    of a student on whom the viewer holds HOMEWORK (the capability
+    ``Student.homework`` is restricted to), decided in SQL."""
+    enrolment = ENROLMENTS.alias("scope_homework_enrolment")
+    student = STUDENTS.alias("scope_homework_student")
+    visible = sa.exists(
+        sa.select(enrolment.c.student_id)
+        .join(student, student.c.id == enrolment.c.student_id)
+        .where(
+            enrolment.c.section_id == HOMEWORK.c.section_id,
+            enrolment.c.active,
+            capability_student_filter(viewer.scope, Capability.HOMEWORK, student),
+        )
+    )
+    rows = await db.all(
+        sa.select(*HOMEWORK.c, SECTIONS.c.name.label("section_name"))
+        .join(SECTIONS, SECTIONS.c.id == HOMEWORK.c.section_id)
+        .where(HOMEWORK.c.id.in_(list(ids)), visible)
+    )
+    return in_key_order(ids, rows, lambda r: r.id)
 
 
 async def timetable_by_student(

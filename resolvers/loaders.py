@@ -16,7 +16,18 @@ from sqlalchemy.engine import Row
 from strawberry.dataloader import DataLoader
 
 from permissions.viewer import Viewer
-from resolvers import access, accounts, connections, forms, guardians, schools, staff, students
+from resolvers import (
+    access,
+    accounts,
+    audit,
+    connections,
+    forms,
+    guardians,
+    homework,
+    schools,
+    staff,
+    students,
+)
 from resolvers.common import grouped_by_parameters
 from resolvers.db import Db
 from resolvers.loaders_student_data import StudentDataLoaders
@@ -229,4 +240,7 @@ class Loaders(StudentDataLoaders):
             "AccessCode": self._scoped(access.codes_in_scope),
             "ConnectionRequest": self._scoped(connections.requests_in_scope),
             "FormAssignment": self._scoped(forms.assignments_in_scope),
+            "Form": self._scoped(forms.forms_in_scope),
+            "Homework": self._scoped(homework.homework_in_scope),
+            "AccessEvent": self._scoped(audit.events_in_scope),
         }

@@ -13,7 +13,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.sql import ColumnElement, FromClause
 
-from permissions.roles import SCHOOL_WIDE_ROLES
+from permissions.capabilities import CAPABILITIES, STUDENT_SECTION_CAPABILITIES, Capability
+from permissions.roles import SCHOOL_WIDE_ROLES, Relation, Role
 from permissions.scope import Scope
 from permissions.viewer import Viewer
 from resolvers import tables
@@ -56,6 +57,44 @@ def student_filter(
             scope.teacher_student_ids if staff_only else scope.personal_student_ids,
         ),
     ]
+    return _any([c for c in conditions if c is not None])
+
+
+def roles_holding(capability: Capability) -> frozenset[Role]:
+    """The staff roles whose row of the capability table grants ``capability``."""
+    return frozenset(r for r in Role if capability in CAPABILITIES[Relation.of_role(r)])
+
+
+def self_holds(scope: Scope, capability: Capability) -> bool:
+    """Whether a signed-in student holds ``capability`` on their own record
+    (their school's visible sections included)."""
+    if scope.self_student is None:
+        return False
+    if capability in CAPABILITIES[Relation.STUDENT_SELF]:
+        return True
+    return any(STUDENT_SECTION_CAPABILITIES[s] is capability for s in scope.self_visible_sections)
+
+
+def capability_student_filter(
+    scope: Scope, capability: Capability, students: FromClause = STUDENTS
+) -> ColumnElement[bool]:
+    """Students on whom the viewer holds ``capability``: the SQL form of
+    ``Scope.student_capabilities`` (a subset of ``student_filter``), read
+    from the capability table, for rows reached by id rather than through a
+    restricted field of a student already visible (``node``)."""
+    roles = roles_holding(capability)
+    school_wide = roles & SCHOOL_WIDE_ROLES
+    conditions = [
+        _in(students.c.district_id, scope.districts_where(school_wide)),
+        _in(students.c.school_id, scope.schools_where(school_wide)),
+    ]
+    if Role.TEACHER in roles:
+        # Only students of sections taught where the viewer holds TEACHER.
+        conditions.append(_in(students.c.id, scope.teacher_student_ids))
+    if capability in CAPABILITIES[Relation.GUARDIAN]:
+        conditions.append(_in(students.c.id, scope.granted_student_ids))
+    if scope.self_student is not None and self_holds(scope, capability):
+        conditions.append(students.c.id == scope.self_student.student_id)
     return _any([c for c in conditions if c is not None])
 
 

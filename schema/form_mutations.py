@@ -143,7 +143,8 @@ class FormMutation:
         description=(
             "Assign a form to students, or to their guardians. Assigning it again to a "
             "student for the same audience while it is not submitted returns the same "
-            "assignment."
+            "assignment. Assigning to students needs each student's own login and a "
+            "school that shows forms to its students."
         ),
         extensions=staff_writes(Capability.FORMS),
     )
@@ -187,6 +188,17 @@ class FormMutation:
                     field=["input", "assignToStudents"],
                 )
             )
+        if to_students and not data.shows_forms_to_students(form):
+            errors.append(
+                UserError(
+                    code="FORMS_NOT_SHOWN_TO_STUDENTS",
+                    message=(
+                        "The school does not show forms to students, so they could not see "
+                        "or submit this one."
+                    ),
+                    field=["input", "assignToStudents"],
+                )
+            )
         accounts = await data.login_accounts(db, list(students)) if to_students else {}
         if to_students:
             errors.extend(
@@ -215,6 +227,15 @@ class FormMutation:
                 accounts=accounts,
                 now=now,
             )
+            made = {int(r.student_id) for r in created}
+            raced = [p for p in ordered if p not in existing and p not in made]
+            if raced:
+                # A concurrent assignForm made these first: return its rows.
+                existing.update(
+                    await data.latest_assignments(
+                        db, form_id=form.id, student_ids=raced, to_students=to_students
+                    )
+                )
             audience = "the student" if to_students else "the student's guardians"
             await record(
                 db,

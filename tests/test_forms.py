@@ -8,12 +8,16 @@ Northfield (school A) added by ``forms``:
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 import sqlalchemy as sa
+from alembic import command
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from gql.migrations import alembic_config
 from permissions.errors import NOT_LINKED_MESSAGE
 from resolvers import tables
 from tests.client import NOW, GraphQLRunner, Result, StatementCounter, gid
@@ -31,6 +35,8 @@ SCHOOLS = tables.School.__table__
 STUDENTS = tables.Student.__table__
 
 SUBMITTED_AT = "2026-11-03T09:00:00+00:00"  # tests.client.NOW
+# Long enough for a blocked statement to show that it is blocked.
+RACE_SETTLE_SECONDS = 0.3
 
 
 async def _insert(engine: AsyncEngine, table: Any, **values: Any) -> int:
@@ -437,6 +443,7 @@ async def test_assigning_to_students_needs_each_student_to_have_their_own_login(
     engine: AsyncEngine, world: World, runner: GraphQLRunner
 ) -> None:
     w = world
+    await _show_forms_to_students(engine, w, "HOMEWORK FORMS")
     before = await snapshot(engine)
     refused = await runner.run(
         "admin_a", ASSIGN, input=_assign(w, "trip", ["s1", "s3", "s4"], to_students=True)
@@ -476,6 +483,7 @@ async def test_a_form_with_a_guardian_details_question_never_goes_to_students(
     engine: AsyncEngine, world: World, runner: GraphQLRunner
 ) -> None:
     w = world
+    await _show_forms_to_students(engine, w, "FORMS")
     before = await snapshot(engine)
     result = await runner.run(
         "admin_a", ASSIGN, input=_assign(w, "details", ["s1"], to_students=True)
@@ -493,6 +501,113 @@ async def test_a_form_with_a_guardian_details_question_never_goes_to_students(
             ],
         }
     }
+    assert await snapshot(engine) == before
+
+
+FORMS_NOT_SHOWN = _error(
+    "FORMS_NOT_SHOWN_TO_STUDENTS",
+    "The school does not show forms to students, so they could not see or submit this one.",
+    "input",
+    "assignToStudents",
+)
+
+
+@pytest.mark.parametrize("who", ["admin_a", "da_north"])
+async def test_assigning_to_students_needs_a_school_that_shows_forms_to_them(
+    engine: AsyncEngine, world: World, runner: GraphQLRunner, who: str
+) -> None:
+    w = world
+    # The world's default: HOMEWORK TIMETABLE, not FORMS. s1 has a login.
+    before = await snapshot(engine)
+    hidden = await runner.run(who, ASSIGN, input=_assign(w, "trip", ["s1"], to_students=True))
+    assert hidden.errors == []
+    assert hidden.data == {"assignForm": {"assignments": [], "userErrors": [FORMS_NOT_SHOWN]}}
+    # With the other problems of the input, every one is reported.
+    both = await runner.run(
+        who, ASSIGN, input=_assign(w, "details", ["s1", "s3"], to_students=True)
+    )
+    assert both.data == {
+        "assignForm": {
+            "assignments": [],
+            "userErrors": [
+                _error(
+                    "GUARDIAN_ONLY_QUESTION",
+                    "This form has a guardian details question, so it cannot go to students.",
+                    "input",
+                    "assignToStudents",
+                ),
+                FORMS_NOT_SHOWN,
+                _error(
+                    "STUDENT_HAS_NO_LOGIN",
+                    "This student has no login of their own.",
+                    "input",
+                    "studentIds",
+                    "1",
+                ),
+            ],
+        }
+    }
+    assert await snapshot(engine) == before
+
+    # Guardians see forms whatever the school shows its students.
+    to_guardians = await runner.run(
+        who, ASSIGN, input=_assign(w, "trip", ["s1"], to_students=False)
+    )
+    assert to_guardians.errors == []
+    assert to_guardians.data is not None
+    assert _without_ids(to_guardians.data["assignForm"]) == {
+        "assignments": [_assigned("Ada Lovelace", None)],
+        "userErrors": [],
+    }
+
+    await _show_forms_to_students(engine, w, "FORMS")
+    shown = await runner.run(who, ASSIGN, input=_assign(w, "trip", ["s1"], to_students=True))
+    assert shown.errors == []
+    assert shown.data is not None
+    assert _without_ids(shown.data["assignForm"]) == {
+        "assignments": [_assigned("Ada Lovelace", "Ada Lovelace")],
+        "userErrors": [],
+    }
+    assert await _rows(
+        engine,
+        sa.select(
+            ASSIGNMENTS.c.student_id,
+            ASSIGNMENTS.c.assigned_to_student,
+            ASSIGNMENTS.c.assignee_account_id,
+        ).order_by(ASSIGNMENTS.c.id),
+    ) == [(w["s1"], False, None), (w["s1"], True, w["student_s1"])]
+
+
+async def test_a_hidden_forms_section_is_no_hint_to_those_who_may_not_assign(
+    engine: AsyncEngine, world: World, runner: GraphQLRunner
+) -> None:
+    """The school's setting is checked only for those who may assign the
+    form: everyone else gets the answer they get for any assignment."""
+    w = world
+    expected: dict[str | None, Any] = {
+        None: UNAUTHENTICATED,
+        "t_maths": ROLE,
+        "enrol_a": ROLE,
+        "support_a": ROLE,
+        "security_a": ROLE,
+        "unlinked": NOT_LINKED,
+        "deactivated": NOT_LINKED,
+        "admin_b": FORM_NOT_FOUND,
+        "admin_c": FORM_NOT_FOUND,
+        "da_other": FORM_NOT_FOUND,
+        "parent": ROLE,
+        "lonely_parent": ROLE,
+        "student_s1": ROLE,
+        "admin_a": {"assignments": [], "userErrors": [FORMS_NOT_SHOWN]},
+        "da_north": {"assignments": [], "userErrors": [FORMS_NOT_SHOWN]},
+    }
+    assignment = _assign(w, "trip", ["s1"], to_students=True)
+    before = await snapshot(engine)
+    outcomes = {
+        who: _outcome(await runner.run(who, ASSIGN, input=assignment), "assignForm")
+        for who in expected
+    }
+    assert outcomes == expected
     assert await snapshot(engine) == before
 
 
@@ -598,6 +713,134 @@ async def test_the_statements_of_an_assignment_do_not_grow_with_the_students(
         assert len(result.data["assignForm"]["assignments"]) == len(students)
         counts.append(len(statements))
     assert counts[0] == counts[1]
+
+
+async def test_two_assignments_of_one_form_at_once_make_one_assignment(
+    engine: AsyncEngine, world: World, runner: GraphQLRunner
+) -> None:
+    w = world
+    assignment = _assign(w, "trip", ["s1", "s3"], to_students=False)
+    first, second = await asyncio.gather(
+        runner.run("admin_a", ASSIGN, input=assignment),
+        runner.run("da_north", ASSIGN, input=assignment),
+    )
+    assert first.errors == second.errors == []
+    assert first.data is not None
+    assert second.data is not None
+    assert first.data == second.data
+    assert _without_ids(first.data["assignForm"]) == {
+        "assignments": [_assigned("Ada Lovelace", None), _assigned("Charles Babbage", None)],
+        "userErrors": [],
+    }
+    assert await _rows(
+        engine, sa.select(ASSIGNMENTS.c.student_id).order_by(ASSIGNMENTS.c.student_id)
+    ) == sorted([(w["s1"],), (w["s3"],)])
+    # Each assignment made is audited once, by whoever made it.
+    assert await _rows(
+        engine,
+        sa.select(EVENTS.c.student_id)
+        .where(EVENTS.c.action == "FORM_ASSIGNED")
+        .order_by(EVENTS.c.student_id),
+    ) == sorted([(w["s1"],), (w["s3"],)])
+
+
+async def test_an_assignment_racing_another_waits_for_it_and_returns_its_row(
+    engine: AsyncEngine, world: World, runner: GraphQLRunner
+) -> None:
+    """The other request has inserted but not committed when this one looks
+    for open assignments (and finds none): its insert waits for the other
+    transaction (PostgreSQL: the conflicting row; SQLite: the writer lock),
+    then does nothing, and the other request's row is the answer."""
+    w = world
+    async with engine.connect() as other:
+        transaction = await other.begin()
+        inserted = await other.execute(
+            sa.insert(ASSIGNMENTS)
+            .values(
+                district_id=w["north"],
+                form_id=w["trip"],
+                student_id=w["s1"],
+                assigned_to_student=False,
+                status="ASSIGNED",
+                created_at=NOW,
+            )
+            .returning(ASSIGNMENTS.c.id)
+        )
+        racing_id = int(inserted.scalar_one())
+        assign = asyncio.create_task(
+            runner.run("admin_a", ASSIGN, input=_assign(w, "trip", ["s1"], to_students=False))
+        )
+        await asyncio.sleep(RACE_SETTLE_SECONDS)
+        assert not assign.done(), "the insert must wait for the other transaction"
+        await transaction.commit()
+    result = await assign
+    assert result.errors == []
+    assert result.data is not None
+    assert [a["id"] for a in result.data["assignForm"]["assignments"]] == [
+        gid("FormAssignment", racing_id)
+    ]
+    assert result.data["assignForm"]["userErrors"] == []
+    assert await _rows(engine, sa.select(ASSIGNMENTS.c.id)) == [(racing_id,)]
+    # This request made nothing, so it audited nothing.
+    assert (
+        await _rows(engine, sa.select(EVENTS.c.id).where(EVENTS.c.action == "FORM_ASSIGNED")) == []
+    )
+
+
+async def test_an_open_assignment_is_unique_per_form_student_and_audience_in_the_database(
+    engine: AsyncEngine, world: World
+) -> None:
+    w = world
+    guardians = await _assignment(engine, w, "trip", "s1", to_student=False)
+    await _assignment(engine, w, "trip", "s1", to_student=True)  # another audience
+    with pytest.raises(sa.exc.IntegrityError):
+        await _assignment(engine, w, "trip", "s1", to_student=False)
+    # Once submitted, the student may be given the form again.
+    async with engine.begin() as c:
+        await c.execute(
+            sa.update(ASSIGNMENTS)
+            .where(ASSIGNMENTS.c.id == guardians)
+            .values(status="SUBMITTED", submitted_at=NOW)
+        )
+    await _assignment(engine, w, "trip", "s1", to_student=False)
+
+
+async def test_the_migration_to_one_open_assignment_keeps_the_oldest_of_duplicates(
+    engine: AsyncEngine, world: World
+) -> None:
+    w = world
+
+    def to(revision: str) -> Callable[[sa.Connection], None]:
+        def run(connection: sa.Connection) -> None:
+            config = alembic_config(connection)
+            if revision == "head":
+                command.upgrade(config, revision)
+            else:
+                command.downgrade(config, revision)
+
+        return run
+
+    async with engine.begin() as c:
+        await c.run_sync(to("0003"))
+    # What concurrent assignForm calls could leave before the index.
+    oldest = await _assignment(engine, w, "trip", "s1", to_student=False)
+    await _assignment(engine, w, "trip", "s1", to_student=False)
+    await _assignment(engine, w, "trip", "s1", to_student=False)
+    for_student = await _assignment(engine, w, "trip", "s1", to_student=True)
+    submitted = await _assignment(engine, w, "trip", "s1", to_student=False)
+    async with engine.begin() as c:
+        await c.execute(
+            sa.update(ASSIGNMENTS)
+            .where(ASSIGNMENTS.c.id == submitted)
+            .values(status="SUBMITTED", submitted_at=NOW)
+        )
+    async with engine.begin() as c:
+        await c.run_sync(to("head"))
+    assert await _rows(engine, sa.select(ASSIGNMENTS.c.id).order_by(ASSIGNMENTS.c.id)) == [
+        (oldest,),
+        (for_student,),
+        (submitted,),
+    ]
 
 
 # ---------------------------------------------------------------- submitForm

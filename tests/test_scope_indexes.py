@@ -16,6 +16,7 @@ a new condition in one, that would scan fails here, before a
 
 from __future__ import annotations
 
+import functools
 import inspect
 from collections.abc import Callable
 from typing import Any
@@ -33,6 +34,7 @@ from sqlalchemy.sql.elements import (
 )
 from sqlalchemy.sql.selectable import Exists
 
+from permissions.capabilities import Capability
 from permissions.roles import AccountKind, Role, StudentSection
 from permissions.scope import RoleAt, Scope, StudentRef
 from permissions.viewer import Viewer
@@ -66,14 +68,25 @@ TAKES_COLUMNS = {"school_id_filter"}
 
 
 def _filters() -> list[tuple[str, Callable[..., Any]]]:
-    return [
-        (name, function)
-        for name, function in inspect.getmembers(scope_sql, inspect.isfunction)
-        if name.endswith("_filter")
-        and not name.startswith("_")
-        and function.__module__ == scope_sql.__name__
-        and name not in TAKES_COLUMNS
-    ]
+    found: list[tuple[str, Callable[..., Any]]] = []
+    for name, function in inspect.getmembers(scope_sql, inspect.isfunction):
+        if (
+            not name.endswith("_filter")
+            or name.startswith("_")
+            or function.__module__ != scope_sql.__name__
+            or name in TAKES_COLUMNS
+        ):
+            continue
+        if "capability" in inspect.signature(function).parameters:
+            # One filter per capability the full scope holds somewhere.
+            found.extend(
+                (f"{name}[{c.value}]", functools.partial(function, capability=c))
+                for c in Capability
+                if FULL_SCOPE.holds_anywhere(c)
+            )
+        else:
+            found.append((name, function))
+    return found
 
 
 def _build(function: Callable[..., Any]) -> sa.ColumnElement[bool]:
