@@ -9,13 +9,18 @@
 | ``POST /auth/logout`` | ends the session family of this device, clears cookies |
 | ``GET /auth/providers`` | the configured OIDC providers, for sign-in buttons |
 | ``GET /auth/oidc/{provider}/login`` | redirects to the provider |
-| ``GET /auth/oidc/{provider}/callback`` | the provider's redirect back: signs in by cookie |
+| ``GET /auth/oidc/{provider}/callback`` | the provider's redirect back: signs in by cookie, or hands a native app a one-time code |
+| ``POST /auth/token`` | a native app's one-time code + PKCE verifier → bearer tokens |
 
 Two ways to hold a session, chosen per sign-in with ``"mode"``:
 ``"bearer"`` (mobile: tokens in the JSON body, sent back as
 ``Authorization: Bearer`` and ``{"refreshToken": …}``) or ``"cookie"`` (the
 SPA: HttpOnly cookies plus a CSRF token, see ``gql.cookies``). OIDC sign-in
-is a browser redirect and always ends in a cookie session.
+is a browser redirect and ends in a cookie session, except for a native app
+(RFC 8252): it opens the login URL with ``appRedirect`` (registered),
+``codeChallenge`` (PKCE S256) and its own ``state`` in the system browser,
+gets back ``appRedirect?code=…&state=…`` and exchanges the code, once and
+within a minute, with its verifier at ``/auth/token`` for bearer tokens.
 
 Errors have the shape of GraphQL errors so clients parse one format:
 ``{"errors": [{"message": …, "extensions": {"code": …}}]}``. POST bodies
@@ -30,9 +35,10 @@ import datetime as dt
 import html
 import logging
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
+from urllib.parse import urlencode
 
 import orjson
 from sqlalchemy.exc import IntegrityError
@@ -41,7 +47,8 @@ from starlette.responses import HTMLResponse, RedirectResponse, Response
 from starlette.routing import BaseRoute, Route
 
 from gql.cookies import CsrfRejected, SessionCookies
-from gql.oidc import PENDING_SECONDS, OidcClients, OidcRefused
+from gql.observability import note_error
+from gql.oidc import PENDING_SECONDS, AppReturn, OidcClients, OidcRefused
 from gql.passwords import Argon2Cost, Passwords, password_problem
 from gql.tokens import InvalidToken
 from gql.verification import TokenProblem, VerificationTokens
@@ -68,6 +75,7 @@ class JSONResponse(Response):
 
 
 def _error(status: int, code: str, message: str, **headers: str) -> JSONResponse:
+    note_error(code)
     return JSONResponse(
         {"errors": [{"message": message, "extensions": {"code": code}}]},
         status_code=status,
@@ -232,7 +240,9 @@ def auth_routes(current: Callable[[], AppState]) -> list[BaseRoute]:
             return _error(400, "WEAK_PASSWORD", problem)
         if not display_name or len(display_name) > 255:
             return _error(400, "DISPLAY_NAME_REQUIRED", "Give your name (at most 255 characters).")
-        if not app_state.rate_limiter.hit("sign-up:client", _client_address(request), SIGN_IN):
+        if not await app_state.rate_limiter.hit(
+            "sign-up:client", _client_address(request), SIGN_IN
+        ):
             return _rate_limited()
         password_hash = await built_parts.passwords.hash(password)
         now = app_state.clock()
@@ -327,8 +337,8 @@ def auth_routes(current: Callable[[], AppState]) -> list[BaseRoute]:
         limiter = app_state.rate_limiter
         # Both counted on every attempt: a guesser is slowed per account
         # whatever its addresses, and per address whatever the accounts.
-        account_ok = limiter.hit("sign-in:account", email, SIGN_IN)
-        client_ok = limiter.hit("sign-in:client", _client_address(request), SIGN_IN)
+        account_ok = await limiter.hit("sign-in:account", email, SIGN_IN)
+        client_ok = await limiter.hit("sign-in:client", _client_address(request), SIGN_IN)
         if not (account_ok and client_ok):
             return _rate_limited()
         now = app_state.clock()
@@ -477,10 +487,13 @@ def auth_routes(current: Callable[[], AppState]) -> list[BaseRoute]:
         )
 
     async def oidc_login(request: Request) -> Response:
-        _, built_parts = parts()
+        app_state, built_parts = parts()
         try:
+            app = _app_return(request, app_state.settings.app_redirect_uris)
             url, pending = await built_parts.oidc.begin(
-                request.path_params["provider"], return_to=request.query_params.get("returnTo")
+                request.path_params["provider"],
+                return_to=request.query_params.get("returnTo"),
+                app=app,
             )
         except OidcRefused as exc:
             return _error(exc.status, exc.code, exc.message)
@@ -502,15 +515,17 @@ def auth_routes(current: Callable[[], AppState]) -> list[BaseRoute]:
         app_state, built_parts = parts()
         cookies = built_parts.cookies
         name = request.path_params["provider"]
+        pending_cookie = request.cookies.get(cookies.oidc_name)
         try:
-            identity, return_to = await built_parts.oidc.complete(
-                name,
-                params=dict(request.query_params),
-                pending_cookie=request.cookies.get(cookies.oidc_name),
+            identity, pending = await built_parts.oidc.complete(
+                name, params=dict(request.query_params), pending_cookie=pending_cookie
             )
         except OidcRefused as exc:
             log.info("OIDC sign-in refused provider=%s code=%s", name, exc.code)
-            refused = _error(exc.status, exc.code, exc.message)
+            app = built_parts.oidc.app_return(pending_cookie)
+            refused = (
+                _to_app(app, error=exc.code) if app else _error(exc.status, exc.code, exc.message)
+            )
             _forget_pending(refused, cookies)
             return refused
         now = app_state.clock()
@@ -524,11 +539,29 @@ def auth_routes(current: Callable[[], AppState]) -> list[BaseRoute]:
                 await db.rollback()
                 outcome = await auth.sign_in_with_identity(db, identity, now=now)
             if isinstance(outcome, auth.IdentityRefusal):
-                refused = _error(
-                    403, outcome.value, "This account's access was revoked. Ask the school."
+                refused = (
+                    _to_app(pending.app, error=outcome.value)
+                    if pending.app
+                    else _error(
+                        403, outcome.value, "This account's access was revoked. Ask the school."
+                    )
                 )
                 _forget_pending(refused, cookies)
                 return refused
+            if pending.app is not None:
+                # A native app: no cookie session in the system browser; a
+                # one-time code for the app to exchange with its verifier.
+                code = await auth.create_handoff(
+                    db,
+                    account_id=outcome.account_id,
+                    code_challenge=pending.app.code_challenge,
+                    now=now,
+                    client=_device(request),
+                )
+                await db.commit()
+                handed = _to_app(pending.app, code=code)
+                _forget_pending(handed, cookies)
+                return handed
             issued = await auth.start_session(
                 db,
                 account_id=outcome.account_id,
@@ -541,7 +574,7 @@ def auth_routes(current: Callable[[], AppState]) -> list[BaseRoute]:
             account_id=issued.account_id, session_id=issued.session_id, now=now
         )
         response = RedirectResponse(
-            return_to, status_code=303, headers={"cache-control": "no-store"}
+            pending.return_to, status_code=303, headers={"cache-control": "no-store"}
         )
         cookies.set_session(
             response,
@@ -554,8 +587,46 @@ def auth_routes(current: Callable[[], AppState]) -> list[BaseRoute]:
         _forget_pending(response, cookies)
         return response
 
+    async def app_token(request: Request) -> Response:
+        """A native app exchanges its one-time code and PKCE verifier for
+        bearer tokens (the end of an OIDC sign-in it started with
+        ``appRedirect``)."""
+        app_state, built_parts = parts()
+        try:
+            payload = await _json_body(request)
+            code = _string(payload, "code") or ""
+            verifier = _string(payload, "codeVerifier") or ""
+        except BadRequest as exc:
+            return exc.response
+        now = app_state.clock()
+        async with app_state.sessions() as session:
+            db = Db(session)
+            account_id = (
+                await auth.redeem_handoff(db, code=code, verifier=verifier, now=now)
+                if code and VERIFIER.fullmatch(verifier)
+                else None
+            )
+            if account_id is None:
+                await db.commit()  # the code is spent, right verifier or not
+                return _error(
+                    400,
+                    "INVALID_GRANT",
+                    "This sign-in code is not valid, was used already, or expired. Sign in again.",
+                )
+            issued = await auth.start_session(
+                db,
+                account_id=account_id,
+                now=now,
+                lifetime=lifetime(app_state),
+                client=_device(request),
+            )
+            await db.commit()
+            account = await auth.account_by_id(db, account_id)
+        return signed_in(app_state, built_parts.cookies, issued, account, mode="bearer", now=now)
+
     return [
         Route("/auth/signup", sign_up, methods=["POST"]),
+        Route("/auth/token", app_token, methods=["POST"]),
         Route("/verify", verify_email, methods=["GET"]),
         Route("/auth/login", login, methods=["POST"]),
         Route("/auth/refresh", refresh, methods=["POST"]),
@@ -595,6 +666,48 @@ def _ended(cookies: SessionCookies, mode: str, code: str, message: str) -> JSONR
     if mode == "cookie":
         cookies.clear(response)
     return response
+
+
+# RFC 7636: a verifier is 43-128 unreserved characters; an S256 challenge is
+# 43 base64url characters.
+VERIFIER = re.compile(r"[A-Za-z0-9._~-]{43,128}")
+CHALLENGE = re.compile(r"[A-Za-z0-9_-]{43}")
+APP_STATE = re.compile(r"[\x21-\x7e]{0,200}")
+
+
+def _app_return(request: Request, registered: Sequence[str]) -> AppReturn | None:
+    """A native app's sign-in parameters, checked; None for a browser."""
+    params = request.query_params
+    redirect = params.get("appRedirect")
+    if redirect is None:
+        return None
+    if redirect not in registered:
+        raise OidcRefused(
+            400, "INVALID_APP_REDIRECT", "This app's return address is not registered."
+        )
+    challenge = params.get("codeChallenge", "")
+    if params.get("codeChallengeMethod", "S256") != "S256" or not CHALLENGE.fullmatch(challenge):
+        raise OidcRefused(
+            400,
+            "INVALID_CODE_CHALLENGE",
+            "A native app must send codeChallenge, the S256 PKCE challenge (RFC 7636).",
+        )
+    state = params.get("state", "")
+    if not APP_STATE.fullmatch(state):
+        raise OidcRefused(400, "INVALID_STATE", "state must be at most 200 printable characters.")
+    return AppReturn(redirect_uri=redirect, code_challenge=challenge, state=state)
+
+
+def _to_app(app: AppReturn, **result: str) -> Response:
+    """Back to the native app: its redirect with ``code`` or ``error``, and
+    its ``state``."""
+    query = urlencode(result | ({"state": app.state} if app.state else {}))
+    separator = "&" if "?" in app.redirect_uri else "?"
+    return RedirectResponse(
+        f"{app.redirect_uri}{separator}{query}",
+        status_code=303,
+        headers={"cache-control": "no-store"},
+    )
 
 
 def _forget_pending(response: Response, cookies: SessionCookies) -> None:

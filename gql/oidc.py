@@ -65,6 +65,17 @@ class OidcRefused(Exception):
 
 
 @dataclass(frozen=True, slots=True)
+class AppReturn:
+    """A native app's sign-in (RFC 8252): where the callback hands back a
+    one-time code, the app's PKCE challenge for exchanging it, and the app's
+    own ``state``, echoed back."""
+
+    redirect_uri: str
+    code_challenge: str
+    state: str = ""
+
+
+@dataclass(frozen=True, slots=True)
 class Pending:
     """What the callback must match: kept in the browser, signed."""
 
@@ -74,6 +85,7 @@ class Pending:
     code_verifier: str
     return_to: str
     expires: int
+    app: AppReturn | None = None
 
 
 def safe_return_path(value: str | None) -> str:
@@ -136,7 +148,9 @@ class OidcClients:
 
     # ------------------------------------------------------------ the redirect
 
-    async def begin(self, name: str, *, return_to: str | None) -> tuple[str, str]:
+    async def begin(
+        self, name: str, *, return_to: str | None, app: AppReturn | None = None
+    ) -> tuple[str, str]:
         """The provider's authorization URL and the signed pending cookie."""
         provider = self._known(name)
         client = self._oauth.create_client(provider.name)
@@ -155,15 +169,23 @@ class OidcClients:
             code_verifier=created["code_verifier"],
             return_to=safe_return_path(return_to),
             expires=int(time.time()) + PENDING_SECONDS,
+            app=app,
         )
         return str(created["url"]), self._seal(pending)
 
     # ------------------------------------------------------------ the callback
 
+    def app_return(self, pending_cookie: str | None) -> AppReturn | None:
+        """The native app a pending sign-in returns to, if any (for sending
+        a refusal back to the app rather than showing it in the browser)."""
+        pending = self._open(pending_cookie)
+        return pending.app if pending is not None else None
+
     async def complete(
         self, name: str, *, params: Mapping[str, str], pending_cookie: str | None
-    ) -> tuple[Identity, str]:
-        """The verified identity and where to land, or ``OidcRefused``."""
+    ) -> tuple[Identity, Pending]:
+        """The verified identity and the pending sign-in it completes (where
+        to land), or ``OidcRefused``."""
         provider = self._known(name)
         pending = self._open(pending_cookie)
         state = params.get("state", "")
@@ -222,7 +244,7 @@ class OidcClients:
                 502, "PROVIDER_UNAVAILABLE", f"{provider.name} could not be reached."
             ) from exc
         _check_allow_lists(provider, claims)
-        return _identity(provider, claims), pending.return_to
+        return _identity(provider, claims), pending
 
     # ------------------------------------------------------------ helpers
 
@@ -260,6 +282,11 @@ class OidcClients:
                     "v": pending.code_verifier,
                     "r": pending.return_to,
                     "e": pending.expires,
+                    "a": (
+                        [pending.app.redirect_uri, pending.app.code_challenge, pending.app.state]
+                        if pending.app is not None
+                        else None
+                    ),
                 }
             )
         ).decode()
@@ -280,6 +307,7 @@ class OidcClients:
                 code_verifier=str(data["v"]),
                 return_to=safe_return_path(str(data["r"])),
                 expires=int(data["e"]),
+                app=AppReturn(*(str(v) for v in data["a"])) if data.get("a") else None,
             )
         except (ValueError, KeyError, TypeError):
             return None

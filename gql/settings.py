@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Literal
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
+from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
 PLACEHOLDER_SECRET = "dev-only-insecure-secret-change-me-0123456789"  # noqa: S105  refused in prod
@@ -67,6 +67,23 @@ class Settings(BaseSettings):
     # Only registered documents run (mobile apps send their hashes).
     trusted_documents_only: bool = False
     statement_timeout_ms: int = Field(default=5000, ge=0)
+    # Where sign-in, code and PIN attempts are counted: memory holds in one
+    # process only; with several workers use database (the app's own) or
+    # redis (ACCESSGRAPH_REDIS_URL), so that the limit holds across them.
+    rate_limit_backend: Literal["memory", "database", "redis"] = "memory"
+    redis_url: str | None = None
+    # Prefixes every key the Redis limiter writes (one Redis, several apps).
+    redis_key_prefix: str = "accessgraph:rate-limit:"
+
+    # Operations (DESIGN 7). Logs go to stderr, one JSON object per line
+    # (or text for a terminal), each with the request id; the level is
+    # DEBUG, INFO, WARNING or ERROR (any case).
+    log_format: Literal["json", "text"] = "json"
+    log_level: Literal["DEBUG", "INFO", "WARNING", "ERROR"] = "INFO"
+    # /metrics (Prometheus) is off unless enabled, and in prod served only
+    # with the bearer token, so that it is never public by accident.
+    metrics_enabled: bool = False
+    metrics_token: str | None = Field(default=None, min_length=16)
 
     # Lifecycle (DESIGN 3).
     large_batch_threshold: int = Field(default=100, ge=1)
@@ -82,6 +99,10 @@ class Settings(BaseSettings):
     # Sign-in (DESIGN 5). OIDC providers as JSON:
     # ACCESSGRAPH_OIDC_PROVIDERS='[{"name": "google", "kind": "google", ...}]'.
     oidc_providers: tuple[OidcProvider, ...] = ()
+    # Native apps' OIDC return addresses (RFC 8252), matched exactly: a
+    # private-use scheme (org.example.app:/oauth) or an https app link, as
+    # JSON: ACCESSGRAPH_APP_REDIRECT_URIS='["org.example.app:/oauth"]'.
+    app_redirect_uris: tuple[str, ...] = ()
     # Session cookies are Secure unless set otherwise; None: Secure in prod only,
     # so that dev works over http://127.0.0.1.
     cookie_secure: bool | None = None
@@ -114,6 +135,29 @@ class Settings(BaseSettings):
         for provider in self.oidc_providers:
             if not provider.issuer.startswith("https://"):
                 raise ValueError(f"OIDC provider {provider.name!r} must use an https issuer")
+        return self
+
+    @model_validator(mode="after")
+    def _redis_backend_has_a_server(self) -> Settings:
+        if self.rate_limit_backend == "redis" and not self.redis_url:
+            raise ValueError(
+                "ACCESSGRAPH_RATE_LIMIT_BACKEND=redis needs ACCESSGRAPH_REDIS_URL "
+                "(e.g. redis://127.0.0.1:6379/0)"
+            )
+        return self
+
+    @field_validator("log_level", mode="before")
+    @classmethod
+    def _level_in_any_case(cls, value: object) -> object:
+        return value.upper() if isinstance(value, str) else value
+
+    @model_validator(mode="after")
+    def _metrics_are_not_public_in_prod(self) -> Settings:
+        if self.env == "prod" and self.metrics_enabled and not self.metrics_token:
+            raise ValueError(
+                "ACCESSGRAPH_METRICS_ENABLED in prod needs ACCESSGRAPH_METRICS_TOKEN "
+                "(at least 16 characters), the bearer token Prometheus sends"
+            )
         return self
 
     @model_validator(mode="after")

@@ -18,9 +18,11 @@ Nothing here commits: the HTTP route or mutation that calls it does.
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 import enum
 import hashlib
+import hmac
 import secrets
 from dataclasses import dataclass
 from typing import Any
@@ -33,6 +35,7 @@ from resolvers.db import Db
 from resolvers.sessions import normalise_email
 
 SESSIONS = tables.Session.__table__
+HANDOFFS = tables.AuthHandoff.__table__
 ACCOUNTS = tables.Account.__table__
 IDENTITIES = tables.AccountIdentity.__table__
 STAFF = tables.StaffMember.__table__
@@ -146,6 +149,59 @@ async def rotate(
         refresh_token_hash=hash_refresh_token(refresh_token),
     )
     return IssuedSession(row.account_id, session_id, refresh_token, row.expires_at)
+
+
+# ---------------------------------------------------------------- native apps
+
+
+HANDOFF_LIFETIME = dt.timedelta(seconds=60)
+
+
+def pkce_challenge(verifier: str) -> str:
+    """RFC 7636 S256: BASE64URL(SHA256(verifier)), unpadded."""
+    digest = hashlib.sha256(verifier.encode("ascii", "replace")).digest()
+    return base64.urlsafe_b64encode(digest).decode().rstrip("=")
+
+
+async def create_handoff(
+    db: Db, *, account_id: int, code_challenge: str, now: dt.datetime, client: str | None
+) -> str:
+    """A one-time code that the native app exchanges, with the verifier of
+    ``code_challenge``, for a session (``redeem_handoff``)."""
+    code = secrets.token_urlsafe(32)
+    await db.execute(
+        sa.insert(HANDOFFS).values(
+            code_hash=hash_refresh_token(code),
+            account_id=account_id,
+            code_challenge=code_challenge,
+            client=client,
+            created_at=now,
+            expires_at=now + HANDOFF_LIFETIME,
+        )
+    )
+    return code
+
+
+async def redeem_handoff(db: Db, *, code: str, verifier: str, now: dt.datetime) -> int | None:
+    """The account a hand-off code signs in, or None. The code is spent by
+    the first attempt, right or wrong (one conditional UPDATE, so two
+    exchanges cannot both win): someone who intercepted it without the
+    verifier destroys it and gains nothing."""
+    spent = await db.first(
+        sa.update(HANDOFFS)
+        .where(
+            HANDOFFS.c.code_hash == hash_refresh_token(code),
+            HANDOFFS.c.used_at.is_(None),
+            HANDOFFS.c.expires_at > now,
+        )
+        .values(used_at=now)
+        .returning(HANDOFFS.c.account_id, HANDOFFS.c.code_challenge)
+    )
+    if spent is None:
+        return None
+    if not hmac.compare_digest(pkce_challenge(verifier).encode(), spent.code_challenge.encode()):
+        return None
+    return int(spent.account_id)
 
 
 async def end_family(db: Db, *, family_id: str, now: dt.datetime, reason: str) -> int:

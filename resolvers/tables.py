@@ -363,6 +363,22 @@ class Session(TableModel, table=True):
     client: str | None = Field(default=None, max_length=255)
 
 
+class AuthHandoff(TableModel, table=True):
+    """A native app's OIDC sign-in, waiting to be exchanged for tokens
+    (RFC 8252 with PKCE): single use, a minute to live. Only the code's
+    SHA-256 is stored."""
+
+    __tablename__ = "auth_handoffs"
+
+    code_hash: str = Field(primary_key=True, max_length=64)
+    account_id: int = _fk("accounts.id", index=True)
+    code_challenge: str = Field(max_length=128)
+    client: str | None = Field(default=None, max_length=255)
+    created_at: dt.datetime = _required_time()
+    expires_at: dt.datetime = Field(sa_type=UTCDateTime, nullable=False)
+    used_at: dt.datetime | None = _time()
+
+
 # ---------------------------------------------------------------- portal access
 
 
@@ -542,11 +558,27 @@ class FormQuestion(TableModel, table=True):
     choices: str | None = Field(default=None, sa_type=sa.Text)
 
 
+# The predicate of ux_form_assignments_open (and of its migration, 0004).
+OPEN_ASSIGNMENT = "status = 'ASSIGNED'"
+
+
 class FormAssignment(TableModel, table=True):
     __tablename__ = "form_assignments"
     __table_args__ = (
         sa.Index("ix_form_assignments_student", "student_id", "id"),
         sa.Index("ix_form_assignments_assignee", "assignee_account_id", "id"),
+        # At most one open assignment of a form per student and audience:
+        # assignForm inserts ON CONFLICT DO NOTHING against it, so two
+        # concurrent assignments end with one row (ADR 0008).
+        sa.Index(
+            "ux_form_assignments_open",
+            "form_id",
+            "student_id",
+            "assigned_to_student",
+            unique=True,
+            sqlite_where=sa.text(OPEN_ASSIGNMENT),
+            postgresql_where=sa.text(OPEN_ASSIGNMENT),
+        ),
     )
 
     id: int | None = Field(default=None, primary_key=True)

@@ -8,7 +8,10 @@ their exact status and code and for leaving every table as it was.
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
+import hashlib
+import secrets
 from collections.abc import AsyncIterator
 from typing import Any
 from urllib.parse import parse_qs, urlencode, urlsplit
@@ -16,10 +19,11 @@ from urllib.parse import parse_qs, urlencode, urlsplit
 import httpx
 import pytest
 import sqlalchemy as sa
-from sqlalchemy.ext.asyncio import AsyncEngine
+from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from gql.settings import OidcProvider
-from resolvers import tables
+from resolvers import auth, tables
+from resolvers.db import Db
 from tests.auth_client import AppClient, auth_settings, error_code, graphql, rows, serving
 from tests.oidc_provider import CLIENT_ID, CLIENT_SECRET, Login, LoopbackProvider, running_provider
 from tests.snapshots import snapshot
@@ -27,6 +31,7 @@ from tests.world import World
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
+APP_REDIRECT = "org.example.accessgraph:/oauth"
 ME = "{ viewer { canRecordData account { displayName kind email } actingAs { displayName } } }"
 
 
@@ -72,6 +77,7 @@ async def http(engine: AsyncEngine, provider: LoopbackProvider) -> AsyncIterator
             ),
             configured("district", "oidc", f"{base}/idp"),
         ),
+        app_redirect_uris=(APP_REDIRECT,),
     )
     async with serving(settings) as client:
         yield client
@@ -431,4 +437,187 @@ async def test_a_revoked_account_cannot_sign_in_again(
     before = await snapshot(engine)
     refused = await _sign_in(http, browser, provider, "district", login)
     assert (refused.status_code, error_code(refused)) == (403, "ACCOUNT_REVOKED")
+    assert await snapshot(engine) == before
+
+
+# ---------------------------------------------------------------- native apps (RFC 8252)
+
+
+def _pkce() -> tuple[str, str]:
+    """A verifier and its S256 challenge, computed here, not by the app."""
+    verifier = secrets.token_urlsafe(48)
+    digest = hashlib.sha256(verifier.encode()).digest()
+    return verifier, base64.urlsafe_b64encode(digest).decode().rstrip("=")
+
+
+def _app_result(response: httpx.Response) -> dict[str, str]:
+    assert response.status_code == 303, response.text
+    location = response.headers["location"]
+    assert location.startswith(f"{APP_REDIRECT}?"), location
+    return {k: v[0] for k, v in parse_qs(urlsplit(location).query).items()}
+
+
+async def _exchange(http: AppClient, code: str, verifier: str) -> httpx.Response:
+    http.cookies.clear()
+    return await http.post("/auth/token", json={"code": code, "codeVerifier": verifier})
+
+
+async def test_a_native_app_signs_in_through_the_system_browser_and_gets_bearer_tokens(
+    http: AppClient, browser: httpx.AsyncClient, provider: LoopbackProvider, engine: AsyncEngine
+) -> None:
+    verifier, challenge = _pkce()
+    login = Login(subject="idp-app-parent", email="app.parent@home.example.com", name="App Parent")
+    done = await _sign_in(
+        http,
+        browser,
+        provider,
+        "district",
+        login,
+        appRedirect=APP_REDIRECT,
+        codeChallenge=challenge,
+        codeChallengeMethod="S256",
+        state="app-state-1",
+    )
+    result = _app_result(done)
+    assert set(result) == {"code", "state"}
+    assert result["state"] == "app-state-1"
+    # The system browser gets no session: the app does.
+    assert "ag_session" not in http.cookies
+    assert "ag_oidc" not in http.cookies
+    identity = await _identity(engine, "idp-app-parent")
+    assert [
+        s for s in await rows(engine, tables.Session) if s.account_id == identity.account_id
+    ] == []
+
+    tokens = await _exchange(http, result["code"], verifier)
+    assert tokens.status_code == 200, tokens.text
+    body = tokens.json()
+    assert body["tokenType"] == "Bearer"
+    assert body["account"]["displayName"] == "App Parent"
+    assert tokens.headers["cache-control"] == "no-store"
+    me = await graphql(http, ME, bearer=body["accessToken"])
+    assert me.json()["data"]["viewer"]["account"] == {
+        "displayName": "App Parent",
+        "kind": "GUARDIAN",
+        "email": "app.parent@home.example.com",
+    }
+    assert (
+        await http.post("/auth/refresh", json={"refreshToken": body["refreshToken"]})
+    ).status_code == 200
+
+    # The code is single use.
+    before = await snapshot(engine)
+    again = await _exchange(http, result["code"], verifier)
+    assert (again.status_code, error_code(again)) == (400, "INVALID_GRANT")
+    assert await snapshot(engine) == before
+
+
+async def test_a_hand_off_code_without_its_verifier_is_spent_and_signs_no_one_in(
+    http: AppClient, browser: httpx.AsyncClient, provider: LoopbackProvider, engine: AsyncEngine
+) -> None:
+    verifier, challenge = _pkce()
+    login = Login(subject="idp-app-intercepted", email="intercepted@home.example.com")
+    result = _app_result(
+        await _sign_in(
+            http,
+            browser,
+            provider,
+            "district",
+            login,
+            appRedirect=APP_REDIRECT,
+            codeChallenge=challenge,
+        )
+    )
+    assert "state" not in result
+    sessions_before = len(await rows(engine, tables.Session))
+    # Whoever intercepted the redirect has the code but not the verifier.
+    stolen = await _exchange(http, result["code"], _pkce()[0])
+    assert (stolen.status_code, error_code(stolen)) == (400, "INVALID_GRANT")
+    # The first attempt spent it: the app itself is refused too, and signs in again.
+    late = await _exchange(http, result["code"], verifier)
+    assert (late.status_code, error_code(late)) == (400, "INVALID_GRANT")
+    assert len(await rows(engine, tables.Session)) == sessions_before
+    (handoff,) = [
+        h
+        for h in await rows(engine, tables.AuthHandoff, "code_hash")
+        if h.account_id == (await _identity(engine, "idp-app-intercepted")).account_id
+    ]
+    assert handoff.used_at is not None
+    assert len(handoff.code_hash) == 64
+    assert result["code"] not in handoff.code_hash
+
+
+async def test_an_expired_or_malformed_hand_off_is_refused(
+    http: AppClient, engine: AsyncEngine
+) -> None:
+    verifier, challenge = _pkce()
+    account_id = (await rows(engine, tables.Account))[0].id
+    past = dt.datetime.now(dt.UTC) - dt.timedelta(minutes=5)
+    async with engine.begin() as connection:
+        db = Db(AsyncSession(bind=connection))
+        code = await auth.create_handoff(
+            db, account_id=account_id, code_challenge=challenge, now=past, client=None
+        )
+        await db.session.flush()
+    before = await snapshot(engine)
+    expired = await _exchange(http, code, verifier)
+    assert (expired.status_code, error_code(expired)) == (400, "INVALID_GRANT")
+    for body in (
+        {"code": code},
+        {"code": 5, "codeVerifier": verifier},
+        {"code": code, "codeVerifier": "short"},
+    ):
+        refused = await http.post("/auth/token", json=body)
+        assert refused.status_code == 400, body
+        assert error_code(refused) in {"BAD_REQUEST", "INVALID_GRANT"}
+    assert await snapshot(engine) == before
+
+
+@pytest.mark.parametrize(
+    ("params", "code"),
+    [
+        ({"appRedirect": "https://evil.example/steal"}, "INVALID_APP_REDIRECT"),
+        ({"appRedirect": f"{APP_REDIRECT}/other"}, "INVALID_APP_REDIRECT"),
+        ({"appRedirect": APP_REDIRECT}, "INVALID_CODE_CHALLENGE"),
+        ({"appRedirect": APP_REDIRECT, "codeChallenge": "too-short"}, "INVALID_CODE_CHALLENGE"),
+        (
+            {
+                "appRedirect": APP_REDIRECT,
+                "codeChallenge": "x" * 43,
+                "codeChallengeMethod": "plain",
+            },
+            "INVALID_CODE_CHALLENGE",
+        ),
+        ({"appRedirect": APP_REDIRECT, "codeChallenge": "x" * 43, "state": "a b"}, "INVALID_STATE"),
+    ],
+)
+async def test_an_unregistered_app_or_a_missing_challenge_never_reaches_the_provider(
+    http: AppClient, engine: AsyncEngine, params: dict[str, str], code: str
+) -> None:
+    http.cookies.clear()
+    before = await snapshot(engine)
+    refused = await http.get("/auth/oidc/district/login", params=params)
+    assert (refused.status_code, error_code(refused)) == (400, code)
+    assert "location" not in refused.headers
+    assert "ag_oidc" not in http.cookies
+    assert await snapshot(engine) == before
+
+
+async def test_a_refused_app_sign_in_goes_back_to_the_app_with_the_error(
+    http: AppClient, browser: httpx.AsyncClient, provider: LoopbackProvider, engine: AsyncEngine
+) -> None:
+    _, challenge = _pkce()
+    before = await snapshot(engine)
+    refused = await _sign_in(
+        http,
+        browser,
+        provider,
+        "google",
+        Login(subject="app-r7", email="x@other.example.edu", hosted_domain="other.example.edu"),
+        appRedirect=APP_REDIRECT,
+        codeChallenge=challenge,
+        state="s2",
+    )
+    assert _app_result(refused) == {"error": "HOSTED_DOMAIN_NOT_ALLOWED", "state": "s2"}
+    assert "ag_oidc" not in http.cookies
     assert await snapshot(engine) == before
