@@ -172,6 +172,17 @@ class Scope:
             caps |= CAPABILITIES[Relation.of_role(role)]
         return frozenset(caps)
 
+    def unlinked_staff_capabilities(self, *, district_id: int) -> frozenset[Capability]:
+        """Capabilities on a staff account of the district not yet linked to
+        a staff record: those of the viewer's roles in that district (at any
+        of its schools) that manage accounts. Linking decides where it works."""
+        caps: set[Capability] = set()
+        for grant in self.roles:
+            granted = CAPABILITIES[Relation.of_role(grant.role)]
+            if grant.district_id == district_id and Capability.ACCOUNT_LIFECYCLE in granted:
+                caps |= granted
+        return frozenset(caps)
+
     def holds_anywhere(self, capability: Capability) -> bool:
         """Whether any relation the viewer has grants ``capability`` at all:
         the cheap first gate of a mutation, before its input is checked."""

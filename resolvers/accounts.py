@@ -23,7 +23,12 @@ from resolvers.pagination import (
     keyset_page,
     keyset_pages_by_parent,
 )
-from resolvers.scope import account_filter, student_filter
+from resolvers.scope import (
+    account_filter,
+    at_district_domain,
+    student_filter,
+    unlinked_staff_account,
+)
 
 ACCOUNTS = tables.Account.__table__
 ROLE_GRANTS = tables.RoleGrant.__table__
@@ -32,6 +37,7 @@ STAFF_SCHOOLS = tables.StaffSchool.__table__
 GRANTS = tables.StudentAccessGrant.__table__
 STUDENTS = tables.Student.__table__
 CONTACTS = tables.StudentContact.__table__
+DISTRICTS = tables.District.__table__
 
 ORDER = (ACCOUNTS.c.display_name, ACCOUNTS.c.id)
 GRANT_ORDER = (GRANTS.c.granted_at, GRANTS.c.id)
@@ -290,5 +296,17 @@ async def reach_by_account_id(db: Db, account_ids: Sequence[int]) -> list[list[R
         .join(STAFF_SCHOOLS, STAFF_SCHOOLS.c.staff_member_id == ACCOUNTS.c.staff_member_id)
         .where(ACCOUNTS.c.id.in_(list(account_ids)))
     )
-    rows = await db.all(sa.union_all(granted, staff))
+    # An unlinked staff account reaches its district (by email domain): the
+    # district's account administrators decide about it (scope.account_filter).
+    unlinked = (
+        sa.select(
+            ACCOUNTS.c.id.label("holder"),
+            sa.cast(sa.null(), sa.Integer).label("student_id"),
+            sa.cast(sa.null(), sa.Integer).label("school_id"),
+            DISTRICTS.c.id.label("district_id"),
+        )
+        .join(DISTRICTS, at_district_domain(ACCOUNTS, DISTRICTS))
+        .where(ACCOUNTS.c.id.in_(list(account_ids)), unlinked_staff_account(ACCOUNTS))
+    )
+    rows = await db.all(sa.union_all(granted, staff, unlinked))
     return grouped_in_key_order(account_ids, rows, lambda r: r.holder)

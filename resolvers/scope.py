@@ -11,7 +11,9 @@ from __future__ import annotations
 from typing import Any
 
 import sqlalchemy as sa
+from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql import ColumnElement, FromClause
+from sqlalchemy.sql.functions import FunctionElement
 
 from permissions.capabilities import CAPABILITIES, STUDENT_SECTION_CAPABILITIES, Capability
 from permissions.roles import SCHOOL_WIDE_ROLES, Relation, Role
@@ -155,10 +157,95 @@ def section_filter(scope: Scope, sections: FromClause = SECTIONS) -> ColumnEleme
     return school_id_filter(scope, sections.c.school_id, sections.c.district_id)
 
 
+class EmailDomain(FunctionElement[str]):
+    """The part of an email after the ``@``, lower-cased."""
+
+    type = sa.String()
+    inherit_cache = True
+    name = "email_domain"
+
+
+@compiles(EmailDomain)
+def _email_domain_default(element: EmailDomain, compiler: Any, **kw: Any) -> str:
+    return f"email_domain({compiler.process(element.clauses, **kw)})"
+
+
+@compiles(EmailDomain, "postgresql")
+def _email_domain_postgresql(element: EmailDomain, compiler: Any, **kw: Any) -> str:
+    return f"lower(split_part({compiler.process(element.clauses, **kw)}, '@', 2))"
+
+
+@compiles(EmailDomain, "sqlite")
+def _email_domain_sqlite(element: EmailDomain, compiler: Any, **kw: Any) -> str:
+    email = compiler.process(element.clauses, **kw)
+    return f"lower(substr({email}, instr({email}, '@') + 1))"
+
+
+class ContainsText(FunctionElement[bool]):
+    """Whether the first string contains the second (no pattern characters)."""
+
+    type = sa.Boolean()
+    inherit_cache = True
+    name = "contains_text"
+
+
+@compiles(ContainsText)
+def _contains_default(element: ContainsText, compiler: Any, **kw: Any) -> str:
+    haystack, needle = (compiler.process(c, **kw) for c in element.clauses)
+    return f"contains_text({haystack}, {needle})"
+
+
+@compiles(ContainsText, "postgresql")
+def _contains_postgresql(element: ContainsText, compiler: Any, **kw: Any) -> str:
+    haystack, needle = (compiler.process(c, **kw) for c in element.clauses)
+    return f"(strpos({haystack}, {needle}) > 0)"
+
+
+@compiles(ContainsText, "sqlite")
+def _contains_sqlite(element: ContainsText, compiler: Any, **kw: Any) -> str:
+    haystack, needle = (compiler.process(c, **kw) for c in element.clauses)
+    return f"(instr({haystack}, {needle}) > 0)"
+
+
+def at_district_domain(accounts: FromClause, districts: FromClause) -> ColumnElement[bool]:
+    """The account's email is at one of the district's own email domains
+    (``districts.email_domains`` is space-separated)."""
+    padded_domains = sa.literal(" ") + sa.func.lower(districts.c.email_domains) + sa.literal(" ")
+    padded_domain = sa.literal(" ") + EmailDomain(accounts.c.email) + sa.literal(" ")
+    return ContainsText(padded_domains, padded_domain)
+
+
+def unlinked_staff_account(accounts: FromClause = ACCOUNTS) -> ColumnElement[bool]:
+    return sa.and_(
+        accounts.c.kind == "STAFF",
+        accounts.c.staff_member_id.is_(None),
+        accounts.c.revoked_at.is_(None),
+    )
+
+
+def unlinked_staff_account_filter(
+    district_ids: frozenset[int], accounts: FromClause = ACCOUNTS
+) -> ColumnElement[bool]:
+    """STAFF accounts not yet linked to a staff record, at one of these
+    districts' own email domains: a new colleague's first sign-in, before the
+    SIS or an administrator has linked it (``linkAccountToStaffMember``).
+    Served by ``ix_accounts_kind_staff_member``."""
+    district = DISTRICTS.alias("scope_account_domain")
+    return sa.and_(
+        unlinked_staff_account(accounts),
+        sa.exists(
+            sa.select(district.c.id).where(
+                district.c.id.in_(sorted(district_ids)), at_district_domain(accounts, district)
+            )
+        ),
+    )
+
+
 def account_filter(viewer: Viewer, accounts: FromClause = ACCOUNTS) -> ColumnElement[bool]:
     """Accounts in scope: oneself; holders of a grant (current or past) to a
     student in scope; and, for staff roles, the staff accounts of their
-    schools and the accounts of contacts of their students."""
+    schools and the accounts of contacts of their students; for account
+    administrators, also their districts' unlinked staff accounts."""
     scope = viewer.scope
     conditions: list[ColumnElement[bool]] = []
     if viewer.account_id is not None:
@@ -196,6 +283,13 @@ def account_filter(viewer: Viewer, accounts: FromClause = ACCOUNTS) -> ColumnEle
                 )
             )
         )
+        managing = frozenset(
+            r.district_id
+            for r in scope.roles
+            if Capability.ACCOUNT_LIFECYCLE in CAPABILITIES[Relation.of_role(r.role)]
+        )
+        if managing:
+            conditions.append(unlinked_staff_account_filter(managing, accounts))
         role_grant = ROLE_GRANTS.alias("scope_account_role")
         conditions.append(
             sa.exists(

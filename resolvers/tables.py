@@ -281,6 +281,8 @@ class Account(TableModel, table=True):
     __table_args__ = (
         sa.Index("ix_accounts_email", "email"),
         sa.Index("ix_accounts_staff_member", "staff_member_id"),
+        # Unlinked STAFF accounts, for account administrators (scope.account_filter).
+        sa.Index("ix_accounts_kind_staff_member", "kind", "staff_member_id"),
         sa.Index("ix_accounts_guardian", "guardian_id"),
         sa.Index("ix_accounts_student", "student_id"),
     )

@@ -106,7 +106,9 @@ class Account(Node):
             return self.granted_through
         held: set[Capability] = set()
         for ref in await context.loaders.reach_by_account_id.load(self.pk):
-            if ref.student_id is None:
+            if ref.school_id is None:
+                held |= viewer.scope.unlinked_staff_capabilities(district_id=ref.district_id)
+            elif ref.student_id is None:
                 held |= viewer.scope.school_capabilities(
                     school_id=ref.school_id, district_id=ref.district_id
                 )

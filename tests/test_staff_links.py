@@ -14,6 +14,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
+import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gql.app import signer_for
@@ -22,7 +23,7 @@ from permissions.errors import NOT_LINKED_MESSAGE
 from resolvers import tables
 from resolvers.db import create_engine
 from tests.auth_client import auth_settings, error_code, graphql, rows, serving
-from tests.client import GraphQLRunner, Result, gid
+from tests.client import NOW, GraphQLRunner, Result, gid
 from tests.snapshots import snapshot
 from tests.world import VIEWERS, World, build_world
 
@@ -227,6 +228,92 @@ async def test_a_link_is_written_audited_and_flags_an_email_mismatch(
     assert viewer.data == {
         "viewer": {"canRecordData": True, "actingAs": {"displayName": "Art Teacher"}}
     }
+
+
+NEW_COLLEAGUE = """
+query($id: ID!) {
+  node(id: $id) { ... on Account { displayName email kind staffMember { displayName } } }
+}
+"""
+NEW_COLLEAGUE_SEES = {
+    "displayName": "Nia New",
+    "email": "nia.new@north.example.edu",
+    "kind": "STAFF",
+    "staffMember": None,
+}
+
+
+async def _account_row(engine: AsyncEngine, email: str, kind: str = "STAFF") -> int:
+    async with engine.begin() as c:
+        result = await c.execute(
+            sa.insert(tables.Account.__table__)
+            .values(
+                kind=kind,
+                email=email,
+                email_verified_at=NOW,
+                display_name="Nia New",
+                created_at=NOW,
+            )
+            .returning(tables.Account.__table__.c.id)
+        )
+        return int(result.scalar_one())
+
+
+async def test_a_new_colleagues_unlinked_account_is_found_and_linked_by_the_districts_admins(
+    fresh: tuple[GraphQLRunner, World, AsyncEngine],
+) -> None:
+    # A new teacher signs in before the SIS knows her address (no staff
+    # record, no role): the district's account administrators find her
+    # account, and no one else does.
+    runner, world, engine = fresh
+    account_id = await _account_row(engine, "Nia.New@North.Example.edu".lower())
+    # Not staff accounts, or not at the district's own domain: no one's.
+    others = [
+        await _account_row(engine, "nia@north.example.edu", kind="GUARDIAN"),
+        await _account_row(engine, "nia.new@elsewhere.example.org"),
+        await _account_row(engine, "nia.new@north.example.edu.evil.example"),
+    ]
+    seen = {}
+    for who in VIEWERS:
+        result = await runner.run(who, NEW_COLLEAGUE, id=gid("Account", account_id))
+        assert not result.errors, (who, result.errors)
+        seen[who] = result.data["node"] if result.data else None
+        for other in others:
+            hidden = await runner.run(who, NEW_COLLEAGUE, id=gid("Account", other))
+            assert hidden.data == {"node": None}, (who, other)
+    assert seen == {
+        # "unlinked" holds SCHOOL_ADMIN at Northfield by hand: it reads within it.
+        who: NEW_COLLEAGUE_SEES if who in {"admin_a", "admin_b", "da_north", "unlinked"} else None
+        for who in VIEWERS
+    }
+    # The Southfield head links her to her record there.
+    linked = await runner.run(
+        "admin_b",
+        LINK,
+        input={
+            "accountId": gid("Account", account_id),
+            "staffMemberId": gid("StaffMember", world["t_sci_staff"]),
+        },
+    )
+    assert linked.data == {
+        "linkAccountToStaffMember": {
+            "account": {"displayName": "Nia New", "staffMember": {"displayName": "Sam Science"}},
+            "emailMismatch": True,
+            "userErrors": [],
+        }
+    }
+    # Linked, she belongs to Southfield: Northfield's head no longer sees her.
+    after = await runner.run("admin_a", NEW_COLLEAGUE, id=gid("Account", account_id))
+    assert after.data == {"node": None}
+    revoked = await _account_row(engine, "gone@north.example.edu")
+    async with engine.begin() as c:
+        await c.execute(
+            sa.update(tables.Account.__table__)
+            .where(tables.Account.__table__.c.id == revoked)
+            .values(revoked_at=NOW)
+        )
+    gone = await runner.run("da_north", NEW_COLLEAGUE, id=gid("Account", revoked))
+    assert gone.data == {"node": None}
 
 
 # ---------------------------------------------------------------- createHomework
