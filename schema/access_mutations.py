@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Any
+import datetime as dt
+from collections.abc import Sequence
+from typing import Any, Protocol
 
 import strawberry
 from sqlalchemy.engine import Row
@@ -13,6 +15,7 @@ from permissions.errors import Forbidden
 from permissions.roles import AccountKind
 from resolvers import access_codes, revocation
 from resolvers.accounts import accounts_in_scope
+from resolvers.db import Db
 from resolvers.events import Actor
 from resolvers.ratelimit import CODE_REDEMPTION
 from resolvers.writes import Refusal, not_found, students_for_write
@@ -85,6 +88,12 @@ class RevokeStudentAccessPayload:
 STUDENT_IDS = ("input", "studentIds")
 
 
+class CodeWrite(Protocol):
+    async def __call__(
+        self, db: Db, actor: Actor, students: Sequence[Row[Any]], *, now: dt.datetime
+    ) -> list[Row[Any]]: ...
+
+
 async def _code_students(
     info: Info, ids: list[strawberry.ID]
 ) -> tuple[list[Row[Any]], list[Refusal]]:
@@ -110,6 +119,21 @@ def _prime_students(info: Info, students: list[Row[Any]]) -> None:
         info.context.loaders.student_by_id.prime(student.id, student)
 
 
+async def _write_codes(
+    info: Info, ids: list[strawberry.ID], write: CodeWrite
+) -> tuple[list[AccessCode], list[Refusal]]:
+    """Enable or reset: the students looked up and locked, then ``write``,
+    all in one transaction that a refusal rolls back."""
+    context = info.context
+    async with transaction(context.db):
+        students, refusals = await _code_students(info, ids)
+        codes = []
+        if not refusals:
+            codes = await write(context.db, Actor.of(context.viewer), students, now=context.clock())
+        await finish(context.db, refusals)
+    return [AccessCode.from_row(row) for row in codes], refusals
+
+
 @strawberry.type
 class AccessMutations:
     @strawberry.mutation(
@@ -120,19 +144,10 @@ class AccessMutations:
     async def enable_portal_access(
         self, info: Info, input: EnablePortalAccessInput
     ) -> EnablePortalAccessPayload:
-        context = info.context
-        async with transaction(context.db):
-            students, refusals = await _code_students(info, input.student_ids)
-            codes = []
-            if not refusals:
-                codes = await access_codes.enable_portal_access(
-                    context.db, Actor.of(context.viewer), students, now=context.clock()
-                )
-            await finish(context.db, refusals)
-        return EnablePortalAccessPayload(
-            access_codes=[AccessCode.from_row(row) for row in codes],
-            user_errors=user_errors(refusals),
+        codes, refusals = await _write_codes(
+            info, input.student_ids, access_codes.enable_portal_access
         )
+        return EnablePortalAccessPayload(access_codes=codes, user_errors=user_errors(refusals))
 
     @strawberry.mutation(
         description="Replace each student's code: the old one stops pairing anyone; "
@@ -142,19 +157,10 @@ class AccessMutations:
     async def reset_access_codes(
         self, info: Info, input: ResetAccessCodesInput
     ) -> ResetAccessCodesPayload:
-        context = info.context
-        async with transaction(context.db):
-            students, refusals = await _code_students(info, input.student_ids)
-            codes = []
-            if not refusals:
-                codes = await access_codes.reset_access_codes(
-                    context.db, Actor.of(context.viewer), students, now=context.clock()
-                )
-            await finish(context.db, refusals)
-        return ResetAccessCodesPayload(
-            access_codes=[AccessCode.from_row(row) for row in codes],
-            user_errors=user_errors(refusals),
+        codes, refusals = await _write_codes(
+            info, input.student_ids, access_codes.reset_access_codes
         )
+        return ResetAccessCodesPayload(access_codes=codes, user_errors=user_errors(refusals))
 
     @strawberry.mutation(
         description="Pair the signed-in parent or guardian account with the student whose "
