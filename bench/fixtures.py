@@ -16,8 +16,8 @@ adds, with plain inserts and deterministically from the demo's own rows:
 
 A prepared database is cached (``bench/.data/``: the SQLite file or, for
 PostgreSQL, a marker next to the database of the same name) keyed by the
-number of students, ``DATA_VERSION`` and the migration head, so a rerun reuses
-it. ``Cast`` is the JSON that names who each workload runs as.
+number of students and ``DATA_VERSION``, so a rerun reuses it (upgraded in
+place when migrations were added since). ``Cast`` is the JSON that names who each workload runs as.
 """
 
 from __future__ import annotations
@@ -128,6 +128,8 @@ class Cast:
     cross_school_links: int
     prepare_seconds: float = 0.0
     counts: dict[str, int] = field(default_factory=dict)
+    # The migration the database was last upgraded to.
+    migration_head: str = ""
 
     @classmethod
     def load(cls, path: Path) -> Cast:
@@ -165,7 +167,9 @@ def migration_head() -> str:
 
 
 def cache_key(students: int) -> str:
-    return f"n{students}_v{DATA_VERSION}_{migration_head()}".lower()
+    # Not keyed by the migration head: a prepared database is upgraded in
+    # place when migrations are added (``prepare``), as a deployment would be.
+    return f"n{students}_v{DATA_VERSION}".lower()
 
 
 def database_url(backend: str, students: int) -> str:
@@ -193,28 +197,51 @@ def prepare(backend: str, students: int, *, log: Any = print) -> Cast:
     marker = cast_path(backend, students)
     url = database_url(backend, students)
     if marker.exists() and _database_exists(backend, url):
-        return Cast.load(marker)
+        cast = Cast.load(marker)
+        if _dropped_path(cast).exists():
+            log("restoring the indexes an interrupted --techniques run dropped ...")
+            asyncio.run(restore_indexes(cast))
+        head = migration_head()
+        if cast.migration_head != head:
+            log(f"upgrading the prepared {backend} database ({cast.migration_head} -> {head}) ...")
+            _upgrade(url)
+            asyncio.run(_analyze_url(url))
+            cast.migration_head = head
+            cast.save(marker)
+        return cast
     started = time.monotonic()
     log(f"preparing {backend} with {students:,} students (cached as {marker.name}) ...")
     _recreate(backend, url)
+    _upgrade(url)
     environment = {**os.environ, "ACCESSGRAPH_DATABASE_URL": url, "ACCESSGRAPH_ENV": "dev"}
     cli = str(Path(sys.executable).with_name("accessgraph"))
-    subprocess.run([cli, "db", "upgrade"], env=environment, check=True, cwd=ROOT)
-    demo = subprocess.run(
-        [cli, "demo", "--students", str(students), "--json"],
-        env=environment,
-        check=True,
-        cwd=ROOT,
-        capture_output=True,
+    # The CLI's progress lines go where this process's output goes (the log
+    # of a long preparation).
+    sys.stdout.flush()
+    subprocess.run(
+        [cli, "demo", "--students", str(students)], env=environment, check=True, cwd=ROOT
     )
-    log(
-        f"  demo loaded in {time.monotonic() - started:.0f} s ({len(demo.stdout)} bytes of summary)"
-    )
+    log(f"  demo loaded in {time.monotonic() - started:.0f} s")
     cast = asyncio.run(_add_bench_rows(backend, url, students, log))
     cast.prepare_seconds = round(time.monotonic() - started, 1)
+    cast.migration_head = migration_head()
     cast.save(marker)
     log(f"  prepared in {cast.prepare_seconds:.0f} s")
     return cast
+
+
+def _upgrade(url: str) -> None:
+    environment = {**os.environ, "ACCESSGRAPH_DATABASE_URL": url, "ACCESSGRAPH_ENV": "dev"}
+    cli = str(Path(sys.executable).with_name("accessgraph"))
+    subprocess.run([cli, "db", "upgrade"], env=environment, check=True, cwd=ROOT)
+
+
+async def _analyze_url(url: str) -> None:
+    engine = create_engine(url)
+    try:
+        await _analyze(engine)
+    finally:
+        await engine.dispose()
 
 
 def _database_exists(backend: str, url: str) -> bool:
@@ -287,6 +314,7 @@ async def _add_bench_rows(backend: str, url: str, students: int, log: Any) -> Ca
         async with engine.begin() as connection:
             cast = await _write(connection, backend, url, students, log)
         await _analyze(engine)
+        log("  analysed")
         return cast
     finally:
         await engine.dispose()
@@ -310,10 +338,13 @@ async def _write(
         for row in (await connection.execute(sa.select(DISTRICTS.c.id, DISTRICTS.c.sourced_id)))
     }
     riverside, lakeside = districts["district-1"], districts["district-2"]
+    started = time.monotonic()
     await _guardian_accounts_and_grants(connection)
+    log(f"  guardian accounts and grants written ({time.monotonic() - started:.0f} s)")
     links = await _cross_school_links(connection, riverside)
-    log(f"  {links:,} cross-school links")
+    log(f"  {links:,} cross-school links ({time.monotonic() - started:.0f} s)")
     await _timetable_and_homework(connection)
+    log(f"  timetable and homework written ({time.monotonic() - started:.0f} s)")
     staff_accounts = await _staff_accounts(connection)
     pool, pool_accounts = await _revoke_pool(connection, lakeside)
     await _fix_sequences(
@@ -717,6 +748,69 @@ async def _w2_views(
         if best is not None:
             views.append((account_id, int(best)))
     return views
+
+
+# ---------------------------------------------------------------- without indexes
+
+
+def _dropped_path(cast: Cast) -> Path:
+    return DATA_DIR / f"dropped-indexes-{cast.backend}-{cache_key(cast.students)}.json"
+
+
+async def _secondary_indexes(connection: AsyncConnection) -> list[tuple[str, str]]:
+    """(name, CREATE statement) of every non-unique, non-primary index."""
+    if connection.dialect.name == "postgresql":
+        rows = await connection.execute(
+            sa.text(
+                "SELECT c.relname, pg_get_indexdef(x.indexrelid) FROM pg_index x "
+                "JOIN pg_class c ON c.oid = x.indexrelid "
+                "JOIN pg_namespace n ON n.oid = c.relnamespace "
+                "WHERE n.nspname = current_schema() AND NOT x.indisunique AND NOT x.indisprimary "
+                "ORDER BY c.relname"
+            )
+        )
+    else:
+        rows = await connection.execute(
+            sa.text(
+                "SELECT name, sql FROM sqlite_master WHERE type = 'index' AND sql IS NOT NULL "
+                "AND upper(sql) NOT LIKE 'CREATE UNIQUE%' ORDER BY name"
+            )
+        )
+    return [(str(name), str(ddl)) for name, ddl in rows]
+
+
+async def drop_indexes(cast: Cast) -> list[tuple[str, str]]:
+    """Drop every secondary index (``p3-noindexes``); what was dropped is kept
+    in a file first, so that an interrupted run is repaired by the next."""
+    engine = create_engine(cast.database_url)
+    try:
+        async with engine.begin() as connection:
+            indexes = await _secondary_indexes(connection)
+            _dropped_path(cast).write_bytes(orjson.dumps(indexes))
+            for name, _ in indexes:
+                await connection.execute(sa.text(f'DROP INDEX "{name}"'))
+        await _analyze(engine)
+    finally:
+        await engine.dispose()
+    return indexes
+
+
+async def restore_indexes(cast: Cast) -> None:
+    path = _dropped_path(cast)
+    if not path.exists():
+        return
+    indexes = orjson.loads(path.read_bytes())
+    engine = create_engine(cast.database_url)
+    try:
+        async with engine.begin() as connection:
+            present = {name for name, _ in await _secondary_indexes(connection)}
+            for name, ddl in indexes:
+                if name not in present:
+                    await connection.execute(sa.text(ddl))
+        await _analyze(engine)
+    finally:
+        await engine.dispose()
+    path.unlink()
 
 
 # ---------------------------------------------------------------- between runs

@@ -34,6 +34,7 @@ from bench import fixtures, loadgen
 from bench.fixtures import Cast
 from bench.serve import settings_for
 from bench.stats import STATS_PATH
+from bench.techniques import DATABASE_VARIANTS
 from bench.workloads import (
     W3_CURSORS,
     WORKLOADS,
@@ -49,6 +50,14 @@ LOG_DIR = fixtures.DATA_DIR / "logs"
 SERVER_CORE = 0
 LOADGEN_CORE = 1
 BASE_PORT = 18300
+# A request slower than this alone (1,000,000 students' W3 takes seconds of
+# PostgreSQL time) is database-bound: two connections, one per core, already
+# saturate, and more would only queue into the server's statement timeout.
+SLOW_REQUEST_SECONDS = 0.25
+SLOW_CONCURRENCY = 2
+# Windows are stretched to see at least this many requests, up to MAX_WINDOW.
+MIN_REQUESTS_PER_WINDOW = 12
+MAX_WINDOW_SECONDS = 20.0
 
 
 class BenchError(Exception):
@@ -70,6 +79,10 @@ class Options:
     loop: str = "uvloop"
     http: str = "httptools"
     profile: bool = False
+    # The fixed-rate phase (off for --techniques: throughput, statements, CPU).
+    latency: bool = True
+    # What the results are saved as: "peers" (P0, P2, P3) or "techniques".
+    kind: str = "peers"
 
 
 @dataclass
@@ -90,7 +103,10 @@ class Cell:
     # The server could not keep up with the fixed rate (its saturation is
     # below it, or within 10% of it): its latencies are a queue, not a service time.
     overloaded: bool = False
+    # Counted over the identity check's requests, sent one at a time: exact.
     statements_per_request: float = 0.0
+    # Over the saturation window (requests in flight at its edges blur it).
+    statements_per_request_at_saturation: float = 0.0
     background_statements: int = 0
     cpu_ms_per_request: float = 0.0
     postgres_cpu_ms_per_request: float | None = None
@@ -98,6 +114,13 @@ class Cell:
     errors: int = 0
     first_error: str | None = None
     response_sha256: str = ""
+    # Connections at saturation and the windows' lengths, when they differ
+    # from the run's (slow, database-bound requests: see runner.SLOW_REQUEST_SECONDS).
+    concurrency: int = 0
+    saturation_seconds: float = 0.0
+    rate_seconds: float = 0.0
+    # The slowest of the identity check's requests, sent one at a time.
+    single_request_ms: float = 0.0
     # The machine is shared: the 1-minute load average when the cell ended.
     load_average: float = 0.0
     notes: list[str] = field(default_factory=list)
@@ -191,35 +214,48 @@ async def start_all(servers: list[Server]) -> None:
 
 
 async def postgres_cpu(database_url: str) -> float | None:
-    """CPU seconds used so far by the PostgreSQL backends serving the bench
-    database (they run outside the pinned server process)."""
+    """CPU seconds the whole PostgreSQL cluster has used so far: the
+    postmaster, its live children (backends, parallel workers, background
+    processes) and the children that have exited (the postmaster's cutime
+    and cstime). PostgreSQL runs outside the pinned server process, and
+    counting the cluster catches parallel workers and short-lived backends
+    that no per-backend reading sees; it also counts any other database's
+    work, which is why the full run needs a quiet machine."""
     if not database_url.startswith("postgres"):
         return None
     dsn = make_url(database_url).set(drivername="postgresql").render_as_string(hide_password=False)
     connection = await asyncpg.connect(dsn)
     try:
-        pids = [
-            row[0]
-            for row in await connection.fetch(
-                "SELECT pid FROM pg_stat_activity WHERE datname = current_database() AND pid <> pg_backend_pid()"
-            )
-        ]
+        backend = int(await connection.fetchval("SELECT pg_backend_pid()"))
+        postmaster = int(_stat(backend)[1])
+        return _cluster_cpu_seconds(postmaster)
+    except (OSError, IndexError, ValueError):
+        # PostgreSQL on another machine (or in a container): not measured.
+        return None
     finally:
         await connection.close()
-    return _cpu_seconds(pids)
 
 
-def _cpu_seconds(pids: list[int]) -> float:
+def _stat(pid: int) -> list[str]:
+    """/proc/<pid>/stat after the command name: state, ppid, ... (stat(5) from field 3)."""
+    return Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+
+
+def _cluster_cpu_seconds(postmaster: int) -> float:
     ticks = os.sysconf("SC_CLK_TCK")
-    total = 0.0
-    for pid in pids:
+    own = _stat(postmaster)
+    # utime, stime, cutime, cstime: fields 14-17 of stat(5).
+    total = sum(int(v) for v in own[11:15])
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
         try:
-            fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+            fields = _stat(int(entry.name))
         except OSError:
             continue
-        # After the command name: utime and stime are fields 14 and 15 of stat(5).
-        total += (int(fields[11]) + int(fields[12])) / ticks
-    return total
+        if int(fields[1]) == postmaster:
+            total += int(fields[11]) + int(fields[12])
+    return total / ticks
 
 
 # ---------------------------------------------------------------- requests
@@ -294,17 +330,23 @@ async def identity_check(
     cast: Cast,
     makers: dict[str, loadgen.MakeRequest],
     targets: dict[str, Target],
-) -> dict[str, str]:
-    """Every variant, every peer, byte for byte; W4 from the same state."""
+) -> tuple[dict[str, str], dict[str, float], dict[str, float]]:
+    """Every variant, every peer, byte for byte; W4 from the same state.
+    Also each peer's statements per request over these requests, sent one
+    at a time (the stats requests themselves run none)."""
     count = variant_count(workload, cast)
     digests: dict[str, str] = {}
     check = _check_for(workload)
+    before = {peer: await targets[peer].server.stats() for peer in makers}
+    slowest = dict.fromkeys(makers, 0.0)
     for index in range(count):
         bodies: dict[str, bytes] = {}
         for peer, make in makers.items():
             if workload.mutates:
                 await fixtures.reset(cast)
+            began = time.perf_counter()
             status, raw = await loadgen.fetch(targets[peer].server.port, make(index))
+            slowest[peer] = max(slowest[peer], time.perf_counter() - began)
             problem = check(status, raw)
             if problem is not None:
                 raise BenchError(f"{workload.key} on {peer} ({cast.backend}): {problem}")
@@ -325,7 +367,12 @@ async def identity_check(
             digests.setdefault(peer, digest)
     if workload.mutates:
         await fixtures.reset(cast)
-    return digests
+    statements: dict[str, float] = {}
+    for peer in makers:
+        after = await targets[peer].server.stats()
+        served = max(1.0, after["requests"] - before[peer]["requests"])
+        statements[peer] = round((after["statements"] - before[peer]["statements"]) / served, 2)
+    return digests, statements, slowest
 
 
 async def measure_workload(
@@ -341,7 +388,7 @@ async def measure_workload(
         peer: request_maker(workload, cast, tokens, targets[peer], page_50_after)
         for peer in options.peers
     }
-    digests = await identity_check(workload, cast, makers, targets)
+    digests, exact_statements, slowest = await identity_check(workload, cast, makers, targets)
     say(
         f"  {workload.key}: identical responses from {', '.join(makers)} ({variant_count(workload, cast)} variant(s))"
     )
@@ -353,23 +400,35 @@ async def measure_workload(
         if workload.mutates:
             await fixtures.reset(cast)
         marks: dict[str, Any] = {}
+        dropped = await fixtures.drop_indexes(cast) if peer in DATABASE_VARIANTS else None
+        concurrency, duration = options.concurrency, options.duration
+        if slowest[peer] > SLOW_REQUEST_SECONDS:
+            concurrency = min(concurrency, SLOW_CONCURRENCY)
+            duration = min(
+                MAX_WINDOW_SECONDS,
+                max(duration, MIN_REQUESTS_PER_WINDOW * slowest[peer] / concurrency),
+            )
 
         async def window_start(server: Server = server, marks: dict[str, Any] = marks) -> None:
             marks["stats"] = await server.stats()
             marks["pg"] = await postgres_cpu(cast.database_url)
 
-        measured = await loadgen.closed_loop(
-            server.port,
-            makers[peer],
-            check,
-            concurrency=options.concurrency,
-            warmup=options.warmup,
-            duration=options.duration,
-            limit=limit,
-            on_window_start=window_start,
-        )
-        after = await server.stats()
-        pg_after = await postgres_cpu(cast.database_url)
+        try:
+            measured = await loadgen.closed_loop(
+                server.port,
+                makers[peer],
+                check,
+                concurrency=concurrency,
+                warmup=options.warmup,
+                duration=duration,
+                limit=limit,
+                on_window_start=window_start,
+            )
+            after = await server.stats()
+            pg_after = await postgres_cpu(cast.database_url)
+        finally:
+            if dropped is not None:
+                await fixtures.restore_indexes(cast)
         before = marks["stats"]
         served = max(1.0, after["requests"] - before["requests"])
         cell = Cell(
@@ -377,10 +436,13 @@ async def measure_workload(
             students=cast.students,
             workload=workload.key,
             peer=peer.upper(),
-            saturation_rps=round(measured.rate, 1),
+            saturation_rps=round(measured.rate, 2),
             saturation_p50_ms=round(measured.percentile(0.5) * 1000, 2),
             saturation_p99_ms=round(measured.percentile(0.99) * 1000, 2),
-            statements_per_request=round((after["statements"] - before["statements"]) / served, 2),
+            statements_per_request=exact_statements[peer],
+            statements_per_request_at_saturation=round(
+                (after["statements"] - before["statements"]) / served, 2
+            ),
             background_statements=int(
                 after["background_statements"] - before["background_statements"]
             ),
@@ -390,7 +452,15 @@ async def measure_workload(
             errors=measured.errors,
             first_error=measured.first_error,
             response_sha256=digests[peer],
+            concurrency=concurrency,
+            saturation_seconds=round(measured.seconds, 1),
+            single_request_ms=round(slowest[peer] * 1000, 1),
         )
+        if concurrency != options.concurrency or duration != options.duration:
+            cell.notes.append(
+                f"one request alone took {slowest[peer] * 1000:.0f} ms: saturation with "
+                f"{concurrency} connections over {duration:.0f} s"
+            )
         if pg_after is not None and marks["pg"] is not None:
             cell.postgres_cpu_ms_per_request = round((pg_after - marks["pg"]) / served * 1000, 3)
         if measured.stopped_early:
@@ -404,15 +474,26 @@ async def measure_workload(
             cell.notes.append(
                 f"{measured.errors} failed requests at saturation, first: {measured.first_error}"
             )
+        if dropped is not None:
+            cell.notes.append(f"measured without {len(dropped)} secondary indexes")
+        cell.max_rss_mib = round(after["max_rss_kib"] / 1024, 1)
+        cell.load_average = round(os.getloadavg()[0], 2)
         cells[peer] = cell
         say(
             f"    {peer.upper()} saturation {cell.saturation_rps:8.1f} req/s, "
             f"{cell.statements_per_request:g} statements/req, {cell.cpu_ms_per_request:.3f} ms CPU/req"
         )
+    if not options.latency:
+        if workload.mutates:
+            await fixtures.reset(cast)
+        return list(cells.values())
     rate = options.fixed_rate
     if rate is None:
         basis = cells.get("p3") or max(cells.values(), key=lambda c: c.saturation_rps)
-        rate = max(1.0, round(basis.saturation_rps * options.rate_fraction, 1))
+        rate = max(0.1, round(basis.saturation_rps * options.rate_fraction, 2))
+    # A slow workload's fixed rate is low: its window is stretched to see
+    # enough requests for a p50 (its p99 stays a few requests' worth).
+    rate_window = min(MAX_WINDOW_SECONDS, max(options.duration, MIN_REQUESTS_PER_WINDOW / rate))
     for peer in options.peers:
         server = targets[peer].server
         if workload.mutates:
@@ -423,11 +504,12 @@ async def measure_workload(
             check,
             rate=rate,
             warmup=options.warmup,
-            duration=options.duration,
+            duration=rate_window,
             limit=limit,
         )
         cell = cells[peer]
         cell.rate = rate
+        cell.rate_seconds = rate_window
         cell.p50_ms = round(measured.percentile(0.5) * 1000, 2)
         cell.p99_ms = round(measured.percentile(0.99) * 1000, 2)
         cell.achieved_rate = round(measured.rate, 1)
@@ -442,7 +524,7 @@ async def measure_workload(
             cell.notes.append("fixed-rate window cut short: W4's pool ran out")
         if cell.overloaded and cell.saturation_rps > 0:
             # Its own service time too: at half its own saturation throughput.
-            own = max(1.0, round(cell.saturation_rps * options.rate_fraction, 1))
+            own = max(0.1, round(cell.saturation_rps * options.rate_fraction, 2))
             if workload.mutates:
                 await fixtures.reset(cast)
             relaxed = await loadgen.open_loop(
@@ -451,7 +533,9 @@ async def measure_workload(
                 check,
                 rate=own,
                 warmup=options.warmup,
-                duration=options.duration,
+                duration=min(
+                    MAX_WINDOW_SECONDS, max(options.duration, MIN_REQUESTS_PER_WINDOW / own)
+                ),
                 limit=limit,
             )
             cell.notes.append(
@@ -575,7 +659,11 @@ def machine() -> dict[str, Any]:
 
     import sqlalchemy
 
-    lscpu = dict(line.split(":", 1) for line in _command("lscpu").splitlines() if ":" in line)
+    cpuinfo = Path("/proc/cpuinfo").read_text().splitlines()
+    model = next(
+        (line.split(":", 1)[1].strip() for line in cpuinfo if line.startswith("model name")), ""
+    )
+    cores = sum(1 for line in cpuinfo if line.startswith("processor"))
     memory = next(
         (
             line.split()[1]
@@ -586,7 +674,8 @@ def machine() -> dict[str, Any]:
     )
     return {
         "date": dt.datetime.now(dt.UTC).isoformat(timespec="seconds"),
-        "cpu": lscpu.get("Model name", "").strip(),
+        "cpu": model,
+        "cores": cores,
         "nproc": os.cpu_count(),
         "memory_gib": round(int(memory or 0) / 1024 / 1024, 1),
         "kernel": platform.release(),
@@ -639,17 +728,33 @@ def save(cells: list[Cell], options: Options, info: dict[str, Any]) -> Path:
     payload = {"machine": info, "options": asdict(options), "cells": [asdict(c) for c in cells]}
     path.write_text(json.dumps(payload, indent=2))
     for backend in {c.backend for c in cells}:
-        latest = RESULTS_DIR / f"latest-{backend}-n{options.students}.json"
+        latest = latest_path(backend, options.students, options.kind)
         subset = {**payload, "cells": [asdict(c) for c in cells if c.backend == backend]}
         latest.write_text(json.dumps(subset, indent=2))
     return path
 
 
-def load_latest(backend: str, students: int) -> list[Cell]:
-    path = RESULTS_DIR / f"latest-{backend}-n{students}.json"
+def latest_path(backend: str, students: int, kind: str = "peers") -> Path:
+    prefix = "latest" if kind == "peers" else f"latest-{kind}"
+    return RESULTS_DIR / f"{prefix}-{backend}-n{students}.json"
+
+
+def load_latest_run(backend: str, students: int, kind: str = "peers") -> dict[str, Any] | None:
+    """The saved payload (machine, options, cells) of the latest run, if any."""
+    path = latest_path(backend, students, kind)
     if not path.exists():
-        return []
-    return [Cell(**raw) for raw in json.loads(path.read_text())["cells"]]
+        return None
+    payload: dict[str, Any] = json.loads(path.read_text())
+    fields = set(Cell.__dataclass_fields__)
+    payload["cells"] = [
+        Cell(**{k: v for k, v in raw.items() if k in fields}) for raw in payload["cells"]
+    ]
+    return payload
+
+
+def load_latest(backend: str, students: int, kind: str = "peers") -> list[Cell]:
+    payload = load_latest_run(backend, students, kind)
+    return [] if payload is None else list(payload["cells"])
 
 
 Runner = Callable[[Cast, Options, Callable[[str], None]], Awaitable[Any]]

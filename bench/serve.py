@@ -53,11 +53,11 @@ def build(peer: str, database_url: str) -> Any:
         from bench.peer_p2 import create_app as p2
 
         return Instrumented(p2(database_url, signer))
-    if peer in {"p3", "p3x"}:
-        if peer == "p3x":
-            from bench.experiment import apply
+    from bench.techniques import apply, is_p3_variant
 
-            apply()
+    if is_p3_variant(peer):
+        # P3 itself, or P3 with one technique switched off (bench/techniques.py).
+        apply(peer)
         from gql.app import create_app as p3
 
         return Instrumented(p3(settings))
@@ -72,7 +72,7 @@ class _Server(uvicorn.Server):
 
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m bench.serve")
-    parser.add_argument("--peer", required=True, choices=["p0", "p2", "p3", "p3x"])
+    parser.add_argument("--peer", required=True, help="p0, p2, p3 or a P3 variant (techniques)")
     parser.add_argument("--database-url", required=True)
     parser.add_argument("--port", type=int, required=True)
     parser.add_argument("--core", type=int, default=0)
