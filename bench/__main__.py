@@ -27,7 +27,7 @@ from bench import fixtures, report, runner
 from bench.techniques import VARIANTS
 from bench.workloads import ALIASES, WORKLOADS
 
-# P3X and the p3-* variants: P3 patched at start-up (bench/techniques.py).
+# The p3-* variants: P3 patched at start-up (bench/techniques.py).
 PEERS = ("p0", "p2", "p3", *VARIANTS)
 
 
@@ -77,7 +77,7 @@ def _parser() -> argparse.ArgumentParser:
     parser.add_argument(
         "--peers",
         default=DEFAULT_PEERS,
-        help="comma-separated: P0,P2,P3 (and P3X, P3-NOCACHE, ...: bench/techniques.py)",
+        help="comma-separated: P0,P2,P3 (and P3-NOCACHE, ...: bench/techniques.py)",
     )
     parser.add_argument("--concurrency", type=int, default=16, help="connections at saturation")
     parser.add_argument(

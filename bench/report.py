@@ -9,7 +9,7 @@ from typing import Any
 
 from bench.runner import Cell
 
-PEER_ORDER = {"P0": 0, "P2": 1, "P3": 2, "P3X": 3}
+PEER_ORDER = {"P0": 0, "P2": 1, "P3": 2}
 WORKLOAD_ORDER = {"W0": 0, "W1": 1, "W2": 2, "W3p1": 3, "W3p50": 4, "W4": 5}
 
 

@@ -21,8 +21,6 @@ the server changes and the production defaults stay as they are:
 - ``p3-noindexes``: the server as it is, measured while the database has no
   secondary indexes (every non-unique index dropped before its windows and
   made again after them; unique and primary keys stay);
-- ``p3x``: the other way round, P3 with the fixes of ``bench/experiment.py``
-  (a validation cache that hits, reason columns built once).
 
 Keyset cursors have no switch (no version of the server pages with OFFSET,
 and P2 takes the same cursors): W3's page 50 against its page 1 shows that a
@@ -53,10 +51,6 @@ VARIANTS: dict[str, tuple[str, str]] = {
     ),
     "p3-noloaders": ("DataLoaders", "max_batch_size=1: one statement per key"),
     "p3-noindexes": ("indexes for every scope filter", "all non-unique indexes dropped"),
-    "p3x": (
-        "validation cache that hits (proposed fix)",
-        "bench/experiment.py: rule classes made once, reason columns cached",
-    ),
 }
 
 # Variants that need the database changed while they are measured, not the server.
@@ -195,12 +189,6 @@ def one_key_batches() -> None:
             setattr(module, "DataLoader", OneKeyLoader)  # noqa: B010
 
 
-def experiment() -> None:
-    from bench.experiment import apply
-
-    apply()
-
-
 @dataclass(frozen=True)
 class _Patch:
     apply: Callable[[], None]
@@ -213,7 +201,6 @@ PATCHES: dict[str, _Patch] = {
     "p3-fieldperms": _Patch(permission_on_every_field),
     "p3-noloaders": _Patch(one_key_batches),
     "p3-noindexes": _Patch(lambda: None),
-    "p3x": _Patch(experiment),
 }
 
 
