@@ -152,29 +152,34 @@ class Db:
 
         return await asyncio.shield(run())
 
-    async def all(self, statement: Executable) -> Sequence[Row[Any]]:
+    async def _execute(self, statement: Executable, parameters: Any = None) -> sa.CursorResult[Any]:
+        # Core statements on the session's connection (same transaction):
+        # the session's own execute goes through the ORM's execution path,
+        # which costs more than the statement on SQLite (bench/RESULTS.md).
+        connection = await self.session.connection()
+        return await connection.execute(statement, parameters)
+
+    async def all(self, statement: Executable, parameters: Any = None) -> Sequence[Row[Any]]:
         async def work() -> Sequence[Row[Any]]:
-            return (await self.session.execute(statement)).all()
+            return (await self._execute(statement, parameters)).all()
 
         return await self._locked(work)
 
-    async def first(self, statement: Executable) -> Row[Any] | None:
+    async def first(self, statement: Executable, parameters: Any = None) -> Row[Any] | None:
         async def work() -> Row[Any] | None:
-            return (await self.session.execute(statement)).first()
+            return (await self._execute(statement, parameters)).first()
 
         return await self._locked(work)
 
     async def scalar(self, statement: Executable) -> Any:
         async def work() -> Any:
-            return (await self.session.execute(statement)).scalar()
+            return (await self._execute(statement)).scalar()
 
         return await self._locked(work)
 
     async def execute(self, statement: Executable, parameters: Any = None) -> sa.CursorResult[Any]:
         async def work() -> sa.CursorResult[Any]:
-            result = await self.session.execute(statement, parameters)
-            assert isinstance(result, sa.CursorResult)
-            return result
+            return await self._execute(statement, parameters)
 
         return await self._locked(work)
 
