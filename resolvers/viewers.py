@@ -9,6 +9,7 @@ account's active grants and, for a student account, whether logins are on.
 from __future__ import annotations
 
 import datetime as dt
+import functools
 from typing import Any
 
 import sqlalchemy as sa
@@ -36,29 +37,35 @@ _INT_NULL = sa.cast(sa.null(), sa.Integer)
 _TEXT_NULL = sa.cast(sa.null(), sa.String)
 
 
+# The statements of every request are built once, with bind parameters:
+# building a SQLAlchemy statement costs more than running it on SQLite, and
+# these two run on every request (bench/RESULTS.md).
+_SESSION_VIEWER = (
+    sa.select(
+        ACCOUNTS.c.id,
+        ACCOUNTS.c.kind,
+        ACCOUNTS.c.display_name,
+        ACCOUNTS.c.staff_member_id,
+        ACCOUNTS.c.guardian_id,
+        ACCOUNTS.c.student_id,
+        STAFF.c.active.label("staff_active"),
+    )
+    .select_from(SESSIONS)
+    .join(ACCOUNTS, ACCOUNTS.c.id == SESSIONS.c.account_id)
+    .outerjoin(STAFF, STAFF.c.id == ACCOUNTS.c.staff_member_id)
+    .where(
+        SESSIONS.c.id == sa.bindparam("session_id", type_=SESSIONS.c.id.type),
+        SESSIONS.c.revoked_at.is_(None),
+        SESSIONS.c.expires_at > sa.bindparam("now", type_=SESSIONS.c.expires_at.type),
+        ACCOUNTS.c.revoked_at.is_(None),
+    )
+)
+
+
 async def load_viewer(db: Db, *, session_id: str, now: dt.datetime) -> Viewer | None:
     """The viewer of a live session, or None when the session is not live
     (unknown, revoked, expired, or its account's credentials revoked)."""
-    row = await db.first(
-        sa.select(
-            ACCOUNTS.c.id,
-            ACCOUNTS.c.kind,
-            ACCOUNTS.c.display_name,
-            ACCOUNTS.c.staff_member_id,
-            ACCOUNTS.c.guardian_id,
-            ACCOUNTS.c.student_id,
-            STAFF.c.active.label("staff_active"),
-        )
-        .select_from(SESSIONS)
-        .join(ACCOUNTS, ACCOUNTS.c.id == SESSIONS.c.account_id)
-        .outerjoin(STAFF, STAFF.c.id == ACCOUNTS.c.staff_member_id)
-        .where(
-            SESSIONS.c.id == session_id,
-            SESSIONS.c.revoked_at.is_(None),
-            SESSIONS.c.expires_at > now,
-            ACCOUNTS.c.revoked_at.is_(None),
-        )
-    )
+    row = await db.first(_SESSION_VIEWER, {"session_id": session_id, "now": now})
     if row is None:
         return None
     kind = AccountKind(row.kind)
@@ -92,13 +99,18 @@ async def load_scope(
     guardian_id: int | None,
     student_id: int | None,
 ) -> Scope:
-    parts: list[sa.Select[Any]] = [_role_grants(account_id, staff_member_id)]
+    as_student = kind is AccountKind.STUDENT and student_id is not None
+    statement = _scope_statement(
+        staff=staff_member_id is not None, guardian=guardian_id is not None, student=as_student
+    )
+    parameters = {"account_id": account_id}
     if staff_member_id is not None:
-        parts.append(_taught(staff_member_id))
-    parts.append(_granted(account_id, guardian_id))
-    if kind is AccountKind.STUDENT and student_id is not None:
-        parts.append(_self(student_id))
-    rows = await db.all(sa.union_all(*parts))
+        parameters["staff_member_id"] = staff_member_id
+    if guardian_id is not None:
+        parameters["guardian_id"] = guardian_id
+    if as_student and student_id is not None:
+        parameters["student_id"] = student_id
+    rows = await db.all(statement, parameters)
 
     roles: list[RoleAt] = []
     taught: list[tuple[int, int | None, int, int]] = []
@@ -138,13 +150,31 @@ async def load_scope(
     )
 
 
-def _role_grants(account_id: int, staff_member_id: int | None) -> sa.Select[Any]:
+_ACCOUNT_ID = sa.bindparam("account_id", type_=sa.Integer())
+_STAFF_MEMBER_ID = sa.bindparam("staff_member_id", type_=sa.Integer())
+_GUARDIAN_ID = sa.bindparam("guardian_id", type_=sa.Integer())
+_STUDENT_ID = sa.bindparam("student_id", type_=sa.Integer())
+
+
+@functools.cache
+def _scope_statement(*, staff: bool, guardian: bool, student: bool) -> sa.CompoundSelect[Any]:
+    """The one scope statement of a viewer of this shape (ids bound at run time)."""
+    parts: list[sa.Select[Any]] = [_role_grants(staff=staff)]
+    if staff:
+        parts.append(_taught())
+    parts.append(_granted(guardian=guardian))
+    if student:
+        parts.append(_self())
+    return sa.union_all(*parts)
+
+
+def _role_grants(*, staff: bool) -> sa.Select[Any]:
     # SIS roles reach an account through its staff record, while the SIS
     # keeps that record active; grantRole's roles belong to the account.
-    holder = ROLE_GRANTS.c.account_id == account_id
-    if staff_member_id is not None:
+    holder = ROLE_GRANTS.c.account_id == _ACCOUNT_ID
+    if staff:
         holder = sa.or_(
-            holder, sa.and_(ROLE_GRANTS.c.staff_member_id == staff_member_id, STAFF.c.active)
+            holder, sa.and_(ROLE_GRANTS.c.staff_member_id == _STAFF_MEMBER_ID, STAFF.c.active)
         )
     return (
         sa.select(
@@ -161,7 +191,7 @@ def _role_grants(account_id: int, staff_member_id: int | None) -> sa.Select[Any]
     )
 
 
-def _taught(staff_member_id: int) -> sa.Select[Any]:
+def _taught() -> sa.Select[Any]:
     # Current enrolments only: an active enrolment of an enrolled student.
     return (
         sa.select(
@@ -182,26 +212,26 @@ def _taught(staff_member_id: int) -> sa.Select[Any]:
             STUDENTS,
             sa.and_(STUDENTS.c.id == ENROLMENTS.c.student_id, STUDENTS.c.status == "ENROLLED"),
         )
-        .where(SECTION_TEACHERS.c.staff_member_id == staff_member_id)
+        .where(SECTION_TEACHERS.c.staff_member_id == _STAFF_MEMBER_ID)
     )
 
 
-def _granted(account_id: int, guardian_id: int | None) -> sa.Select[Any]:
+def _granted(*, guardian: bool) -> sa.Select[Any]:
     # Access is derived from current data: only enrolled students, and never
     # a student this account's contact record is restricted from, whatever
     # grant rows say.
     conditions = [
-        GRANTS.c.account_id == account_id,
+        GRANTS.c.account_id == _ACCOUNT_ID,
         GRANTS.c.revoked_at.is_(None),
         GRANTS.c.source != "STUDENT_LOGIN",
         STUDENTS.c.status == "ENROLLED",
     ]
-    if guardian_id is not None:
+    if guardian:
         conditions.append(
             ~sa.exists(
                 sa.select(CONTACTS.c.id).where(
                     CONTACTS.c.student_id == STUDENTS.c.id,
-                    CONTACTS.c.guardian_id == guardian_id,
+                    CONTACTS.c.guardian_id == _GUARDIAN_ID,
                     CONTACTS.c.restricted,
                 )
             )
@@ -221,7 +251,7 @@ def _granted(account_id: int, guardian_id: int | None) -> sa.Select[Any]:
     )
 
 
-def _self(student_id: int) -> sa.Select[Any]:
+def _self() -> sa.Select[Any]:
     return (
         sa.select(
             sa.literal("S"),
@@ -235,7 +265,7 @@ def _self(student_id: int) -> sa.Select[Any]:
         .join(SCHOOLS, SCHOOLS.c.id == STUDENTS.c.school_id)
         .join(YEAR_GROUPS, YEAR_GROUPS.c.id == STUDENTS.c.year_group_id)
         .where(
-            STUDENTS.c.id == student_id,
+            STUDENTS.c.id == _STUDENT_ID,
             STUDENTS.c.status == "ENROLLED",
             SCHOOLS.c.student_logins_enabled,
             YEAR_GROUPS.c.student_logins_enabled,
