@@ -20,6 +20,7 @@ from resolvers.roles import account_reached_with, managed_account, narrowed
 from schema.accounts import Account
 from schema.context import Info
 from schema.errors import UserError
+from schema.mutation_support import text_errors
 from schema.node import pk_of
 
 # revoked_reason holds a short prefix and the reason; the full reason is in
@@ -120,23 +121,12 @@ class SessionMutations:
         context = info.context
         viewer = context.viewer
         reason = input.reason.strip()
-        errors: list[UserError] = []
-        if not reason:
-            errors.append(
-                UserError(
-                    code="REASON_REQUIRED",
-                    message="Say why the sessions are ended; it goes into the audit trail.",
-                    field=["input", "reason"],
-                )
-            )
-        elif len(reason) > MAX_REASON_LENGTH:
-            errors.append(
-                UserError(
-                    code="REASON_TOO_LONG",
-                    message=f"Keep the reason to {MAX_REASON_LENGTH} characters.",
-                    field=["input", "reason"],
-                )
-            )
+        errors = text_errors(
+            reason,
+            field="reason",
+            max_length=MAX_REASON_LENGTH,
+            missing="Say why the sessions are ended; it goes into the audit trail.",
+        )
         account_id = pk_of(input.account_id, "Account")
         account = (
             None

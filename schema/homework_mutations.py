@@ -19,6 +19,7 @@ from resolvers import homework_writes
 from schema.context import Info
 from schema.errors import UserError
 from schema.homework import Homework
+from schema.mutation_support import text_errors
 from schema.node import pk_of
 
 MAX_TITLE_LENGTH = 255
@@ -67,31 +68,11 @@ class HomeworkMutations:
                 )
             )
         title = input.title.strip()
-        if not title:
-            errors.append(
-                UserError(
-                    code="TITLE_REQUIRED",
-                    message="Give the homework a title.",
-                    field=["input", "title"],
-                )
-            )
-        elif len(title) > MAX_TITLE_LENGTH:
-            errors.append(
-                UserError(
-                    code="TITLE_TOO_LONG",
-                    message=f"Keep the title to {MAX_TITLE_LENGTH} characters.",
-                    field=["input", "title"],
-                )
-            )
+        errors += text_errors(
+            title, field="title", max_length=MAX_TITLE_LENGTH, missing="Give the homework a title."
+        )
         details = input.details.strip() if input.details is not None else None
-        if details is not None and len(details) > MAX_DETAILS_LENGTH:
-            errors.append(
-                UserError(
-                    code="DETAILS_TOO_LONG",
-                    message=f"Keep the details to {MAX_DETAILS_LENGTH} characters.",
-                    field=["input", "details"],
-                )
-            )
+        errors += text_errors(details, field="details", max_length=MAX_DETAILS_LENGTH)
         if section is not None and not viewer.scope.may_record_for_section(
             section_id=section.id, school_id=section.school_id, district_id=section.district_id
         ):
