@@ -443,6 +443,7 @@ async def test_a_security_contact_reaches_only_accounts_in_scope_and_must_give_a
         (gid("Student", world["s1"]), "Wrong type", [("NOT_FOUND", ["input", "accountId"])]),
         ("bm90IGFuIGlk", "Malformed", [("NOT_FOUND", ["input", "accountId"])]),
         (gid("Account", world["parent"]), "   ", [("REASON_REQUIRED", ["input", "reason"])]),
+        (gid("Account", world["parent"]), "r" * 501, [("REASON_TOO_LONG", ["input", "reason"])]),
         (
             gid("Account", world["admin_c"]),
             "",

@@ -357,6 +357,19 @@ async def test_only_teachers_of_the_section_and_its_admins_may_record_homework(
     wrong_type = _homework_input(world) | {"sectionId": gid("Student", world["s1"])}
     result = await gql_runner.run("t_maths", HOMEWORK, input=wrong_type)
     assert _outcome(result, "createHomework") == not_found
+    too_long = _homework_input(world, title="t" * 256) | {"details": "d" * 10_001}
+    result = await gql_runner.run("t_maths", HOMEWORK, input=too_long)
+    assert result.data is not None
+    assert result.data["createHomework"] == {
+        "homework": None,
+        "userErrors": [
+            {"code": "TITLE_TOO_LONG", "field": ["input", "title"]},
+            {"code": "DETAILS_TOO_LONG", "field": ["input", "details"]},
+        ],
+    }
+    longest = _homework_input(world, title="t" * 255) | {"details": "d" * 10_001}
+    result = await gql_runner.run("t_maths", HOMEWORK, input=longest)
+    assert _outcome(result, "createHomework") == [("DETAILS_TOO_LONG", "details")]
     assert await snapshot(engine) == before
 
 
