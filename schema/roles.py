@@ -57,20 +57,17 @@ class RevokeRolePayload:
 class _Target:
     account_id: int
     account_name: str
+    staff_member_id: int | None
     place: roles.Place
 
 
 async def _resolve(
-    db: Db,
-    viewer: Viewer,
-    *,
-    account_gid: str,
-    role: Role,
-    school_gid: str | None,
-    district_gid: str | None,
+    db: Db, viewer: Viewer, input: GrantRoleInput | RevokeRoleInput
 ) -> _Target | list[UserError]:
     """The account and place named by the input, looked up in scope; user
     errors for anything missing, malformed or out of scope."""
+    account_gid, role = input.account_id, input.role
+    school_gid, district_gid = input.school_id, input.district_id
     errors: list[UserError] = []
     account_id = pk_of(account_gid, "Account")
     account = None if account_id is None else await roles.managed_account(db, viewer, account_id)
@@ -132,7 +129,12 @@ async def _resolve(
         return errors
     assert account is not None
     assert place is not None
-    return _Target(account_id=account.id, account_name=account.display_name, place=place)
+    return _Target(
+        account_id=account.id,
+        account_name=account.display_name,
+        staff_member_id=account.staff_member_id,
+        place=place,
+    )
 
 
 async def _account(db: Db, account_id: int) -> Account:
@@ -165,14 +167,7 @@ class RoleMutations:
         context = info.context
         db, viewer = context.db, context.viewer
         role = input.role
-        target = await _resolve(
-            db,
-            viewer,
-            account_gid=input.account_id,
-            role=role,
-            school_gid=input.school_id,
-            district_gid=input.district_id,
-        )
+        target = await _resolve(db, viewer, input)
         if isinstance(target, list):
             return GrantRolePayload(account=None, user_errors=target)
         refusal = roles.grant_refusal(
@@ -207,14 +202,7 @@ class RoleMutations:
         context = info.context
         db, viewer = context.db, context.viewer
         role = input.role
-        target = await _resolve(
-            db,
-            viewer,
-            account_gid=input.account_id,
-            role=role,
-            school_gid=input.school_id,
-            district_gid=input.district_id,
-        )
+        target = await _resolve(db, viewer, input)
         if isinstance(target, list):
             return RevokeRolePayload(account=None, user_errors=target)
         # Taking a role away needs the same standing as giving it; taking
@@ -228,12 +216,10 @@ class RoleMutations:
         if not await roles.holds_manual_grant(
             db, account_id=target.account_id, role=role, place=target.place
         ):
-            account = await roles.managed_account(db, viewer, target.account_id)
-            assert account is not None
             from_sis = await roles.holds_sis_grant(
                 db,
                 account_id=target.account_id,
-                staff_member_id=account.staff_member_id,
+                staff_member_id=target.staff_member_id,
                 role=role,
                 place=target.place,
             )
