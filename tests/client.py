@@ -48,6 +48,15 @@ class Result:
     def error_codes(self) -> list[tuple[str, list[str | int]]]:
         return [(e.get("extensions", {}).get("code"), e.get("path")) for e in self.errors]
 
+    def outcome(self, field: str) -> Any:
+        """A mutation's answer in brief: an authorization error as (code,
+        message); else its user errors as (code, last part of the field)."""
+        if self.errors:
+            assert self.data is None
+            return (self.errors[0]["extensions"]["code"], self.errors[0]["message"])
+        assert self.data is not None
+        return [(e["code"], e["field"][-1]) for e in self.data[field]["userErrors"]]
+
 
 def gid(type_name: str, pk: int) -> str:
     return str(to_global_id(type_name, pk))

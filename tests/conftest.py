@@ -65,3 +65,13 @@ def world(world_engine: tuple[AsyncEngine, World]) -> World:
 def gql_runner(world_engine: tuple[AsyncEngine, World]) -> GraphQLRunner:
     engine, world = world_engine
     return GraphQLRunner(engine, world.sessions, audit_reads=False)
+
+
+@pytest.fixture
+async def fresh(database_url: str) -> AsyncIterator[tuple[GraphQLRunner, World, AsyncEngine]]:
+    """The world in a database of its own, for tests whose mutations succeed
+    (the module's shared world must stay as it was)."""
+    made = create_engine(database_url)
+    world = await build_world(made)
+    yield GraphQLRunner(made, world.sessions), world, made
+    await made.dispose()

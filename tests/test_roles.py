@@ -7,7 +7,6 @@ was); successes run on a database of their own.
 
 from __future__ import annotations
 
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -15,11 +14,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from permissions.errors import NOT_LINKED_MESSAGE
 from resolvers import tables
-from resolvers.db import create_engine
 from tests.auth_client import rows
-from tests.client import GraphQLRunner, Result, gid
+from tests.client import GraphQLRunner, gid
 from tests.snapshots import snapshot
-from tests.world import VIEWERS, World, build_world
+from tests.world import VIEWERS, World
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -40,24 +38,6 @@ ADMINS_ELSEWHERE = {"admin_b", "admin_c", "da_other"}
 @pytest.fixture(scope="module")
 def engine(world_engine: tuple[AsyncEngine, World]) -> AsyncEngine:
     return world_engine[0]
-
-
-@pytest.fixture
-async def fresh(database_url: str) -> AsyncIterator[tuple[GraphQLRunner, World, AsyncEngine]]:
-    made = create_engine(database_url)
-    world = await build_world(made)
-    yield GraphQLRunner(made, world.sessions), world, made
-    await made.dispose()
-
-
-def _outcome(result: Result, field: str) -> Any:
-    """An authorization error as (code, message); else the user errors."""
-    if result.errors:
-        assert result.data is None
-        return (result.errors[0]["extensions"]["code"], result.errors[0]["message"])
-    assert result.data is not None
-    payload = result.data[field]
-    return [(e["code"], e["field"][-1]) for e in payload["userErrors"]]
 
 
 def _denials() -> dict[str | None, Any]:
@@ -87,7 +67,8 @@ async def test_only_administrators_of_the_school_may_grant_a_role_there(
     outcomes = {}
     for who in [None, *VIEWERS]:
         if who not in ADMINS_HERE:
-            outcomes[who] = _outcome(await gql_runner.run(who, GRANT, input=variables), "grantRole")
+            result = await gql_runner.run(who, GRANT, input=variables)
+            outcomes[who] = result.outcome("grantRole")
     assert outcomes == _denials()
     assert await snapshot(engine) == before
 
@@ -104,9 +85,8 @@ async def test_only_administrators_of_the_school_may_revoke_a_role_there(
     outcomes = {}
     for who in [None, *VIEWERS]:
         if who not in ADMINS_HERE:
-            outcomes[who] = _outcome(
-                await gql_runner.run(who, REVOKE, input=variables), "revokeRole"
-            )
+            result = await gql_runner.run(who, REVOKE, input=variables)
+            outcomes[who] = result.outcome("revokeRole")
     expected = _denials()
     # Revoking one's own manual role needs no standing; but "unlinked" may
     # not write at all.
@@ -190,7 +170,7 @@ async def test_privilege_escalation_is_refused_and_changes_nothing(
     before = await snapshot(engine)
     variables = {"accountId": gid("Account", world[account]), "role": role} | _place(world, *place)
     result = await gql_runner.run(who, GRANT, input=variables)
-    assert _outcome(result, "grantRole") == expected
+    assert result.outcome("grantRole") == expected
     assert await snapshot(engine) == before
 
 
@@ -235,21 +215,21 @@ async def test_revoking_refuses_sis_roles_and_roles_not_held(
         }
         | _place(world, "school_a"),
     )
-    assert _outcome(sis, "revokeRole") == [("SIS_MANAGED", "role")]
+    assert sis.outcome("revokeRole") == [("SIS_MANAGED", "role")]
     not_held = await gql_runner.run(
         "admin_a",
         REVOKE,
         input={"accountId": gid("Account", world["t_art"]), "role": "SUPPORT_STAFF"}
         | _place(world, "school_a"),
     )
-    assert _outcome(not_held, "revokeRole") == [("ROLE_NOT_HELD", "role")]
+    assert not_held.outcome("revokeRole") == [("ROLE_NOT_HELD", "role")]
     district = await gql_runner.run(
         "admin_a",
         REVOKE,
         input={"accountId": gid("Account", world["da_north"]), "role": "DISTRICT_ADMIN"}
         | _place(world, None, "north"),
     )
-    assert _outcome(district, "revokeRole") == (
+    assert district.outcome("revokeRole") == (
         "FORBIDDEN",
         "Only a district administrator revokes district roles.",
     )

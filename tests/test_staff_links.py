@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import datetime as dt
 import re
-from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -23,7 +22,7 @@ from permissions.errors import NOT_LINKED_MESSAGE
 from resolvers import tables
 from resolvers.db import create_engine
 from tests.auth_client import auth_settings, error_code, graphql, rows, serving
-from tests.client import NOW, GraphQLRunner, Result, gid
+from tests.client import NOW, GraphQLRunner, gid
 from tests.snapshots import snapshot
 from tests.world import VIEWERS, World, build_world
 
@@ -56,23 +55,6 @@ def engine(world_engine: tuple[AsyncEngine, World]) -> AsyncEngine:
     return world_engine[0]
 
 
-@pytest.fixture
-async def fresh(database_url: str) -> AsyncIterator[tuple[GraphQLRunner, World, AsyncEngine]]:
-    made = create_engine(database_url)
-    world = await build_world(made)
-    yield GraphQLRunner(made, world.sessions), world, made
-    await made.dispose()
-
-
-def _outcome(result: Result, field: str) -> Any:
-    """An authorization error as (code, message); else the user errors."""
-    if result.errors:
-        assert result.data is None
-        return (result.errors[0]["extensions"]["code"], result.errors[0]["message"])
-    assert result.data is not None
-    return [(e["code"], e["field"][-1]) for e in result.data[field]["userErrors"]]
-
-
 def _homework_input(world: World, section: str = "a_maths", title: str = "Worksheet") -> Any:
     return {
         "sectionId": gid("Section", world[section]),
@@ -97,7 +79,7 @@ async def test_only_administrators_of_the_school_may_link_an_account(
     for who in [None, *VIEWERS]:
         if who not in {"admin_a", "da_north"}:
             result = await gql_runner.run(who, LINK, input=variables)
-            outcomes[who] = _outcome(result, "linkAccountToStaffMember")
+            outcomes[who] = result.outcome("linkAccountToStaffMember")
     # admin_a and da_north succeed: see the test on a database of its own.
     elsewhere = [("NOT_FOUND", "accountId"), ("NOT_FOUND", "staffMemberId")]
     assert outcomes == {
@@ -174,7 +156,7 @@ async def test_linking_that_would_hand_out_more_than_the_admin_holds_is_refused(
             "staffMemberId": gid("StaffMember", world[staff]),
         },
     )
-    assert _outcome(result, "linkAccountToStaffMember") == expected
+    assert result.outcome("linkAccountToStaffMember") == expected
     assert await snapshot(engine) == before
 
 
@@ -328,7 +310,7 @@ async def test_only_teachers_of_the_section_and_its_admins_may_record_homework(
     for who in [None, *VIEWERS]:
         if who not in recorders:
             result = await gql_runner.run(who, HOMEWORK, input=_homework_input(world))
-            outcomes[who] = _outcome(result, "createHomework")
+            outcomes[who] = result.outcome("createHomework")
     not_found = [("NOT_FOUND", "sectionId")]
     assert outcomes == {
         None: ("UNAUTHENTICATED", "Sign in to see this."),
@@ -348,15 +330,15 @@ async def test_only_teachers_of_the_section_and_its_admins_may_record_homework(
     }
     # Bad input from a teacher who may record: user errors, nothing written.
     blank = await gql_runner.run("t_maths", HOMEWORK, input=_homework_input(world, title="  "))
-    assert _outcome(blank, "createHomework") == [("TITLE_REQUIRED", "title")]
+    assert blank.outcome("createHomework") == [("TITLE_REQUIRED", "title")]
     both = _homework_input(world, title="") | {"sectionId": gid("Section", 999_999)}
-    assert _outcome(await gql_runner.run("t_maths", HOMEWORK, input=both), "createHomework") == [
+    assert (await gql_runner.run("t_maths", HOMEWORK, input=both)).outcome("createHomework") == [
         ("NOT_FOUND", "sectionId"),
         ("TITLE_REQUIRED", "title"),
     ]
     wrong_type = _homework_input(world) | {"sectionId": gid("Student", world["s1"])}
     result = await gql_runner.run("t_maths", HOMEWORK, input=wrong_type)
-    assert _outcome(result, "createHomework") == not_found
+    assert result.outcome("createHomework") == not_found
     too_long = _homework_input(world, title="t" * 256) | {"details": "d" * 10_001}
     result = await gql_runner.run("t_maths", HOMEWORK, input=too_long)
     assert result.data is not None
@@ -369,7 +351,7 @@ async def test_only_teachers_of_the_section_and_its_admins_may_record_homework(
     }
     longest = _homework_input(world, title="t" * 255) | {"details": "d" * 10_001}
     result = await gql_runner.run("t_maths", HOMEWORK, input=longest)
-    assert _outcome(result, "createHomework") == [("DETAILS_TOO_LONG", "details")]
+    assert result.outcome("createHomework") == [("DETAILS_TOO_LONG", "details")]
     assert await snapshot(engine) == before
 
 
@@ -439,7 +421,7 @@ async def test_an_unlinked_account_reads_within_its_roles_but_cannot_write(
     }
     # ...and touches nothing.
     write = await gql_runner.run("unlinked", HOMEWORK, input=_homework_input(world))
-    assert _outcome(write, "createHomework") == ("FORBIDDEN", NOT_LINKED_MESSAGE)
+    assert write.outcome("createHomework") == ("FORBIDDEN", NOT_LINKED_MESSAGE)
     assert write.errors[0]["path"] == ["createHomework"]
     assert await snapshot(engine) == before
 
