@@ -38,7 +38,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 
 from bench.stats import count_statement
-from gql.tokens import InvalidToken, TokenSigner
+from gql.auth.tokens import InvalidToken, TokenSigner
 
 UTC = dt.UTC
 

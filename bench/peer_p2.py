@@ -43,7 +43,7 @@ from strawberry.asgi import GraphQL
 from strawberry.extensions import SchemaExtension
 from strawberry.permission import BasePermission
 
-from gql.tokens import InvalidToken, TokenSigner
+from gql.auth.tokens import InvalidToken, TokenSigner
 from resolvers import tables as t
 from resolvers.db import create_engine
 

@@ -557,7 +557,7 @@ async def measure_workload(
 
 
 def tokens_for(cast: Cast) -> dict[int, str]:
-    from gql.app import signer_for
+    from gql.http.app import signer_for
 
     signer = signer_for(settings_for(cast.database_url))
     now = dt.datetime.now(dt.UTC)

@@ -40,7 +40,7 @@ def settings_for(database_url: str) -> Any:
 
 def build(peer: str, database_url: str) -> Any:
     from bench.stats import Instrumented, listen_to_sqlalchemy
-    from gql.app import signer_for
+    from gql.http.app import signer_for
 
     settings = settings_for(database_url)
     signer = signer_for(settings)
@@ -58,7 +58,7 @@ def build(peer: str, database_url: str) -> Any:
     if is_p3_variant(peer):
         # P3 itself, or P3 with one technique switched off (bench/techniques.py).
         apply(peer)
-        from gql.app import create_app as p3
+        from gql.http.app import create_app as p3
 
         return Instrumented(p3(settings))
     raise ValueError(f"unknown peer {peer}")

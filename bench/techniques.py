@@ -65,15 +65,15 @@ SchemaBuilder = Callable[[Any], Any]
 
 
 def _wrap_build_schema(change: Callable[[SchemaBuilder, Any], Any]) -> None:
-    """Replace ``gql.app.build_schema`` (looked up when the app starts)."""
-    import gql.app
+    """Replace ``gql.http.app.build_schema`` (looked up when the app starts)."""
+    import gql.http.app
 
-    original: SchemaBuilder = getattr(gql.app, "build_schema")  # noqa: B009
+    original: SchemaBuilder = getattr(gql.http.app, "build_schema")  # noqa: B009
 
     def build(settings: Any) -> Any:
         return change(original, settings)
 
-    setattr(gql.app, "build_schema", build)  # noqa: B010
+    setattr(gql.http.app, "build_schema", build)  # noqa: B010
 
 
 def no_caches() -> None:
@@ -95,7 +95,7 @@ def no_caches() -> None:
 
 
 def stdlib_json() -> None:
-    import gql.app
+    import gql.http.app
 
     def dumps(value: Any, *_: Any, **__: Any) -> bytes:
         return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
@@ -104,7 +104,7 @@ def stdlib_json() -> None:
         return json.loads(raw)
 
     shim = types.SimpleNamespace(dumps=dumps, loads=loads, JSONDecodeError=json.JSONDecodeError)
-    setattr(gql.app, "orjson", shim)  # noqa: B010
+    setattr(gql.http.app, "orjson", shim)  # noqa: B010
 
 
 def _object_fields(schema: Any) -> list[tuple[Any, Any]]:

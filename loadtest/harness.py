@@ -31,10 +31,11 @@ import httpx
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
-from gql.app import signer_for
+from gql.http.app import signer_for
 from gql.settings import Settings
 from loadtest.procfs import child_pids, process_command_line
-from resolvers import sessions, tables
+from resolvers import tables
+from resolvers.auth import sessions
 from resolvers.db import Db, create_engine
 
 HOST = "127.0.0.1"

@@ -16,22 +16,14 @@ from sqlalchemy.engine import Row
 from strawberry.dataloader import DataLoader
 
 from permissions.viewer import Viewer
-from resolvers import (
-    access,
-    accounts,
-    audit,
-    connections,
-    forms,
-    guardians,
-    homework,
-    schools,
-    staff,
-    students,
-)
 from resolvers.common import grouped_by_parameters
 from resolvers.db import Db
-from resolvers.loaders_student_data import StudentDataLoaders
+from resolvers.directory import accounts, guardians, schools, staff, students
 from resolvers.pagination import Page, PageRequest
+from resolvers.portal import access
+from resolvers.portal import connection_requests as connections
+from resolvers.student_data import audit, forms, homework
+from resolvers.student_data.loaders import StudentDataLoaders
 
 RowLoader = DataLoader[int, Row[Any] | None]
 # A grants page: the page, and whether revoked grants are included.

@@ -21,8 +21,8 @@ from permissions.errors import Forbidden
 from permissions.viewer import Viewer
 from resolvers import tables
 from resolvers.db import Db
+from resolvers.directory.students import students_in_scope
 from resolvers.scope import student_filter
-from resolvers.students import students_in_scope
 
 STUDENTS = tables.Student.__table__
 

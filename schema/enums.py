@@ -8,7 +8,7 @@ import enum
 import strawberry
 
 from permissions.roles import AccountKind, Role, StudentSection
-from resolvers.lifecycle import PortalStatus, RevokeReason
+from resolvers.portal.lifecycle import PortalStatus, RevokeReason
 
 # strawberry.enum registers the class itself (it returns it), so the policy's
 # enums are the schema's enums: one definition, one name.

@@ -13,14 +13,14 @@ from __future__ import annotations
 
 from strawberry.tools import merge_types
 
-from schema.access_mutations import AccessMutations
-from schema.auth_mutations import SessionMutations
-from schema.connection_mutations import ConnectionMutations
-from schema.form_mutations import FormMutation
-from schema.homework_mutations import HomeworkMutations
-from schema.lifecycle_mutations import LifecycleMutations
-from schema.roles import RoleMutations
-from schema.student_login_mutations import StudentLoginMutation
+from schema.auth.roles import RoleMutations
+from schema.auth.sessions_mutations import SessionMutations
+from schema.portal.access_mutations import AccessMutations
+from schema.portal.connection_requests_mutations import ConnectionMutations
+from schema.portal.lifecycle_mutations import LifecycleMutations
+from schema.student_data.forms_mutations import FormMutation
+from schema.student_data.homework_mutations import HomeworkMutations
+from schema.student_data.student_logins_mutations import StudentLoginMutation
 
 MUTATIONS: tuple[type, ...] = (
     SessionMutations,

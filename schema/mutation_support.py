@@ -13,11 +13,11 @@ from collections.abc import AsyncIterator, Iterable, Sequence
 
 import strawberry
 
+from resolvers.auth.rate_limits import Limit
 from resolvers.db import Db
-from resolvers.ratelimit import Limit
 from resolvers.writes import Refusal
-from schema.context import Context
 from schema.errors import UserError
+from schema.graphql_context import Context
 from schema.node import pk_of
 
 # One mutation names at most this many objects (the bulk pages send pages

@@ -7,24 +7,24 @@ from typing import TYPE_CHECKING, Annotated, Any
 
 import strawberry
 
-from permissions.adapters import signed_in
-from resolvers import accounts as account_data
-from resolvers import guardians as guardian_data
-from resolvers import schools as school_data
-from resolvers import students as student_data
-from resolvers.lifecycle import PortalStatus as PolicyPortalStatus
-from schema.accounts import Account, Viewer
-from schema.context import Info
+from resolvers.directory import accounts as account_data
+from resolvers.directory import guardians as guardian_data
+from resolvers.directory import schools as school_data
+from resolvers.directory import students as student_data
+from resolvers.portal.lifecycle import PortalStatus as PolicyPortalStatus
+from schema.directory.accounts import Account, Viewer
+from schema.directory.guardians import Guardian
+from schema.directory.schools import District, School
+from schema.directory.students import Student, student_connection
 from schema.enums import AccountKind, PortalStatus
-from schema.guardians import Guardian
+from schema.graphql_context import Info
 from schema.node import Node, from_global_id, pk_of
-from schema.pagination import Connection, connection, page_request
-from schema.schools import District, School
-from schema.students import Student, student_connection
+from schema.relay import Connection, connection, page_request
+from schema.restrictions import signed_in
 
 if TYPE_CHECKING:
-    from schema.forms import FormAssignment
-    from schema.student_logins import StudentLoginBill
+    from schema.student_data.forms import FormAssignment
+    from schema.student_data.student_logins import StudentLoginBill
 
 # How each node type is made from its row; ids of other types are not nodes.
 NODE_TYPES: dict[str, Any] = {}
@@ -32,10 +32,10 @@ NODE_TYPES: dict[str, Any] = {}
 
 def _converters() -> dict[str, Any]:
     if not NODE_TYPES:
-        from schema.access import AccessCode, StudentAccessGrant
-        from schema.connections import ConnectionRequest
-        from schema.schools import YearGroup
-        from schema.staff import Section, StaffMember
+        from schema.directory.schools import YearGroup
+        from schema.directory.staff import Section, StaffMember
+        from schema.portal.access import AccessCode, StudentAccessGrant
+        from schema.portal.connection_requests import ConnectionRequest
 
         NODE_TYPES.update(
             {
@@ -52,9 +52,9 @@ def _converters() -> dict[str, Any]:
             }
         )
         NODE_TYPES["ConnectionRequest"] = ConnectionRequest.from_row
-        from schema.audit import AccessEvent
-        from schema.forms import Form, FormAssignment
-        from schema.homework import Homework
+        from schema.student_data.audit import AccessEvent
+        from schema.student_data.forms import Form, FormAssignment
+        from schema.student_data.homework import Homework
 
         NODE_TYPES.update(
             {
@@ -120,7 +120,7 @@ class Query:
     @strawberry.field(extensions=signed_in())
     async def nodes(self, info: Info, ids: list[strawberry.ID]) -> list[Node | None]:
         if len(ids) > info.context.policy.max_page_size:
-            from schema.pagination import BadUserInput
+            from schema.relay import BadUserInput
 
             raise BadUserInput(
                 f"ids may name at most {info.context.policy.max_page_size} nodes.", "ids"
@@ -219,15 +219,15 @@ class Query:
     @strawberry.field(extensions=signed_in())
     async def form_assignments(
         self, info: Info, first: int | None = 20, after: str | None = None
-    ) -> Connection[Annotated[FormAssignment, strawberry.lazy("schema.forms")]]:
-        from schema.forms import form_assignments
+    ) -> Connection[Annotated[FormAssignment, strawberry.lazy("schema.student_data.forms")]]:
+        from schema.student_data.forms import form_assignments
 
         return await form_assignments(info, first, after)
 
     @strawberry.field(extensions=signed_in())
     async def student_login_bill(
         self, info: Info, school_id: strawberry.ID, term_name: str
-    ) -> Annotated[StudentLoginBill, strawberry.lazy("schema.student_logins")] | None:
-        from schema.student_logins import student_login_bill
+    ) -> Annotated[StudentLoginBill, strawberry.lazy("schema.student_data.student_logins")] | None:
+        from schema.student_data.student_logins import student_login_bill
 
         return await student_login_bill(info, school_id, term_name)

@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
+from schema.directory.staff import Section
 from schema.errors import UserError
 from schema.mutation import Mutation
-from schema.pagination import Connection
 from schema.query import Query
-from schema.staff import Section
+from schema.relay import Connection
 
 # Contract types that no field reaches yet: served so clients can rely on
 # them (UserError is what every mutation payload carries).

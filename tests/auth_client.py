@@ -17,7 +17,7 @@ import httpx
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from gql.app import create_app
+from gql.http.app import create_app
 from gql.settings import Settings
 from resolvers import tables
 

@@ -17,15 +17,15 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
-from gql.graphql_schema import build_schema
-from gql.links import SignedLinks
+from gql.http.graphql_schema import build_schema
+from gql.outbound.links import SignedLinks
 from gql.settings import Settings
 from permissions.viewer import ANONYMOUS, Viewer
 from resolvers.db import Db
 from resolvers.events import record_reads
 from resolvers.loaders import Loaders
 from resolvers.viewers import load_viewer
-from schema.context import Context
+from schema.graphql_context import Context
 from schema.node import to_global_id
 
 SETTINGS = Settings(env="dev")

@@ -12,15 +12,15 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
-from gql.links import SignedLinks
+from gql.outbound.links import SignedLinks
 from permissions.viewer import ANONYMOUS
 from resolvers import tables
+from resolvers.auth.rate_limits import MemoryRateLimiter
 from resolvers.db import Db
 from resolvers.events import record_reads
 from resolvers.loaders import Loaders
-from resolvers.ratelimit import MemoryRateLimiter
 from resolvers.viewers import load_viewer
-from schema.context import Context, Policy
+from schema.graphql_context import Context, Policy
 from tests.client import SETTINGS, Result, served_schema
 from tests.snapshots import snapshot
 from tests.world import World

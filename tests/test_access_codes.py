@@ -13,7 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from permissions.errors import NOT_LINKED_MESSAGE
 from resolvers import tables
-from resolvers.codes import ALPHABET
+from resolvers.portal.codes import ALPHABET
 from tests.client import StatementCounter, gid
 from tests.portal_support import NOW, PortalRunner, actions, add_account, matrix, rows
 from tests.snapshots import snapshot

@@ -12,7 +12,7 @@ import httpx
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from gql.app import create_app, signer_for
+from gql.http.app import create_app, signer_for
 from gql.settings import Settings
 from tests.world import World
 

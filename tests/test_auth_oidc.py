@@ -22,7 +22,8 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from gql.settings import OidcProvider
-from resolvers import auth, tables
+from resolvers import tables
+from resolvers.auth import sign_in as auth
 from resolvers.db import Db
 from tests.auth_client import AppClient, auth_settings, error_code, graphql, rows, serving
 from tests.oidc_provider import CLIENT_ID, CLIENT_SECRET, Login, LoopbackProvider, running_provider

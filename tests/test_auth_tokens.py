@@ -20,9 +20,9 @@ from cryptography.hazmat.primitives import serialization
 from joserfc import jwt
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from gql.app import signer_for
+from gql.auth.tokens import ALGORITHM, TokenSigner
+from gql.http.app import signer_for
 from gql.settings import Settings
-from gql.tokens import ALGORITHM, TokenSigner
 from tests.auth_client import AppClient, auth_settings, graphql, serving
 from tests.world import World
 

@@ -9,7 +9,7 @@ import pytest
 from strawberry.extensions.parser_cache import _get_parse_cache
 from strawberry.extensions.validation_cache import _get_validate_cache
 
-from gql.graphql_schema import build_schema
+from gql.http.graphql_schema import build_schema
 from gql.settings import Settings
 
 DOCUMENT = "query CacheProbe { __typename }"

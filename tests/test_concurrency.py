@@ -9,10 +9,11 @@ import asyncio
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
-from resolvers import access_codes, tables
+from resolvers import tables
 from resolvers.db import Db
+from resolvers.directory.students import students_by_id
 from resolvers.events import Actor
-from resolvers.students import students_by_id
+from resolvers.portal import access_writes as access_codes
 from resolvers.viewers import load_viewer
 from tests.client import gid
 from tests.portal_support import NOW, PortalRunner, add_account, rows

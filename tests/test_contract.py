@@ -13,7 +13,7 @@ from pathlib import Path
 from graphql import GraphQLObjectType, build_schema, is_non_null_type
 from graphql.utilities import find_breaking_changes
 
-from gql.graphql_schema import print_sdl
+from gql.http.graphql_schema import print_sdl
 
 ROOT = Path(__file__).resolve().parent.parent
 CONTRACT = Path(os.environ.get("ACCESSGRAPH_CONTRACT", ROOT.parent / "shared" / "contract.graphql"))

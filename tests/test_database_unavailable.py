@@ -13,7 +13,7 @@ import httpx
 import pytest
 import sqlalchemy as sa
 
-from gql.app import create_app, signer_for
+from gql.http.app import create_app, signer_for
 from gql.settings import Settings
 from resolvers.db import translate
 

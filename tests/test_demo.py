@@ -11,8 +11,8 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from gql.demo import WELL_KNOWN_PEOPLE, run_demo
-from gql.demo_files import write_demo_files
+from gql.cli.demo import WELL_KNOWN_PEOPLE, run_demo
+from gql.cli.demo_files import write_demo_files
 from gql.settings import Settings
 from resolvers import tables
 

@@ -10,7 +10,7 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from gql.app import create_app, signer_for
+from gql.http.app import create_app, signer_for
 from gql.settings import Settings
 from resolvers import tables
 from tests.world import World

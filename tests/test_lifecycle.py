@@ -11,7 +11,7 @@ from permissions.errors import NOT_LINKED_MESSAGE
 from resolvers import tables
 from resolvers.db import Db
 from resolvers.viewers import load_viewer
-from schema.context import Policy
+from schema.graphql_context import Policy
 from tests.client import StatementCounter, gid
 from tests.portal_support import (
     NOW,

@@ -17,9 +17,9 @@ import sqlalchemy as sa
 from aiosmtpd.controller import Controller
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
-from gql.app import create_app
-from gql.mailer import MAX_ATTEMPTS, Delivery, Mailer
-from gql.pdf import LoginInstructions, login_instructions_pdf
+from gql.http.app import create_app
+from gql.outbound.mailer import MAX_ATTEMPTS, Delivery, Mailer
+from gql.outbound.pdf import LoginInstructions, login_instructions_pdf
 from gql.settings import Settings
 from resolvers import tables
 from resolvers.db import Db

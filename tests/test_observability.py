@@ -28,18 +28,18 @@ from prometheus_client.parser import text_string_to_metric_families
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from gql.app import signer_for
-from gql.observability import (
+from gql.auth.passwords import Argon2Cost, Passwords
+from gql.http.app import signer_for
+from gql.http.observability import (
     JsonFormatter,
     RequestIdFilter,
     TextFormatter,
     accepted_request_id,
     describe_operation,
 )
-from gql.passwords import Argon2Cost, Passwords
 from gql.settings import Settings
-from resolvers import schools as school_data
 from resolvers import tables
+from resolvers.directory import schools as school_data
 from tests.auth_client import AppClient, auth_settings, serving
 from tests.client import gid
 from tests.world import World

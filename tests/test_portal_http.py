@@ -26,8 +26,8 @@ import pypdf
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from gql.app import create_app, signer_for
-from gql.links import SignedLinks
+from gql.http.app import create_app, signer_for
+from gql.outbound.links import SignedLinks
 from gql.settings import Settings
 from resolvers import tables
 from tests.client import gid

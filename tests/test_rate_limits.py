@@ -19,18 +19,18 @@ import sqlalchemy as sa
 from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
-from gql.app import create_app, signer_for
-from gql.cli import main
+from gql.cli.main import main
+from gql.http.app import create_app, signer_for
 from gql.settings import Settings
 from resolvers import tables
-from resolvers.db import DatabaseUnavailable, Db, create_engine
-from resolvers.ratelimit import (
+from resolvers.auth.rate_limits import (
     DatabaseRateLimiter,
     Limit,
     RateLimitStoreUnavailable,
     RedisRateLimiter,
     stored_key,
 )
+from resolvers.db import DatabaseUnavailable, Db, create_engine
 from tests.auth_client import auth_settings, error_code, serving
 from tests.portal_support import NOW
 from tests.redis_server import redis_prefix, redis_url

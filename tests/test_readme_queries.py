@@ -9,7 +9,7 @@ from pathlib import Path
 import pytest
 from graphql import build_schema, parse, validate
 
-from gql.graphql_schema import print_sdl
+from gql.http.graphql_schema import print_sdl
 
 README = Path(__file__).resolve().parent.parent / "README.md"
 BLOCKS = re.findall(r"```graphql\n(.*?)```", README.read_text(), flags=re.DOTALL)

@@ -18,12 +18,13 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
-from gql.app import signer_for
-from gql.commands import mint_token
-from gql.passwords import Argon2Cost, Passwords
+from gql.auth.passwords import Argon2Cost, Passwords
+from gql.cli.commands import mint_token
+from gql.http.app import signer_for
 from gql.settings import Settings
 from permissions.errors import NOT_LINKED_MESSAGE
-from resolvers import auth, tables
+from resolvers import tables
+from resolvers.auth import sign_in as auth
 from resolvers.db import Db, create_engine
 from tests.auth_client import AppClient, auth_settings, error_code, graphql, rows, serving
 from tests.client import NOW, GraphQLRunner, gid

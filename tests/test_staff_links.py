@@ -16,8 +16,8 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from gql.app import signer_for
-from gql.commands import grant_role
+from gql.cli.commands import grant_role
+from gql.http.app import signer_for
 from permissions.errors import NOT_LINKED_MESSAGE
 from resolvers import tables
 from resolvers.db import create_engine

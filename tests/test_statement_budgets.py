@@ -22,7 +22,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 import tests.client
 from bench.workloads import W0, W1, W2, W4
-from gql.graphql_schema import build_schema
+from gql.http.graphql_schema import build_schema
 from gql.settings import Settings
 from resolvers import tables
 from tests.client import GraphQLRunner, StatementCounter, gid

@@ -17,12 +17,12 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
-from gql.app import create_app, signer_for
+from gql.http.app import create_app, signer_for
 from gql.settings import Settings
 from permissions.errors import NOT_LINKED_MESSAGE
-from resolvers import student_login_accounts as logins
 from resolvers import tables
 from resolvers.db import Db
+from resolvers.student_data import student_logins_writes as logins
 from tests.client import NOW, GraphQLRunner, Result, StatementCounter, gid
 from tests.snapshots import snapshot
 from tests.world import World, build_world

@@ -20,11 +20,11 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from gql.cli.sync import import_directory, run_sync
 from gql.settings import Settings
-from gql.sync import import_directory, run_sync
 from resolvers import tables
-from resolvers.oneroster import Changes, Refusal, SyncSummary, import_oneroster
-from resolvers.oneroster_csv import FieldError, parse_year_group_names
+from resolvers.oneroster.csv_files import FieldError, parse_year_group_names
+from resolvers.oneroster.importer import Changes, Refusal, SyncSummary, import_oneroster
 
 NOW = dt.datetime(2025, 10, 1, 12, 0, tzinfo=dt.UTC)
 LATER = dt.datetime(2025, 10, 2, 12, 0, tzinfo=dt.UTC)

@@ -8,7 +8,7 @@ from pathlib import Path
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from gql.sync import import_directory
+from gql.cli.sync import import_directory
 from resolvers import tables
 from tests.test_sync import riverside
 

@@ -10,8 +10,8 @@ import httpx
 import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from gql.app import create_app
-from gql.commands import register_documents
+from gql.cli.commands import register_documents
+from gql.http.app import create_app
 from gql.settings import Settings
 from resolvers.documents import document_hash
 from tests.snapshots import snapshot

@@ -1,0 +1,171 @@
+"""``accessgraph demo``: the demo districts, loaded through the SIS sync.
+
+``gql.demo_files`` writes a OneRoster file set into a temporary directory;
+it is imported with the same code as ``accessgraph sync oneroster``, so the
+demo exercises the import and cannot drift from it. Loading it again
+changes nothing; ``--if-empty`` skips a database that has a district.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import sys
+import tempfile
+import time
+from dataclasses import asdict, dataclass
+from pathlib import Path
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
+
+from gql.cli.demo_files import LAKESIDE_STUDENTS, write_demo_files
+from gql.cli.sync import import_directory, print_summary, terminal_progress
+from gql.settings import Settings
+from resolvers import tables
+from resolvers.db import Db, create_engine
+from resolvers.events import SYSTEM
+from resolvers.oneroster.importer import grant_staff_roles
+from resolvers.portal.lifecycle_writes import provision_accounts
+
+
+@dataclass(frozen=True)
+class WellKnownPerson:
+    """Someone the demo always has, for the README and dev tokens."""
+
+    who: str
+    email: str
+    # Empty for staff: ``accessgraph token`` makes a staff account on first
+    # use. Guardians and students sign in only once they have an account.
+    before_sign_in: str = ""
+
+
+WELL_KNOWN_PEOPLE = (
+    WellKnownPerson("district admin", "admin@riverside.example.edu"),
+    WellKnownPerson("school admin", "head@northfield.riverside.example.edu"),
+    WellKnownPerson("enrolment manager", "enrolments@northfield.riverside.example.edu"),
+    WellKnownPerson("security contact", "security@northfield.riverside.example.edu"),
+    WellKnownPerson("teacher", "teacher@northfield.riverside.example.edu"),
+    WellKnownPerson("support staff", "support@northfield.riverside.example.edu"),
+    WellKnownPerson("other district's admin", "admin@lakeside.example.edu"),
+    WellKnownPerson("guardian, children at two schools", "parent@example.com"),
+    WellKnownPerson(
+        "student (logins on for Year 9 at Northfield)", "student@northfield.riverside.example.edu"
+    ),
+)
+
+
+async def _ready_the_people(connection: AsyncConnection, settings: Settings) -> None:
+    """What a school would have done by now, so every well-known person can
+    sign in: Northfield turned student logins on for Year 9 (the sync's
+    reconcile then makes those logins), and the two-school parent's contact
+    was provisioned with a portal account, as ``provisionAccounts`` does."""
+    schools = tables.School.__table__
+    year_groups = tables.YearGroup.__table__
+    guardians = tables.Guardian.__table__
+    north = (
+        await connection.execute(
+            sa.select(schools.c.id).where(schools.c.sourced_id == "northfield")
+        )
+    ).scalar_one()
+    await connection.execute(
+        sa.update(schools).where(schools.c.id == north).values(student_logins_enabled=True)
+    )
+    await connection.execute(
+        sa.update(year_groups)
+        .where(year_groups.c.school_id == north, year_groups.c.code == "09")
+        .values(student_logins_enabled=True)
+    )
+    db = Db(AsyncSession(bind=connection))
+    parent = await db.first(sa.select(guardians).where(guardians.c.email == "parent@example.com"))
+    has_account = await db.first(
+        sa.select(tables.Account.__table__.c.id).where(
+            tables.Account.__table__.c.email == "parent@example.com"
+        )
+    )
+    if parent is not None and has_account is None:
+        await provision_accounts(
+            db,
+            SYSTEM,
+            [(parent, 0)],
+            field=("demo",),
+            send_welcome=False,
+            now=dt.datetime.now(dt.UTC),
+            public_url=settings.public_url,
+        )
+
+
+async def run_demo(settings: Settings, *, students: int, if_empty: bool, as_json: bool) -> int:
+    """The ``demo`` command: generate, import, grant, and name who to sign in as."""
+    if students < 4:
+        print("--students must be at least 4", file=sys.stderr)
+        return 2
+    engine = create_engine(settings.database_url)
+    try:
+        if if_empty and await _has_a_district(engine):
+            _say_already_loaded(as_json)
+            return 0
+        progress = None if as_json else terminal_progress()
+        with tempfile.TemporaryDirectory(prefix="accessgraph-demo-") as temporary:
+            directory = Path(temporary)
+            started = time.perf_counter()
+            files = write_demo_files(directory, students=students)
+            if progress is not None:
+                progress(f"wrote the demo file set in {time.perf_counter() - started:.1f} s")
+
+            async def grant_roles(connection: AsyncConnection) -> None:
+                await grant_staff_roles(connection, files.manual_roles)
+                await _ready_the_people(connection, settings)
+
+            summary = await import_directory(
+                engine,
+                directory,
+                dry_run=False,
+                revoke_threshold=settings.large_batch_threshold,
+                progress=progress,
+                after_import=grant_roles,
+            )
+    finally:
+        await engine.dispose()
+    title = (
+        f"Demo districts: Riverside Unified ({students:,} students) and Lakeside County Schools "
+        f"({LAKESIDE_STUDENTS} students)"
+    )
+    print_summary(
+        summary,
+        title=title,
+        dry_run=False,
+        as_json=as_json,
+        extra={"people": [asdict(person) for person in WELL_KNOWN_PEOPLE]},
+    )
+    if summary.refused_count:
+        return 1
+    if not as_json:
+        _print_people()
+    return 0
+
+
+def _print_people() -> None:
+    width = max(len(person.who) for person in WELL_KNOWN_PEOPLE)
+    print("\nSign in as one of these people (accessgraph token EMAIL):")
+    for person in WELL_KNOWN_PEOPLE:
+        if not person.before_sign_in:
+            print(f"  {person.who:<{width}}  {person.email}")
+    waiting = [person for person in WELL_KNOWN_PEOPLE if person.before_sign_in]
+    if waiting:
+        print("These need an account:")
+    for person in waiting:
+        print(f"  {person.who:<{width}}  {person.email}  ({person.before_sign_in})")
+
+
+async def _has_a_district(engine: AsyncEngine) -> bool:
+    async with engine.connect() as connection:
+        found = await connection.execute(sa.select(tables.District.__table__.c.id).limit(1))
+        return found.first() is not None
+
+
+def _say_already_loaded(as_json: bool) -> None:
+    if as_json:
+        print(json.dumps({"ok": True, "skipped": "the database already has a district"}))
+    else:
+        print("The database already has a district: the demo was not loaded (--if-empty).")

@@ -1,0 +1,159 @@
+"""``accessgraph sync oneroster DIR``: the SIS import on the command line.
+
+The import itself is ``resolvers.oneroster``; this module opens the engine,
+owns the one transaction (committed, or rolled back for a dry run or a
+refused file set), shows progress on a terminal and prints the summary
+(DESIGN section 6).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import sys
+from collections.abc import Awaitable, Callable, Mapping
+from pathlib import Path
+from typing import Any, TextIO
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
+
+from gql.settings import Settings
+from resolvers import tables
+from resolvers.db import Db, create_engine
+from resolvers.oneroster.importer import Progress, SyncSummary, import_oneroster
+from resolvers.student_data.student_logins_writes import reconcile_student_logins
+
+# Work done in the import's transaction after a successful import (the demo
+# grants roles OneRoster cannot express).
+AfterImport = Callable[[AsyncConnection], Awaitable[object]]
+
+
+async def run_sync(settings: Settings, directory: str, *, dry_run: bool, as_json: bool) -> int:
+    """The ``sync oneroster`` command; exit code 1 when the files are refused."""
+    engine = create_engine(settings.database_url)
+    try:
+        summary = await import_directory(
+            engine,
+            Path(directory),
+            dry_run=dry_run,
+            revoke_threshold=settings.large_batch_threshold,
+            progress=None if as_json else terminal_progress(),
+        )
+    finally:
+        await engine.dispose()
+    title = f"OneRoster import of {directory}"
+    print_summary(summary, title=title, dry_run=dry_run, as_json=as_json)
+    return 1 if summary.refused_count else 0
+
+
+async def import_directory(
+    engine: AsyncEngine,
+    directory: Path,
+    *,
+    dry_run: bool,
+    revoke_threshold: int,
+    progress: Progress | None = None,
+    after_import: AfterImport | None = None,
+) -> SyncSummary:
+    """Import one file set in one transaction; roll back a dry run or refusal."""
+    async with engine.connect() as connection, connection.begin() as transaction:
+        summary = await import_oneroster(
+            connection, directory, revoke_threshold=revoke_threshold, progress=progress
+        )
+        if not summary.refused_count:
+            if after_import is not None:
+                await after_import(connection)
+            await reconcile_logins_after_sync(connection)
+        if dry_run or summary.refused_count:
+            await transaction.rollback()
+    return summary
+
+
+async def reconcile_logins_after_sync(connection: AsyncConnection) -> None:
+    """Student logins follow the SIS data: a student who left, moved or lost
+    their email loses their login in the same transaction as the sync."""
+    schools = tables.School.__table__
+    grants = tables.StudentAccessGrant.__table__
+    students = tables.Student.__table__
+    with_logins = await connection.execute(
+        sa.select(schools.c.id).where(
+            sa.or_(
+                schools.c.student_logins_enabled,
+                sa.exists(
+                    sa.select(grants.c.id)
+                    .join(students, students.c.id == grants.c.student_id)
+                    .where(
+                        grants.c.source == "STUDENT_LOGIN",
+                        grants.c.revoked_at.is_(None),
+                        students.c.school_id == schools.c.id,
+                    )
+                ),
+            )
+        )
+    )
+    school_ids = [row.id for row in with_logins]
+    if not school_ids:
+        return
+    session = AsyncSession(bind=connection)
+    await reconcile_student_logins(Db(session), school_ids=school_ids, now=dt.datetime.now(dt.UTC))
+
+
+def terminal_progress(stream: TextIO = sys.stderr) -> Progress | None:
+    """Progress lines on a terminal; nothing when output goes to a file."""
+    if not stream.isatty():
+        return None
+
+    def say(message: str) -> None:
+        print(f"  {message}", file=stream, flush=True)
+
+    return say
+
+
+def print_summary(
+    summary: SyncSummary,
+    *,
+    title: str,
+    dry_run: bool,
+    as_json: bool,
+    extra: Mapping[str, Any] | None = None,
+) -> None:
+    """The summary for people (a table) or scripts (``--json``, on stdout)."""
+    if as_json:
+        print(json.dumps({**summary.as_dict(), "dry_run": dry_run, **(extra or {})}, indent=2))
+        return
+    if summary.refused_count:
+        _print_refusals(summary)
+    else:
+        _print_changes(summary, title=title, dry_run=dry_run)
+    for warning in summary.warnings:
+        # Loud on purpose: a sync that orphans many accounts is usually a
+        # partial export, and the next step would be revoking them.
+        print(f"WARNING: {warning}", file=sys.stderr)
+
+
+def _print_refusals(summary: SyncSummary) -> None:
+    count = summary.refused_count
+    print(
+        f"Refused: nothing was written. {count} problem{'s' if count != 1 else ''}:",
+        file=sys.stderr,
+    )
+    for refusal in summary.refused:
+        print(f"  {refusal}", file=sys.stderr)
+    if count > len(summary.refused):
+        print(f"  ... and {count - len(summary.refused)} more", file=sys.stderr)
+
+
+def _print_changes(summary: SyncSummary, *, title: str, dry_run: bool) -> None:
+    print(f"{title}{' (dry run: nothing was written)' if dry_run else ''}")
+    header = ("", "added", "changed", "deactivated", "removed")
+    rows = [
+        (kind.replace("_", " "), c.added, c.changed, c.deactivated, c.removed)
+        for kind, c in summary.changes.items()
+    ]
+    total = summary.total
+    rows.append(("total", total.added, total.changed, total.deactivated, total.removed))
+    print(f"  {header[0]:<20}" + "".join(f"{name:>13}" for name in header[1:]))
+    for kind, *counts in rows:
+        print(f"  {kind:<20}" + "".join(f"{count:>13,}" for count in counts))
+    print(f"  refused: 0    took {summary.seconds:.1f} s")

@@ -1,0 +1,169 @@
+"""A checked OneRoster file set: the records the import writes.
+
+Within one file set a sourcedId names one record (OneRoster requires it), so
+records refer to each other by sourcedId; the database keys them by
+(district, sourcedId).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+from collections.abc import Mapping
+from dataclasses import dataclass
+
+from permissions.roles import Role
+from resolvers.oneroster.csv_files import CsvFile
+
+ORGS = CsvFile("orgs.csv", ("sourcedId", "name", "type", "parentSourcedId"))
+SESSIONS = CsvFile("academicSessions.csv", ("sourcedId", "title", "type", "startDate", "endDate"))
+CLASSES = CsvFile("classes.csv", ("sourcedId", "title", "schoolSourcedId"))
+USERS = CsvFile("users.csv", ("sourcedId", "givenName", "familyName"))
+USERS_1_1 = CsvFile(
+    "users.csv",
+    ("sourcedId", "givenName", "familyName", "role", "orgSourcedIds"),
+    hint="without roles.csv the OneRoster 1.1 layout is read",
+)
+ROLES = CsvFile("roles.csv", ("userSourcedId", "role", "orgSourcedId"))
+ENROLLMENTS = CsvFile("enrollments.csv", ("classSourcedId", "userSourcedId", "role"))
+DEMOGRAPHICS = CsvFile("demographics.csv", ("sourcedId", "birthDate"))
+MANIFEST = CsvFile("manifest.csv", ("propertyName", "value"))
+
+REQUIRED_FILES = (ORGS, SESSIONS, CLASSES, USERS, ENROLLMENTS)
+
+DEFAULT_CONTACT_TYPE = "Guardian"
+
+
+class Kind(enum.Enum):
+    """What a user becomes here, decided by their OneRoster roles."""
+
+    STAFF = "staff"
+    STUDENT = "student"
+    CONTACT = "contact"
+
+
+# ---------------------------------------------------------------- the result
+
+
+@dataclass(frozen=True, slots=True)
+class DistrictRecord:
+    sourced_id: str
+    name: str
+    email_domains: str
+
+
+@dataclass(frozen=True, slots=True)
+class SchoolRecord:
+    sourced_id: str
+    district: str
+    name: str
+
+
+@dataclass(frozen=True, slots=True)
+class SessionRecord:
+    sourced_id: str
+    # A session names no org in most exports: it is then every district's.
+    districts: tuple[str, ...]
+    title: str
+    session_type: str
+    start_date: dt.date
+    end_date: dt.date
+
+
+@dataclass(frozen=True, slots=True)
+class SectionRecord:
+    sourced_id: str
+    district: str
+    school: str
+    term: str | None
+    name: str
+    active: bool
+
+
+@dataclass(frozen=True, slots=True)
+class StaffRecord:
+    sourced_id: str
+    district: str
+    given_name: str
+    family_name: str
+    email: str | None
+    active: bool
+    schools: frozenset[str]
+    # (role, school sourcedId or None for the whole district)
+    roles: frozenset[tuple[Role, str | None]]
+
+
+@dataclass(frozen=True, slots=True)
+class StudentRecord:
+    sourced_id: str
+    district: str
+    school: str
+    grade: str | None
+    given_name: str
+    family_name: str
+    email: str | None
+    birth_date: dt.date | None
+    active: bool
+
+
+@dataclass(frozen=True, slots=True)
+class GuardianRecord:
+    sourced_id: str
+    district: str
+    given_name: str
+    family_name: str
+    email: str | None
+    phone: str | None
+    active: bool
+
+
+@dataclass(frozen=True, slots=True)
+class ContactRecord:
+    contact_type: str
+    portal_eligible: bool
+    restricted: bool
+
+
+@dataclass(frozen=True, slots=True)
+class EnrolmentRecord:
+    sourced_id: str | None
+    active: bool
+
+
+@dataclass(frozen=True)
+class Roster:
+    """A checked file set. Links are keyed by sourcedIds."""
+
+    districts: tuple[DistrictRecord, ...]
+    schools: tuple[SchoolRecord, ...]
+    # (school, grade code) → year group name
+    year_groups: Mapping[tuple[str, str], str]
+    sessions: tuple[SessionRecord, ...]
+    sections: tuple[SectionRecord, ...]
+    staff: tuple[StaffRecord, ...]
+    students: tuple[StudentRecord, ...]
+    guardians: tuple[GuardianRecord, ...]
+    # (student, guardian) → the contact's flags
+    contacts: Mapping[tuple[str, str], ContactRecord]
+    # (section, staff member) → the enrolment's sourcedId
+    section_teachers: Mapping[tuple[str, str], str | None]
+    # (section, student) → enrolment
+    enrolments: Mapping[tuple[str, str], EnrolmentRecord]
+    # Without demographics.csv, dates of birth are not the file set's to change.
+    has_birth_dates: bool
+
+
+# ---------------------------------------------------------------- parsed rows
+
+
+@dataclass(frozen=True, slots=True)
+class Org:
+    """An orgs.csv row."""
+
+    line: int
+    sourced_id: str
+    kind: str
+    name: str
+    parent: str
+    email_domains: str
+    year_group_names: Mapping[str, str]

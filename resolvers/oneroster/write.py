@@ -1,0 +1,416 @@
+"""Writing a checked OneRoster file set, table by table in dependency order.
+
+Each step syncs one table (``sync_table``) and keeps the sourcedId → id map
+that the next steps need. What the SIS no longer lists is kept and marked,
+never deleted: staff are deactivated, students withdrawn, guardians made
+inactive, sections and enrolments made inactive. Links the file set fully
+describes (SIS role grants, section teachers, and the contacts and schools
+of people it lists) are replaced to match it.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable, Iterable, Mapping
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.ext.asyncio import AsyncConnection
+
+from permissions.roles import Role
+from resolvers import tables
+from resolvers.oneroster.access import accounts_with_current_students, revoke_restricted_grants
+from resolvers.oneroster.diff import Absent, Changes, Key, TableSync, Values, sync_table
+from resolvers.oneroster.records import Roster
+
+DISTRICTS = tables.District.__table__
+SCHOOLS = tables.School.__table__
+YEAR_GROUPS = tables.YearGroup.__table__
+SESSIONS = tables.AcademicSession.__table__
+SECTIONS = tables.Section.__table__
+STAFF = tables.StaffMember.__table__
+STAFF_SCHOOLS = tables.StaffSchool.__table__
+ROLE_GRANTS = tables.RoleGrant.__table__
+STUDENTS = tables.Student.__table__
+GUARDIANS = tables.Guardian.__table__
+CONTACTS = tables.StudentContact.__table__
+SECTION_TEACHERS = tables.SectionTeacher.__table__
+ENROLMENTS = tables.SectionEnrolment.__table__
+
+
+ENROLLED, WITHDRAWN, GRADUATED = "ENROLLED", "WITHDRAWN", "GRADUATED"
+
+Progress = Callable[[str], None]
+
+
+class RosterImport:
+    """One file set being written: the ids of what has been written so far."""
+
+    def __init__(
+        self, connection: AsyncConnection, roster: Roster, now: dt.datetime, say: Progress
+    ) -> None:
+        self.connection = connection
+        self.roster = roster
+        self.now = now
+        self.say = say
+        self.changes: dict[str, Changes] = {}
+        self.district_id: dict[str, int] = {}
+        self.school_id: dict[str, int] = {}
+        self.year_group_id: dict[tuple[str, str], int] = {}
+        self.student_id: dict[str, int] = {}
+        self.guardian_id: dict[str, int] = {}
+        self.staff_id: dict[str, int] = {}
+        self.section_id: dict[str, int] = {}
+
+    async def sync(
+        self, kind: str, spec: TableSync, desired: Mapping[Key, Values], **options: Any
+    ) -> Mapping[Key, int]:
+        synced = await sync_table(self.connection, spec, desired, **options)
+        self.changes[kind] = synced.changes
+        self.say(f"{kind}: {len(desired):,} in the files, {_described(synced.changes)}")
+        return synced.ids
+
+    async def write(self) -> int:
+        """Write the file set; the number of accounts that would be revoked."""
+        await self.districts()
+        in_districts = list(self.district_id.values())
+        accounts_before = await accounts_with_current_students(self.connection, in_districts)
+        await self.schools()
+        await self.sessions_and_sections()
+        await self.staff()
+        await self.students()
+        await self.guardians_and_contacts()
+        await self.section_links()
+        revoked = await revoke_restricted_grants(self.connection, in_districts, self.now)
+        self.changes["access_grants"] = Changes(deactivated=revoked)
+        if revoked:
+            self.say(f"access grants: {revoked:,} revoked (custody restriction)")
+        if not accounts_before:
+            return 0
+        accounts_after = await accounts_with_current_students(self.connection, in_districts)
+        return len(accounts_before - accounts_after)
+
+    async def districts(self) -> None:
+        sourced_ids = [district.sourced_id for district in self.roster.districts]
+        ids = await self.sync(
+            "districts",
+            TableSync(DISTRICTS, ("sourced_id",), ("name", "email_domains")),
+            {(d.sourced_id,): (d.name, d.email_domains) for d in self.roster.districts},
+            scope=DISTRICTS.c.sourced_id.in_(sourced_ids),
+        )
+        self.district_id = {sourced_id: ids[(sourced_id,)] for sourced_id in sourced_ids}
+
+    def _in_districts(self, table: sa.Table) -> sa.ColumnElement[bool]:
+        return table.c.district_id.in_(list(self.district_id.values()))
+
+    def _by_sourced_id(self, ids: Mapping[Key, int], records: Iterable[Any]) -> dict[str, int]:
+        return {r.sourced_id: ids[(self.district_id[r.district], r.sourced_id)] for r in records}
+
+    async def schools(self) -> None:
+        roster, district_id = self.roster, self.district_id
+        ids = await self.sync(
+            "schools",
+            TableSync(SCHOOLS, ("district_id", "sourced_id"), ("name",)),
+            {(district_id[s.district], s.sourced_id): (s.name,) for s in roster.schools},
+            scope=self._in_districts(SCHOOLS),
+        )
+        self.school_id = self._by_sourced_id(ids, roster.schools)
+        district_of_school = {s.sourced_id: district_id[s.district] for s in roster.schools}
+        ids = await self.sync(
+            "year_groups",
+            TableSync(YEAR_GROUPS, ("school_id", "code"), ("district_id", "name")),
+            {
+                (self.school_id[school], code): (district_of_school[school], name)
+                for (school, code), name in roster.year_groups.items()
+            },
+            scope=self._in_districts(YEAR_GROUPS),
+        )
+        self.year_group_id = {
+            (school, code): ids[(self.school_id[school], code)]
+            for school, code in roster.year_groups
+        }
+
+    async def sessions_and_sections(self) -> None:
+        roster, district_id = self.roster, self.district_id
+        session_ids = await self.sync(
+            "academic_sessions",
+            TableSync(
+                SESSIONS,
+                ("district_id", "sourced_id"),
+                ("title", "session_type", "start_date", "end_date"),
+            ),
+            {
+                (district_id[district], s.sourced_id): (
+                    s.title,
+                    s.session_type,
+                    s.start_date,
+                    s.end_date,
+                )
+                for s in roster.sessions
+                for district in s.districts
+            },
+            scope=self._in_districts(SESSIONS),
+        )
+
+        def term_id(district: int, term: str | None) -> int | None:
+            return None if term is None else session_ids[(district, term)]
+
+        ids = await self.sync(
+            "sections",
+            TableSync(
+                SECTIONS, ("district_id", "sourced_id"), ("school_id", "term_id", "name", "active")
+            ),
+            {
+                (district_id[s.district], s.sourced_id): (
+                    self.school_id[s.school],
+                    term_id(district_id[s.district], s.term),
+                    s.name,
+                    s.active,
+                )
+                for s in roster.sections
+            },
+            scope=self._in_districts(SECTIONS),
+            on_absent=lambda _, row: (*row[:3], False),
+            is_active=lambda row: bool(row[3]),
+        )
+        self.section_id = self._by_sourced_id(ids, roster.sections)
+
+    async def staff(self) -> None:
+        roster, district_id, now = self.roster, self.district_id, self.now
+
+        def settle(stored: Values | None, wanted: Values) -> Values:
+            # deactivated_at records when the SIS deactivated the record:
+            # kept while the state holds, cleared when it comes back.
+            active = wanted[3]
+            if stored is not None and stored[3] == active:
+                return (*wanted[:4], stored[4])
+            return (*wanted[:4], None if active else now)
+
+        ids = await self.sync(
+            "staff",
+            TableSync(
+                STAFF,
+                ("district_id", "sourced_id"),
+                ("given_name", "family_name", "email", "active", "deactivated_at"),
+            ),
+            {
+                (district_id[s.district], s.sourced_id): (
+                    s.given_name,
+                    s.family_name,
+                    s.email,
+                    s.active,
+                    None,
+                )
+                for s in roster.staff
+            },
+            scope=self._in_districts(STAFF),
+            settle=settle,
+            on_absent=lambda _, row: settle(row, (*row[:3], False, None)),
+            is_active=lambda row: bool(row[3]),
+        )
+        self.staff_id = self._by_sourced_id(ids, roster.staff)
+        listed = set(self.staff_id.values())
+        await self.sync(
+            "staff_schools",
+            TableSync(STAFF_SCHOOLS, ("staff_member_id", "school_id"), ("district_id",)),
+            {
+                (self.staff_id[s.sourced_id], self.school_id[school]): (district_id[s.district],)
+                for s in roster.staff
+                for school in sorted(s.schools)
+            },
+            scope=self._in_districts(STAFF_SCHOOLS),
+            # Staff the SIS no longer lists keep their schools, so that a
+            # deactivated record still shows where it belonged.
+            on_absent=lambda key, _: Absent.REMOVE if key[0] in listed else Absent.KEEP,
+        )
+        await self.sync(
+            "role_grants",
+            TableSync(
+                ROLE_GRANTS,
+                ("staff_member_id", "role", "school_id"),
+                ("district_id",),
+                constants={"account_id": None, "source": "SIS_SYNC", "created_at": now},
+            ),
+            {
+                (
+                    self.staff_id[s.sourced_id],
+                    role.value,
+                    None if school is None else self.school_id[school],
+                ): (district_id[s.district],)
+                for s in roster.staff
+                for role, school in sorted(s.roles, key=_role_order)
+            },
+            scope=sa.and_(
+                self._in_districts(ROLE_GRANTS),
+                ROLE_GRANTS.c.source == "SIS_SYNC",
+                ROLE_GRANTS.c.staff_member_id.is_not(None),
+            ),
+            on_absent=lambda _key, _row: Absent.REMOVE,
+        )
+
+    async def students(self) -> None:
+        roster, district_id, now = self.roster, self.district_id, self.now
+
+        def settle(stored: Values | None, wanted: Values) -> Values:
+            status = wanted[6]
+            birth_date = wanted[5]
+            if stored is not None and not roster.has_birth_dates:
+                birth_date = stored[5]
+            if stored is None:
+                changed_at = None if status == ENROLLED else now
+            elif stored[6] == GRADUATED and status == WITHDRAWN:
+                # Leaving the SIS after graduating is not a withdrawal.
+                status, changed_at = GRADUATED, stored[7]
+            elif stored[6] == status:
+                changed_at = stored[7]
+            else:
+                changed_at = now
+            return (*wanted[:5], birth_date, status, changed_at)
+
+        ids = await self.sync(
+            "students",
+            TableSync(
+                STUDENTS,
+                ("district_id", "sourced_id"),
+                (
+                    "school_id",
+                    "year_group_id",
+                    "given_name",
+                    "family_name",
+                    "email",
+                    "date_of_birth",
+                    "status",
+                    "status_changed_at",
+                ),
+            ),
+            {
+                (district_id[s.district], s.sourced_id): (
+                    self.school_id[s.school],
+                    None if s.grade is None else self.year_group_id[(s.school, s.grade)],
+                    s.given_name,
+                    s.family_name,
+                    s.email,
+                    s.birth_date,
+                    ENROLLED if s.active else WITHDRAWN,
+                    None,
+                )
+                for s in roster.students
+            },
+            scope=self._in_districts(STUDENTS),
+            settle=settle,
+            on_absent=lambda _, row: settle(row, (*row[:6], WITHDRAWN, None)),
+            is_active=lambda row: row[6] == ENROLLED,
+        )
+        self.student_id = self._by_sourced_id(ids, roster.students)
+
+    async def guardians_and_contacts(self) -> None:
+        roster, district_id = self.roster, self.district_id
+        ids = await self.sync(
+            "guardians",
+            TableSync(
+                GUARDIANS,
+                ("district_id", "sourced_id"),
+                ("given_name", "family_name", "email", "phone", "active"),
+            ),
+            {
+                (district_id[g.district], g.sourced_id): (
+                    g.given_name,
+                    g.family_name,
+                    g.email,
+                    g.phone,
+                    g.active,
+                )
+                for g in roster.guardians
+            },
+            scope=self._in_districts(GUARDIANS),
+            on_absent=lambda _, row: (*row[:4], False),
+            is_active=lambda row: bool(row[4]),
+        )
+        self.guardian_id = self._by_sourced_id(ids, roster.guardians)
+        district_of_guardian = {g.sourced_id: district_id[g.district] for g in roster.guardians}
+        listed_students = set(self.student_id.values())
+        listed_guardians = set(self.guardian_id.values())
+
+        def on_absent(key: Key, _: Values) -> Absent:
+            # A link the SIS dropped between two people it still lists is
+            # gone; links of people it no longer lists stay on record.
+            if key[0] in listed_students and key[1] in listed_guardians:
+                return Absent.REMOVE
+            return Absent.KEEP
+
+        await self.sync(
+            "contacts",
+            TableSync(
+                CONTACTS,
+                ("student_id", "guardian_id"),
+                ("district_id", "contact_type", "portal_eligible", "restricted"),
+            ),
+            {
+                (self.student_id[student], self.guardian_id[guardian]): (
+                    district_of_guardian[guardian],
+                    contact.contact_type,
+                    contact.portal_eligible,
+                    contact.restricted,
+                )
+                for (student, guardian), contact in roster.contacts.items()
+            },
+            scope=self._in_districts(CONTACTS),
+            on_absent=on_absent,
+        )
+
+    async def section_links(self) -> None:
+        roster = self.roster
+        district_of_section = {s.sourced_id: self.district_id[s.district] for s in roster.sections}
+        await self.sync(
+            "section_teachers",
+            TableSync(
+                SECTION_TEACHERS, ("section_id", "staff_member_id"), ("district_id", "sourced_id")
+            ),
+            {
+                (self.section_id[section], self.staff_id[staff]): (
+                    district_of_section[section],
+                    sourced_id,
+                )
+                for (section, staff), sourced_id in roster.section_teachers.items()
+            },
+            scope=self._in_districts(SECTION_TEACHERS),
+            on_absent=lambda _key, _row: Absent.REMOVE,
+        )
+        await self.sync(
+            "enrolments",
+            TableSync(
+                ENROLMENTS, ("section_id", "student_id"), ("district_id", "sourced_id", "active")
+            ),
+            {
+                (self.section_id[section], self.student_id[student]): (
+                    district_of_section[section],
+                    enrolment.sourced_id,
+                    enrolment.active,
+                )
+                for (section, student), enrolment in roster.enrolments.items()
+            },
+            scope=self._in_districts(ENROLMENTS),
+            on_absent=lambda _, row: (*row[:2], False),
+            is_active=lambda row: bool(row[2]),
+        )
+
+
+def _role_order(role_at: tuple[Role, str | None]) -> tuple[str, str]:
+    role, school = role_at
+    return role.value, school or ""
+
+
+def _described(changes: Changes) -> str:
+    if not changes.total:
+        return "no changes"
+    parts = [
+        f"{count:,} {label}"
+        for count, label in (
+            (changes.added, "added"),
+            (changes.changed, "changed"),
+            (changes.deactivated, "deactivated"),
+            (changes.removed, "removed"),
+        )
+        if count
+    ]
+    return ", ".join(parts)

@@ -1,0 +1,460 @@
+"""Account lifecycle, the write side: provision, revoke, welcome (DESIGN 3).
+
+Portal status is derived in ``resolvers.lifecycle``; these are the bulk
+actions on it. Every statement works on the whole input at once (IN lists,
+multi-row INSERTs), so a batch of 500 costs what a batch of 5 costs.
+
+Who may act on an account: it must be in the actor's scope (else NOT_FOUND),
+and the actor must hold ACCOUNT_LIFECYCLE over something that ties the
+account to the district: a student it holds a grant to, a student of its
+contact record, its staff record's schools, its roles. Removing credentials
+needs more (DESIGN 1): every student the account holds, and every school or
+district its staff roles reach, must be covered, since the account is global
+and a school must not cut off another school's families.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.engine import Row
+
+from permissions.capabilities import Capability
+from permissions.errors import Forbidden
+from permissions.scope import Scope
+from permissions.viewer import Viewer
+from resolvers import tables
+from resolvers.db import Db
+from resolvers.directory.accounts import accounts_by_id, accounts_in_scope
+from resolvers.directory.guardians import guardians_in_scope
+from resolvers.directory.students import student_refs_by_guardian_id
+from resolvers.events import Actor, Event, record
+from resolvers.outbox import Email, enqueue
+from resolvers.portal.lifecycle import PortalStatus, guardian_eligible, status_of
+from resolvers.writes import Refusal, lock_rows, not_found
+
+ACCOUNTS = tables.Account.__table__
+GUARDIANS = tables.Guardian.__table__
+CONTACTS = tables.StudentContact.__table__
+STUDENTS = tables.Student.__table__
+GRANTS = tables.StudentAccessGrant.__table__
+SESSIONS = tables.Session.__table__
+STAFF_SCHOOLS = tables.StaffSchool.__table__
+ROLE_GRANTS = tables.RoleGrant.__table__
+
+ACCOUNT_PROVISIONED = "ACCOUNT_PROVISIONED"
+ACCOUNT_REVOKED = "ACCOUNT_REVOKED"
+GRANT_CREATED = "GRANT_CREATED"
+GRANT_REVOKED = "GRANT_REVOKED"
+REVOKED_WITH_ACCOUNT = "Account revoked"
+
+LIFECYCLE = Capability.ACCOUNT_LIFECYCLE
+
+
+# ---------------------------------------------------------------- who may act
+
+
+@dataclass(frozen=True, slots=True)
+class Target:
+    """An account the actor may act on, and the district it acts in (for
+    the audit trail of an account that holds no student)."""
+
+    row: Row[Any]
+    district_id: int
+    index: int
+
+
+def _covered(scope: Scope, tie: Row[Any]) -> bool:
+    if tie.student_id is not None:
+        held = scope.student_capabilities(
+            student_id=tie.student_id, school_id=tie.school_id, district_id=tie.district_id
+        )
+    elif tie.school_id is not None:
+        held = scope.school_capabilities(school_id=tie.school_id, district_id=tie.district_id)
+    else:
+        held = scope.district_capabilities(district_id=tie.district_id)
+    return LIFECYCLE in held
+
+
+async def _ties(db: Db, account_ids: Sequence[int]) -> dict[int, list[Row[Any]]]:
+    """Everything that ties each account to a school: one UNION ALL.
+    ``held`` ties are what the account itself reaches (grants, staff
+    schools, roles); a contact's students only say whose family it is."""
+    ids = list(account_ids)
+    null_int = sa.cast(sa.null(), sa.Integer)
+
+    def part(holder: Any, held: Any, student: Any, school: Any, district: Any) -> list[Any]:
+        return [
+            holder.label("holder"),
+            (sa.literal(held) if isinstance(held, bool) else held).label("held"),
+            student.label("student_id"),
+            school.label("school_id"),
+            district.label("district_id"),
+        ]
+
+    # Past grants tie an account to a school too (it stays in that school's
+    # scope), but only active ones are held.
+    active = sa.case((GRANTS.c.revoked_at.is_(None), sa.true()), else_=sa.false())
+    grants = (
+        sa.select(
+            *part(
+                GRANTS.c.account_id,
+                active,
+                STUDENTS.c.id,
+                STUDENTS.c.school_id,
+                STUDENTS.c.district_id,
+            )
+        )
+        .join(STUDENTS, STUDENTS.c.id == GRANTS.c.student_id)
+        .where(GRANTS.c.account_id.in_(ids))
+    )
+    contacts = (
+        sa.select(
+            *part(ACCOUNTS.c.id, False, STUDENTS.c.id, STUDENTS.c.school_id, STUDENTS.c.district_id)
+        )
+        .join(CONTACTS, CONTACTS.c.guardian_id == ACCOUNTS.c.guardian_id)
+        .join(STUDENTS, STUDENTS.c.id == CONTACTS.c.student_id)
+        .where(ACCOUNTS.c.id.in_(ids))
+    )
+    staff_schools = (
+        sa.select(
+            *part(
+                ACCOUNTS.c.id,
+                True,
+                null_int,
+                STAFF_SCHOOLS.c.school_id,
+                STAFF_SCHOOLS.c.district_id,
+            )
+        )
+        .join(STAFF_SCHOOLS, STAFF_SCHOOLS.c.staff_member_id == ACCOUNTS.c.staff_member_id)
+        .where(ACCOUNTS.c.id.in_(ids))
+    )
+    roles = (
+        sa.select(
+            *part(ACCOUNTS.c.id, True, null_int, ROLE_GRANTS.c.school_id, ROLE_GRANTS.c.district_id)
+        )
+        .join(
+            ROLE_GRANTS,
+            sa.or_(
+                ROLE_GRANTS.c.account_id == ACCOUNTS.c.id,
+                ROLE_GRANTS.c.staff_member_id == ACCOUNTS.c.staff_member_id,
+            ),
+        )
+        .where(ACCOUNTS.c.id.in_(ids))
+    )
+    ties: dict[int, list[Row[Any]]] = {i: [] for i in ids}
+    for row in await db.all(sa.union_all(grants, contacts, staff_schools, roles)):
+        ties[row.holder].append(row)
+    return ties
+
+
+async def accounts_for_lifecycle(
+    db: Db,
+    viewer: Viewer,
+    account_ids: Sequence[int | None],
+    *,
+    field: tuple[str, ...],
+    removing_credentials: bool,
+) -> tuple[list[Target], list[Refusal]]:
+    """The accounts an input names, checked as the module docstring says.
+    Out of scope: NOT_FOUND at its index. In scope but nothing covered:
+    FORBIDDEN. Removing credentials with something held left uncovered:
+    STUDENTS_OUTSIDE_SCOPE at its index."""
+    wanted = sorted({pk for pk in account_ids if pk is not None})
+    found = {r.id: r for r in await accounts_in_scope(db, viewer, wanted) if r is not None}
+    ties = await _ties(db, list(found))
+    targets: dict[int, Target] = {}
+    refusals: list[Refusal] = []
+    for index, pk in enumerate(account_ids):
+        row = found.get(pk) if pk is not None else None
+        at = (*field, str(index))
+        if row is None:
+            refusals.append(not_found("account", at))
+            continue
+        covered = [t for t in ties[row.id] if _covered(viewer.scope, t)]
+        if not covered:
+            raise Forbidden("Your role does not allow managing one of these accounts.")
+        if removing_credentials:
+            if row.id == viewer.account_id:
+                refusals.append(
+                    Refusal("CANNOT_REVOKE_SELF", "You cannot revoke your own account.", at)
+                )
+                continue
+            if any(t.held and not _covered(viewer.scope, t) for t in ties[row.id]):
+                refusals.append(
+                    Refusal(
+                        "STUDENTS_OUTSIDE_SCOPE",
+                        "This account also reaches students or schools outside your scope; "
+                        "an administrator for all of them must revoke it.",
+                        at,
+                    )
+                )
+                continue
+        targets.setdefault(row.id, Target(row=row, district_id=covered[0].district_id, index=index))
+    return list(targets.values()), refusals
+
+
+async def guardians_for_provisioning(
+    db: Db, viewer: Viewer, guardian_ids: Sequence[int | None], *, field: tuple[str, ...]
+) -> tuple[list[tuple[Row[Any], int]], list[Refusal]]:
+    """Contact records in scope, each with its input index; FORBIDDEN when
+    the actor holds ACCOUNT_LIFECYCLE for none of the contact's students."""
+    wanted = sorted({pk for pk in guardian_ids if pk is not None})
+    found = {r.id: r for r in await guardians_in_scope(db, viewer, wanted) if r is not None}
+    refs = dict(zip(found, await student_refs_by_guardian_id(db, list(found)), strict=True))
+    chosen: dict[int, tuple[Row[Any], int]] = {}
+    refusals: list[Refusal] = []
+    for index, pk in enumerate(guardian_ids):
+        row = found.get(pk) if pk is not None else None
+        if row is None:
+            refusals.append(not_found("guardian", (*field, str(index))))
+            continue
+        if not any(
+            LIFECYCLE
+            in viewer.scope.student_capabilities(
+                student_id=r.student_id, school_id=r.school_id, district_id=r.district_id
+            )
+            for r in refs[row.id]
+        ):
+            raise Forbidden("Your role does not allow provisioning one of these contacts.")
+        chosen.setdefault(row.id, (row, index))
+    return list(chosen.values()), refusals
+
+
+# ---------------------------------------------------------------- provision
+
+
+@dataclass(frozen=True, slots=True)
+class Provisioned:
+    accounts: list[Row[Any]] = field(default_factory=list)
+    refusals: list[Refusal] = field(default_factory=list)
+
+
+async def provision_accounts(
+    db: Db,
+    actor: Actor,
+    guardians: Sequence[tuple[Row[Any], int]],
+    *,
+    field: tuple[str, ...],
+    send_welcome: bool,
+    now: dt.datetime,
+    public_url: str,
+) -> Provisioned:
+    """A GUARDIAN account for each READY_TO_PROVISION contact, with SIS_SYNC
+    grants to every current student the contact is eligible for and not
+    restricted from (what the SIS records, not only the actor's slice)."""
+    ids = [g.id for g, _ in guardians]
+    await lock_rows(db, GUARDIANS, GUARDIANS.c.id.in_(ids), touch=GUARDIANS.c.active)
+    account = ACCOUNTS.alias("existing_account")
+    live = ACCOUNTS.alias("live_account")
+    facts = {
+        row.id: row
+        for row in await db.all(
+            sa.select(
+                GUARDIANS.c.id,
+                GUARDIANS.c.email,
+                guardian_eligible(GUARDIANS).label("eligible"),
+                sa.exists(
+                    sa.select(account.c.id).where(account.c.guardian_id == GUARDIANS.c.id)
+                ).label("has_account"),
+                sa.exists(
+                    sa.select(live.c.id).where(
+                        sa.func.lower(live.c.email) == sa.func.lower(GUARDIANS.c.email),
+                        live.c.revoked_at.is_(None),
+                    )
+                ).label("email_in_use"),
+            ).where(GUARDIANS.c.id.in_(ids))
+        )
+    }
+    refusals: list[Refusal] = []
+    emails: set[str] = set()
+    for guardian, index in guardians:
+        fact = facts[guardian.id]
+        at = (*field, str(index))
+        email = (fact.email or "").strip().lower()
+        if fact.has_account or not fact.eligible:
+            refusals.append(
+                Refusal(
+                    "NOT_ELIGIBLE",
+                    "Only contacts ready to provision (portal eligible for a current student, "
+                    "not restricted, no account yet) can be provisioned.",
+                    at,
+                )
+            )
+        elif not email:
+            refusals.append(
+                Refusal("NOT_ELIGIBLE", "This contact has no email address on record.", at)
+            )
+        elif fact.email_in_use or email in emails:
+            refusals.append(
+                Refusal(
+                    "EMAIL_IN_USE",
+                    "Another account already signs in with this contact's email address.",
+                    at,
+                )
+            )
+        emails.add(email)
+    if refusals:
+        return Provisioned(refusals=refusals)
+
+    made = await db.all(
+        sa.insert(ACCOUNTS)
+        .values(
+            [
+                {
+                    "kind": "GUARDIAN",
+                    "email": (g.email or "").strip().lower(),
+                    "display_name": f"{g.given_name} {g.family_name}",
+                    "created_at": now,
+                    "guardian_id": g.id,
+                }
+                for g, _ in guardians
+            ]
+        )
+        .returning(ACCOUNTS.c.id, ACCOUNTS.c.guardian_id, ACCOUNTS.c.email, ACCOUNTS.c.display_name)
+    )
+    account_of = {row.guardian_id: row.id for row in made}
+    eligible = await db.all(
+        sa.select(
+            CONTACTS.c.guardian_id,
+            CONTACTS.c.contact_type,
+            STUDENTS.c.id.label("student_id"),
+            STUDENTS.c.district_id,
+        )
+        .join(STUDENTS, STUDENTS.c.id == CONTACTS.c.student_id)
+        .where(
+            CONTACTS.c.guardian_id.in_(ids),
+            CONTACTS.c.portal_eligible,
+            sa.not_(CONTACTS.c.restricted),
+            STUDENTS.c.status == "ENROLLED",
+        )
+        .order_by(CONTACTS.c.guardian_id, STUDENTS.c.id)
+    )
+    grants = await db.all(
+        sa.insert(GRANTS)
+        .values(
+            [
+                {
+                    "district_id": c.district_id,
+                    "account_id": account_of[c.guardian_id],
+                    "student_id": c.student_id,
+                    "source": "SIS_SYNC",
+                    "relationship": c.contact_type,
+                    "granted_at": now,
+                }
+                for c in eligible
+            ]
+        )
+        .returning(GRANTS.c.id, GRANTS.c.account_id, GRANTS.c.student_id, GRANTS.c.district_id)
+    )
+    events: list[Event] = []
+    for g in grants:
+        events.append(
+            Event(
+                g.district_id,
+                ACCOUNT_PROVISIONED,
+                student_id=g.student_id,
+                detail=f"account {g.account_id}",
+            )
+        )
+        events.append(
+            Event(
+                g.district_id,
+                GRANT_CREATED,
+                student_id=g.student_id,
+                detail=f"grant {g.id} (SIS_SYNC) to account {g.account_id}",
+            )
+        )
+    await record(db, actor, events, at=now)
+    if send_welcome:
+        await enqueue(
+            db, [_welcome(row.email, row.display_name, public_url) for row in made], now=now
+        )
+    rows = await accounts_by_id(db, [account_of[i] for i in ids])
+    return Provisioned(accounts=[r for r in rows if r is not None])
+
+
+def _welcome(email: str, name: str, public_url: str) -> Email:
+    base = public_url.rstrip("/")
+    return Email(
+        to_address=email,
+        subject="Your parent portal account is ready",
+        body=(
+            f"Hello {name},\n\n"
+            "Your school has opened a parent portal account for you, so that you can see "
+            "your children's homework, timetable and messages.\n\n"
+            f"Sign in at {base}/sign-in with this email address ({email}). The first time, "
+            "choose 'Set or reset my password', or sign in with Google or Microsoft if this "
+            "address is one of theirs.\n"
+        ),
+        kind="WELCOME",
+    )
+
+
+# ---------------------------------------------------------------- revoke
+
+
+async def revoke_accounts(
+    db: Db, actor: Actor, targets: Sequence[Target], *, now: dt.datetime
+) -> list[Row[Any]]:
+    """Remove credentials (the password hash; OIDC identities are kept as
+    the record of who this was, but a revoked account can no longer sign in
+    or refresh), end every session at once, and revoke every active grant."""
+    ids = [t.row.id for t in targets]
+    await db.execute(
+        sa.update(ACCOUNTS).where(ACCOUNTS.c.id.in_(ids)).values(revoked_at=now, password_hash=None)
+    )
+    await db.execute(
+        sa.update(SESSIONS)
+        .where(SESSIONS.c.account_id.in_(ids), SESSIONS.c.revoked_at.is_(None))
+        .values(revoked_at=now, revoked_reason=REVOKED_WITH_ACCOUNT)
+    )
+    grants = await db.all(
+        sa.update(GRANTS)
+        .where(GRANTS.c.account_id.in_(ids), GRANTS.c.revoked_at.is_(None))
+        .values(
+            revoked_at=now,
+            revoked_by_staff_id=actor.staff_member_id,
+            revoke_reason=REVOKED_WITH_ACCOUNT,
+        )
+        .returning(GRANTS.c.id, GRANTS.c.account_id, GRANTS.c.student_id, GRANTS.c.district_id)
+    )
+    events = [
+        Event(t.district_id, ACCOUNT_REVOKED, detail=f"account {t.row.id}") for t in targets
+    ] + [
+        Event(
+            g.district_id,
+            GRANT_REVOKED,
+            student_id=g.student_id,
+            detail=f"grant {g.id} of account {g.account_id}: account revoked",
+        )
+        for g in sorted(grants, key=lambda g: g.id)
+    ]
+    await record(db, actor, events, at=now)
+    rows = await accounts_by_id(db, ids)
+    return [r for r in rows if r is not None]
+
+
+def still_live(targets: Sequence[Target]) -> list[Target]:
+    """Accounts already revoked are left as they are (and not counted)."""
+    return [t for t in targets if t.row.revoked_at is None]
+
+
+# ---------------------------------------------------------------- welcome
+
+
+async def send_welcome_emails(
+    db: Db, targets: Sequence[Target], *, now: dt.datetime, public_url: str
+) -> int:
+    """To ACTIVE accounts that have never signed in; others are skipped."""
+    chosen = [
+        t.row
+        for t in targets
+        if status_of(t.row) is PortalStatus.ACTIVE and t.row.last_login_at is None and t.row.email
+    ]
+    await enqueue(db, [_welcome(r.email, r.display_name, public_url) for r in chosen], now=now)
+    return len(chosen)

@@ -1,0 +1,486 @@
+"""Forms, the write side: creating a form, assigning it, submitting answers.
+
+Who may do what (DESIGN 2 and 3): admins of a school (FORMS) create its
+forms and assign them to its students, either to the students themselves or
+to their guardians; the assignee completes it: the student's own account for
+a student assignment, any guardian account with an active grant to the
+student for a guardian assignment. A GUARDIAN_DETAILS question is for
+guardians only: a form with one is never assigned to students, and no
+student submission may answer one.
+
+Input checks are pure functions returning ``Problem``s (the schema turns
+them into user errors); nothing here commits.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import datetime as dt
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import Any
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Row
+
+from permissions.roles import StudentSection
+from permissions.scope import Scope
+from permissions.viewer import Viewer
+from resolvers import tables
+from resolvers.db import Db
+from resolvers.scope import school_id_filter, student_filter
+from resolvers.student_data.forms import ASSIGNMENTS, FORMS, QUESTIONS, STUDENTS, assignment_filter
+
+SCHOOLS = tables.School.__table__
+ANSWERS = tables.FormAnswer.__table__
+ACCOUNTS = tables.Account.__table__
+GRANTS = tables.StudentAccessGrant.__table__
+
+GUARDIAN_DETAILS = "GUARDIAN_DETAILS"
+CHOICE = "CHOICE"
+DATE = "DATE"
+
+TITLE_MAX = 255
+PROMPT_MAX = 1000
+CHOICE_MAX = 255
+ANSWER_MAX = 10_000
+_ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
+
+
+@dataclass(frozen=True, slots=True)
+class Problem:
+    """An expected failure of one part of the input."""
+
+    code: str
+    message: str
+    field: tuple[str, ...]
+
+
+@dataclass(frozen=True, slots=True)
+class NewQuestion:
+    prompt: str
+    question_type: str  # TEXT, CHOICE, DATE or GUARDIAN_DETAILS
+    required: bool
+    choices: tuple[str, ...] | None
+
+
+@dataclass(frozen=True, slots=True)
+class Answer:
+    """One answer as given: ``question_id`` is None when the id was not a
+    question id at all."""
+
+    question_id: int | None
+    value: str
+
+
+# ---------------------------------------------------------------- lookups
+
+
+async def school_for_staff(db: Db, viewer: Viewer, school_id: int) -> Row[Any] | None:
+    """The school, if a staff role of the viewer reaches it."""
+    return await db.first(
+        sa.select(SCHOOLS).where(
+            SCHOOLS.c.id == school_id,
+            school_id_filter(viewer.scope, SCHOOLS.c.id, SCHOOLS.c.district_id, staff_only=True),
+        )
+    )
+
+
+async def form_for_staff(db: Db, viewer: Viewer, form_id: int) -> Row[Any] | None:
+    """The form, if a staff role of the viewer reaches its school; with
+    ``has_guardian_question`` (whether it may never go to students)."""
+    guardian_question = sa.exists(
+        sa.select(QUESTIONS.c.id).where(
+            QUESTIONS.c.form_id == FORMS.c.id, QUESTIONS.c.question_type == GUARDIAN_DETAILS
+        )
+    )
+    return await db.first(
+        sa.select(
+            FORMS,
+            guardian_question.label("has_guardian_question"),
+            SCHOOLS.c.student_visible_sections,
+        )
+        .join(SCHOOLS, SCHOOLS.c.id == FORMS.c.school_id)
+        .where(
+            FORMS.c.id == form_id,
+            school_id_filter(viewer.scope, FORMS.c.school_id, FORMS.c.district_id, staff_only=True),
+        )
+    )
+
+
+def shows_forms_to_students(form: Row[Any]) -> bool:
+    """Whether the form's school shows forms to its students (a row of
+    ``form_for_staff``): without that, a student assignment could be
+    neither seen nor submitted by its assignee."""
+    return StudentSection.FORMS.value in (form.student_visible_sections or "").split()
+
+
+async def students_for_staff(db: Db, viewer: Viewer, ids: Sequence[int]) -> dict[int, Row[Any]]:
+    """The students among ``ids`` that a staff role of the viewer reaches
+    (a child of a staff member is not reached through that tie here)."""
+    if not ids:
+        return {}
+    rows = await db.all(
+        sa.select(STUDENTS).where(
+            STUDENTS.c.id.in_(sorted(set(ids))), student_filter(viewer.scope, staff_only=True)
+        )
+    )
+    return {int(r.id): r for r in rows}
+
+
+async def login_accounts(db: Db, student_ids: Sequence[int]) -> dict[int, int]:
+    """Student id → the account of their own live login: a STUDENT account,
+    not revoked, with an active STUDENT_LOGIN grant to them."""
+    if not student_ids:
+        return {}
+    rows = await db.all(
+        sa.select(GRANTS.c.student_id, sa.func.min(ACCOUNTS.c.id).label("account_id"))
+        .join(ACCOUNTS, ACCOUNTS.c.id == GRANTS.c.account_id)
+        .where(
+            GRANTS.c.student_id.in_(sorted(set(student_ids))),
+            GRANTS.c.source == "STUDENT_LOGIN",
+            GRANTS.c.revoked_at.is_(None),
+            ACCOUNTS.c.kind == "STUDENT",
+            ACCOUNTS.c.student_id == GRANTS.c.student_id,
+            ACCOUNTS.c.revoked_at.is_(None),
+        )
+        .group_by(GRANTS.c.student_id)
+    )
+    return {int(r.student_id): int(r.account_id) for r in rows}
+
+
+async def open_assignments(
+    db: Db, *, form_id: int, student_ids: Sequence[int], to_students: bool
+) -> dict[int, Row[Any]]:
+    """Student id → their ASSIGNED (not yet submitted) assignment of this
+    form for this audience (ux_form_assignments_open: at most one)."""
+    if not student_ids:
+        return {}
+    rows = await db.all(
+        sa.select(ASSIGNMENTS).where(
+            ASSIGNMENTS.c.form_id == form_id,
+            ASSIGNMENTS.c.student_id.in_(sorted(set(student_ids))),
+            ASSIGNMENTS.c.assigned_to_student.is_(to_students),
+            ASSIGNMENTS.c.status == "ASSIGNED",
+        )
+    )
+    return {int(r.student_id): r for r in rows}
+
+
+async def latest_assignments(
+    db: Db, *, form_id: int, student_ids: Sequence[int], to_students: bool
+) -> dict[int, Row[Any]]:
+    """Student id → their newest assignment of this form for this audience,
+    whatever its status: what a concurrent ``assignForm`` made while this
+    one was inserting (it may even be submitted by now)."""
+    if not student_ids:
+        return {}
+    rows = await db.all(
+        sa.select(ASSIGNMENTS)
+        .where(
+            ASSIGNMENTS.c.form_id == form_id,
+            ASSIGNMENTS.c.student_id.in_(sorted(set(student_ids))),
+            ASSIGNMENTS.c.assigned_to_student.is_(to_students),
+        )
+        .order_by(ASSIGNMENTS.c.id)
+    )
+    return {int(r.student_id): r for r in rows}  # the newest wins: it comes last
+
+
+def _completing_scope(viewer: Viewer) -> Scope:
+    """The viewer's personal ties only (guardian grants, oneself): staff
+    roles see assignments but never complete them."""
+    return dataclasses.replace(
+        viewer.scope, roles=(), teacher_student_ids=frozenset(), teacher_section_ids=frozenset()
+    )
+
+
+async def assignment_for_assignee(db: Db, viewer: Viewer, assignment_id: int) -> Row[Any] | None:
+    """The assignment if the viewer is who completes it: the student (logins
+    on, FORMS visible) for a student assignment, a guardian with an active
+    grant for a guardian assignment. Anyone else: None (not found)."""
+    return await db.first(
+        sa.select(ASSIGNMENTS)
+        .join(STUDENTS, STUDENTS.c.id == ASSIGNMENTS.c.student_id)
+        .where(ASSIGNMENTS.c.id == assignment_id, assignment_filter(_completing_scope(viewer)))
+    )
+
+
+async def questions_of_form(db: Db, form_id: int) -> list[Row[Any]]:
+    rows = await db.all(
+        sa.select(QUESTIONS)
+        .where(QUESTIONS.c.form_id == form_id)
+        .order_by(QUESTIONS.c.position, QUESTIONS.c.id)
+    )
+    return list(rows)
+
+
+async def assignment_by_id(db: Db, assignment_id: int) -> Row[Any]:
+    row = await db.first(sa.select(ASSIGNMENTS).where(ASSIGNMENTS.c.id == assignment_id))
+    assert row is not None, "assignments are never deleted"
+    return row
+
+
+# ---------------------------------------------------------------- input checks
+
+
+def check_new_form(title: str, questions: Sequence[NewQuestion]) -> list[Problem]:
+    problems: list[Problem] = []
+    if not title.strip():
+        problems.append(Problem("REQUIRED", "A form needs a title.", ("input", "title")))
+    elif len(title.strip()) > TITLE_MAX:
+        problems.append(Problem("TOO_LONG", f"At most {TITLE_MAX} characters.", ("input", "title")))
+    if not questions:
+        problems.append(
+            Problem("REQUIRED", "A form needs at least one question.", ("input", "questions"))
+        )
+    for index, question in enumerate(questions):
+        at = ("input", "questions", str(index))
+        prompt = question.prompt.strip()
+        if not prompt:
+            problems.append(Problem("REQUIRED", "A question needs a prompt.", (*at, "prompt")))
+        elif len(prompt) > PROMPT_MAX:
+            problems.append(
+                Problem("TOO_LONG", f"At most {PROMPT_MAX} characters.", (*at, "prompt"))
+            )
+        problems.extend(_check_choices(question, at))
+    return problems
+
+
+def _check_choices(question: NewQuestion, at: tuple[str, ...]) -> list[Problem]:
+    field = (*at, "choices")
+    if question.question_type != CHOICE:
+        if question.choices:
+            return [Problem("INVALID_CHOICES", "Only CHOICE questions have choices.", field)]
+        return []
+    if not question.choices:
+        return [Problem("CHOICES_REQUIRED", "A CHOICE question needs at least one choice.", field)]
+    cleaned = [c.strip() for c in question.choices]
+    for choice in cleaned:
+        # Choices are stored one a line: a line break inside one would split it.
+        if not choice or "\n" in choice or "\r" in choice or len(choice) > CHOICE_MAX:
+            return [
+                Problem(
+                    "INVALID_CHOICES",
+                    f"Each choice is one line of 1 to {CHOICE_MAX} characters.",
+                    field,
+                )
+            ]
+    if len(set(cleaned)) != len(cleaned):
+        return [Problem("INVALID_CHOICES", "Each choice appears once.", field)]
+    return []
+
+
+def check_answers(
+    questions: Sequence[Row[Any]], answers: Sequence[Answer], *, by_student: bool
+) -> tuple[list[Problem], list[tuple[int, str]]]:
+    """Problems with the answers, and the answers to store (question id,
+    value; blank answers are not stored). A student submission never answers
+    a GUARDIAN_DETAILS question, so such a question is never required of one."""
+    by_id = {int(q.id): q for q in questions}
+    problems: list[Problem] = []
+    stored: list[tuple[int, str]] = []
+    answered: set[int] = set()
+    blank: set[int] = set()
+    for index, answer in enumerate(answers):
+        at = ("input", "answers", str(index))
+        question = by_id.get(answer.question_id) if answer.question_id is not None else None
+        if question is None:
+            problems.append(
+                Problem("NOT_FOUND", "No such question on this form.", (*at, "questionId"))
+            )
+            continue
+        if question.id in answered or question.id in blank:
+            problems.append(
+                Problem("DUPLICATE_ANSWER", "This question is answered twice.", (*at, "questionId"))
+            )
+            continue
+        if by_student and question.question_type == GUARDIAN_DETAILS:
+            problems.append(
+                Problem(
+                    "GUARDIAN_ONLY_QUESTION",
+                    "Only a guardian can answer this question.",
+                    (*at, "questionId"),
+                )
+            )
+            continue
+        value = answer.value.strip()
+        if not value:
+            blank.add(question.id)
+            if question.required:
+                problems.append(
+                    Problem("QUESTION_REQUIRED", "This question needs an answer.", (*at, "value"))
+                )
+            continue
+        answered.add(question.id)
+        problem = _check_value(question, value, (*at, "value"))
+        if problem is not None:
+            problems.append(problem)
+        else:
+            stored.append((int(question.id), value))
+    for question in questions:
+        if not question.required or question.id in answered or question.id in blank:
+            continue
+        if by_student and question.question_type == GUARDIAN_DETAILS:
+            continue
+        problems.append(
+            Problem(
+                "QUESTION_REQUIRED",
+                f"The question '{question.prompt}' needs an answer.",
+                ("input", "answers"),
+            )
+        )
+    return problems, stored
+
+
+def _check_value(question: Row[Any], value: str, field: tuple[str, ...]) -> Problem | None:
+    if question.question_type == DATE:
+        try:
+            valid = _ISO_DATE.fullmatch(value) is not None and bool(dt.date.fromisoformat(value))
+        except ValueError:
+            valid = False
+        if not valid:
+            return Problem("INVALID_ANSWER", "A date is written YYYY-MM-DD.", field)
+        return None
+    if question.question_type == CHOICE:
+        if value not in (question.choices or "").splitlines():
+            return Problem("INVALID_ANSWER", "The answer must be one of the choices.", field)
+        return None
+    if len(value) > ANSWER_MAX:
+        return Problem("TOO_LONG", f"At most {ANSWER_MAX} characters.", field)
+    return None
+
+
+# ---------------------------------------------------------------- writes
+
+
+async def create_form(
+    db: Db,
+    *,
+    school: Row[Any],
+    title: str,
+    questions: Sequence[NewQuestion],
+    staff_member_id: int | None,
+    now: dt.datetime,
+) -> Row[Any]:
+    """The form and its questions: two INSERTs."""
+    form = await db.first(
+        sa.insert(FORMS)
+        .values(
+            district_id=school.district_id,
+            school_id=school.id,
+            title=title.strip(),
+            created_by_staff_id=staff_member_id,
+            created_at=now,
+        )
+        .returning(*FORMS.c)
+    )
+    assert form is not None
+    await db.execute(
+        sa.insert(QUESTIONS).values(
+            [
+                {
+                    "district_id": school.district_id,
+                    "form_id": form.id,
+                    "position": position,
+                    "prompt": q.prompt.strip(),
+                    "question_type": q.question_type,
+                    "required": q.required,
+                    "choices": "\n".join(c.strip() for c in q.choices)
+                    if q.question_type == CHOICE and q.choices
+                    else None,
+                }
+                for position, q in enumerate(questions)
+            ]
+        )
+    )
+    return form
+
+
+async def create_assignments(
+    db: Db,
+    *,
+    form: Row[Any],
+    students: Sequence[Row[Any]],
+    to_students: bool,
+    accounts: dict[int, int],
+    now: dt.datetime,
+) -> list[Row[Any]]:
+    """One assignment per student, one INSERT; ``accounts`` are the
+    students' own accounts (for student assignments).
+
+    A student who meanwhile got an open assignment of this form for this
+    audience from a concurrent request gets none here (ON CONFLICT DO
+    NOTHING against ux_form_assignments_open: on PostgreSQL the insert waits
+    for the other transaction, on SQLite for the writer lock) and is left
+    out of the result."""
+    if not students:
+        return []
+    insert = postgresql.insert if db.dialect == "postgresql" else sqlite.insert
+    rows = await db.all(
+        insert(ASSIGNMENTS)
+        .values(
+            [
+                {
+                    "district_id": form.district_id,
+                    "form_id": form.id,
+                    "student_id": s.id,
+                    "assigned_to_student": to_students,
+                    "assignee_account_id": accounts[int(s.id)] if to_students else None,
+                    "status": "ASSIGNED",
+                    "created_at": now,
+                }
+                for s in students
+            ]
+        )
+        .on_conflict_do_nothing(
+            index_elements=[
+                ASSIGNMENTS.c.form_id,
+                ASSIGNMENTS.c.student_id,
+                ASSIGNMENTS.c.assigned_to_student,
+            ],
+            index_where=sa.text(tables.OPEN_ASSIGNMENT),
+        )
+        .returning(*ASSIGNMENTS.c)
+    )
+    return sorted(rows, key=lambda r: r.id)
+
+
+async def submit(
+    db: Db,
+    *,
+    assignment: Row[Any],
+    answers: Sequence[tuple[int, str]],
+    account_id: int,
+    now: dt.datetime,
+) -> bool:
+    """Mark the assignment SUBMITTED and store the answers. False (and
+    nothing written) when it was submitted meanwhile."""
+    result = await db.execute(
+        sa.update(ASSIGNMENTS)
+        .where(
+            ASSIGNMENTS.c.id == assignment.id,
+            ASSIGNMENTS.c.district_id == assignment.district_id,
+            ASSIGNMENTS.c.status == "ASSIGNED",
+        )
+        .values(status="SUBMITTED", submitted_at=now, submitted_by_account_id=account_id)
+    )
+    if result.rowcount != 1:
+        return False
+    if answers:
+        await db.execute(
+            sa.insert(ANSWERS).values(
+                [
+                    {
+                        "district_id": assignment.district_id,
+                        "assignment_id": assignment.id,
+                        "question_id": question_id,
+                        "value": value,
+                    }
+                    for question_id, value in answers
+                ]
+            )
+        )
+    return True

@@ -1,0 +1,249 @@
+"""``grantRole`` and ``revokeRole``: roles given by hand, never escalating.
+
+Who may grant what is ``resolvers.roles.grant_refusal``: account management
+at the place, every capability of the role already held there, and never a
+new role to oneself. Roles from the SIS are the SIS's to take away.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+import strawberry
+
+from permissions.capabilities import Capability
+from permissions.errors import Forbidden
+from permissions.viewer import Viewer
+from resolvers import events
+from resolvers.auth import roles
+from resolvers.db import Db
+from resolvers.directory import accounts as account_data
+from schema.directory.accounts import Account
+from schema.enums import Role
+from schema.errors import UserError
+from schema.graphql_context import Info
+from schema.node import pk_of
+from schema.restrictions import staff_writes
+
+
+@strawberry.input
+class GrantRoleInput:
+    account_id: strawberry.ID
+    role: Role
+    school_id: strawberry.ID | None = None
+    district_id: strawberry.ID | None = None
+
+
+@strawberry.type
+class GrantRolePayload:
+    account: Account | None
+    user_errors: list[UserError]
+
+
+@strawberry.input
+class RevokeRoleInput:
+    account_id: strawberry.ID
+    role: Role
+    school_id: strawberry.ID | None = None
+    district_id: strawberry.ID | None = None
+
+
+@strawberry.type
+class RevokeRolePayload:
+    account: Account | None
+    user_errors: list[UserError]
+
+
+@dataclass(frozen=True, slots=True)
+class _Target:
+    account_id: int
+    account_name: str
+    staff_member_id: int | None
+    place: roles.Place
+
+
+async def _resolve(
+    db: Db, viewer: Viewer, input: GrantRoleInput | RevokeRoleInput
+) -> _Target | list[UserError]:
+    """The account and place named by the input, looked up in scope; user
+    errors for anything missing, malformed or out of scope."""
+    account_gid, role = input.account_id, input.role
+    school_gid, district_gid = input.school_id, input.district_id
+    errors: list[UserError] = []
+    account_id = pk_of(account_gid, "Account")
+    account = None if account_id is None else await roles.managed_account(db, viewer, account_id)
+    if account is None:
+        errors.append(
+            UserError(code="NOT_FOUND", message="No such account.", field=["input", "accountId"])
+        )
+    elif account.revoked_at is not None:
+        errors.append(
+            UserError(
+                code="ACCOUNT_REVOKED",
+                message="This account's credentials were revoked.",
+                field=["input", "accountId"],
+            )
+        )
+    elif account.kind != "STAFF":
+        errors.append(
+            UserError(
+                code="NOT_A_STAFF_ACCOUNT",
+                message="Roles are held by staff accounts.",
+                field=["input", "accountId"],
+            )
+        )
+    place: roles.Place | None = None
+    if (school_gid is None) == (district_gid is None):
+        errors.append(
+            UserError(
+                code="INVALID_PLACE",
+                message="Give exactly one of schoolId (a school role) or districtId (a district role).",
+                field=["input", "schoolId"],
+            )
+        )
+    elif school_gid is not None:
+        school_id = pk_of(school_gid, "School")
+        place = None if school_id is None else await roles.school_place(db, viewer, school_id)
+        if place is None:
+            errors.append(
+                UserError(code="NOT_FOUND", message="No such school.", field=["input", "schoolId"])
+            )
+        elif role is Role.DISTRICT_ADMIN:
+            errors.append(
+                UserError(
+                    code="INVALID_PLACE",
+                    message="DISTRICT_ADMIN covers a district: give districtId.",
+                    field=["input", "schoolId"],
+                )
+            )
+    else:
+        assert district_gid is not None
+        district_id = pk_of(district_gid, "District")
+        place = None if district_id is None else await roles.district_place(db, viewer, district_id)
+        if place is None:
+            errors.append(
+                UserError(
+                    code="NOT_FOUND", message="No such district.", field=["input", "districtId"]
+                )
+            )
+    if errors:
+        return errors
+    assert account is not None
+    assert place is not None
+    return _Target(
+        account_id=account.id,
+        account_name=account.display_name,
+        staff_member_id=account.staff_member_id,
+        place=place,
+    )
+
+
+async def _account(db: Db, account_id: int) -> Account:
+    rows = await account_data.accounts_by_id(db, [account_id])
+    row = rows[0]
+    assert row is not None
+    return Account.from_row(row)
+
+
+def _event(action: str, role: Role, target: _Target) -> events.Event:
+    where = target.place.name
+    return events.Event(
+        district_id=target.place.district_id,
+        action=action,
+        detail=f"{role.value} at {where} for account {target.account_id} ({target.account_name}).",
+    )
+
+
+@strawberry.type
+class RoleMutations:
+    @strawberry.mutation(
+        description=(
+            "Grant a role at a school (schoolId) or across a district (districtId, district "
+            "administrators only). No one grants a role that allows more than they hold there, "
+            "nor a new role to themself."
+        ),
+        extensions=staff_writes(Capability.ACCOUNT_LIFECYCLE),
+    )
+    async def grant_role(self, info: Info, input: GrantRoleInput) -> GrantRolePayload:
+        context = info.context
+        db, viewer = context.db, context.viewer
+        role = input.role
+        target = await _resolve(db, viewer, input)
+        if isinstance(target, list):
+            return GrantRolePayload(account=None, user_errors=target)
+        refusal = roles.grant_refusal(
+            viewer, role=role, place=target.place, account_id=target.account_id
+        )
+        if refusal is not None:
+            raise Forbidden(refusal)
+        already = await roles.holds_manual_grant(
+            db, account_id=target.account_id, role=role, place=target.place
+        )
+        # A self-grant passes the rule only for a role already held there;
+        # adding a MANUAL copy would outlive the SIS taking it away.
+        if not already and target.account_id != viewer.account_id:
+            now = context.clock()
+            await roles.add_manual_grant(
+                db, account_id=target.account_id, role=role, place=target.place, now=now
+            )
+            await events.record(
+                db, events.Actor.of(viewer), [_event("ROLE_GRANTED", role, target)], at=now
+            )
+            await db.commit()
+        return GrantRolePayload(account=await _account(db, target.account_id), user_errors=[])
+
+    @strawberry.mutation(
+        description=(
+            "Take back a role granted by hand. Roles from the SIS are refused (SIS_MANAGED): "
+            "they end when the SIS removes them."
+        ),
+        extensions=staff_writes(Capability.ACCOUNT_LIFECYCLE),
+    )
+    async def revoke_role(self, info: Info, input: RevokeRoleInput) -> RevokeRolePayload:
+        context = info.context
+        db, viewer = context.db, context.viewer
+        role = input.role
+        target = await _resolve(db, viewer, input)
+        if isinstance(target, list):
+            return RevokeRolePayload(account=None, user_errors=target)
+        # Taking a role away needs the same standing as giving it; taking
+        # one's own away is always allowed.
+        if target.account_id != viewer.account_id:
+            refusal = roles.grant_refusal(
+                viewer, role=role, place=target.place, account_id=target.account_id, verb="revoke"
+            )
+            if refusal is not None:
+                raise Forbidden(refusal)
+        if not await roles.holds_manual_grant(
+            db, account_id=target.account_id, role=role, place=target.place
+        ):
+            from_sis = await roles.holds_sis_grant(
+                db,
+                account_id=target.account_id,
+                staff_member_id=target.staff_member_id,
+                role=role,
+                place=target.place,
+            )
+            error = (
+                UserError(
+                    code="SIS_MANAGED",
+                    message="This role comes from the SIS; it ends when the SIS removes it.",
+                    field=["input", "role"],
+                )
+                if from_sis
+                else UserError(
+                    code="ROLE_NOT_HELD",
+                    message="The account does not hold this role there.",
+                    field=["input", "role"],
+                )
+            )
+            return RevokeRolePayload(account=None, user_errors=[error])
+        now = context.clock()
+        await roles.remove_manual_grants(
+            db, account_id=target.account_id, role=role, place=target.place
+        )
+        await events.record(
+            db, events.Actor.of(viewer), [_event("ROLE_REVOKED", role, target)], at=now
+        )
+        await db.commit()
+        return RevokeRolePayload(account=await _account(db, target.account_id), user_errors=[])

@@ -1,0 +1,244 @@
+"""Account (a login identity), RoleGrant, and the Viewer."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import TYPE_CHECKING, Annotated, Any
+
+import strawberry
+from sqlalchemy.engine import Row
+
+from permissions.capabilities import Capability
+from permissions.roles import AccountKind as PolicyAccountKind
+from permissions.roles import Role as PolicyRole
+from resolvers.directory import accounts as data
+from resolvers.directory import students as student_data
+from resolvers.portal.lifecycle import reasons_of, status_of
+from schema.directory.schools import District, School
+from schema.enums import AccountKind, PortalStatus, RevokeReason, Role
+from schema.graphql_context import Context, Info
+from schema.node import Node, to_global_id
+from schema.relay import Connection, connection, page_request
+from schema.restrictions import restricted
+
+if TYPE_CHECKING:
+    from schema.directory.guardians import Guardian
+    from schema.directory.staff import StaffMember
+    from schema.directory.students import Student
+    from schema.portal.access import StudentAccessGrant
+
+_OWN_ACCOUNT = frozenset(
+    {
+        Capability.PORTAL_VIEW,
+        Capability.ACCOUNT_LIFECYCLE,
+        Capability.CONTACT_DETAILS,
+        Capability.STAFF_DIRECTORY,
+    }
+)
+
+
+@strawberry.type
+class RoleGrant:
+    role: Role
+    school_id: strawberry.Private[int | None]
+    district_id: strawberry.Private[int]
+
+    @strawberry.field(description="Set when the grant covers one school.")
+    async def school(self, info: Info) -> School | None:
+        if self.school_id is None:
+            return None
+        row = await info.context.loaders.school_by_id.load(self.school_id)
+        return School.from_row(row) if row is not None else None
+
+    @strawberry.field(description="Set when the grant covers a whole district.")
+    async def district(self, info: Info) -> District | None:
+        if self.school_id is not None:
+            return None
+        row = await info.context.loaders.district_by_id.load(self.district_id)
+        return District.from_row(row) if row is not None else None
+
+    @classmethod
+    def from_row(cls, row: Any) -> RoleGrant:
+        role = row.role if isinstance(row.role, PolicyRole) else PolicyRole(row.role)
+        return cls(role=role, school_id=row.school_id, district_id=row.district_id)
+
+
+@strawberry.type(
+    description="A login identity. Staff accounts are 'users'; writes need a linked staff member."
+)
+class Account(Node):
+    id: strawberry.ID
+    kind: AccountKind
+    display_name: str
+    portal_status: PortalStatus = strawberry.field(
+        description="ACTIVE, READY_TO_REVOKE (see revokeReasons) or REVOKED: credentials removed, sessions ended."
+    )
+    revoke_reasons: list[RevokeReason]
+    created_at: dt.datetime
+    pk: strawberry.Private[int]
+    row: strawberry.Private[Row[Any]]
+    # Reached through a grant (the revoke view, the access review): what the
+    # viewer holds on that grant's student decides what it sees of the
+    # account, with no further question to the database.
+    granted_through: strawberry.Private[frozenset[Capability] | None] = None
+
+    @classmethod
+    def from_row(
+        cls, row: Row[Any], *, granted_through: frozenset[Capability] | None = None
+    ) -> Account:
+        return cls(
+            id=to_global_id("Account", row.id),
+            kind=PolicyAccountKind(row.kind),
+            display_name=row.display_name,
+            portal_status=status_of(row),
+            revoke_reasons=[] if row.revoked_at is not None else reasons_of(row),
+            created_at=row.created_at,
+            pk=row.id,
+            row=row,
+            granted_through=granted_through,
+        )
+
+    async def capabilities(self, context: Context) -> frozenset[Capability]:
+        viewer = context.viewer
+        if viewer.account_id == self.pk:
+            return _OWN_ACCOUNT
+        if self.granted_through is not None:
+            return self.granted_through
+        held: set[Capability] = set()
+        for ref in await context.loaders.reach_by_account_id.load(self.pk):
+            if ref.school_id is None:
+                held |= viewer.scope.unlinked_staff_capabilities(district_id=ref.district_id)
+            elif ref.student_id is None:
+                held |= viewer.scope.school_capabilities(
+                    school_id=ref.school_id, district_id=ref.district_id
+                )
+            else:
+                held |= viewer.scope.student_capabilities(
+                    student_id=ref.student_id, school_id=ref.school_id, district_id=ref.district_id
+                )
+        return frozenset(held)
+
+    @strawberry.field(extensions=restricted(Capability.PORTAL_VIEW, "an account's email"))
+    async def email(self, info: Info) -> str | None:
+        return self.row.email  # type: ignore[no-any-return]
+
+    @strawberry.field(
+        extensions=restricted(Capability.ACCOUNT_LIFECYCLE, "when an account last signed in")
+    )
+    async def last_login_at(self, info: Info) -> dt.datetime | None:
+        return self.row.last_login_at  # type: ignore[no-any-return]
+
+    @strawberry.field
+    async def roles(self, info: Info) -> list[RoleGrant]:
+        rows = await info.context.loaders.role_grants_by_account_id.load(self.pk)
+        return [RoleGrant.from_row(row) for row in rows]
+
+    @strawberry.field(
+        description="STAFF: the staff record this account records data as.",
+        extensions=restricted(Capability.STAFF_DIRECTORY, "an account's staff record"),
+    )
+    async def staff_member(
+        self, info: Info
+    ) -> Annotated[StaffMember, strawberry.lazy("schema.directory.staff")] | None:
+        from schema.directory.staff import StaffMember
+
+        if self.row.staff_member_id is None:
+            return None
+        row = await info.context.loaders.staff_member_by_id.load(self.row.staff_member_id)
+        return StaffMember.from_row(row) if row is not None else None
+
+    @strawberry.field(
+        description="GUARDIAN: the SIS contact record, if linked.",
+        extensions=restricted(Capability.PORTAL_VIEW, "an account's contact record"),
+    )
+    async def guardian(
+        self, info: Info
+    ) -> Annotated[Guardian, strawberry.lazy("schema.directory.guardians")] | None:
+        from schema.directory.guardians import Guardian
+
+        if self.row.guardian_id is None:
+            return None
+        row = await info.context.loaders.guardian_by_id.load(self.row.guardian_id)
+        return Guardian.from_row(row) if row is not None else None
+
+    @strawberry.field(
+        description="STUDENT: the student this account belongs to.",
+        extensions=restricted(Capability.PORTAL_VIEW, "an account's student"),
+    )
+    async def student(
+        self, info: Info
+    ) -> Annotated[Student, strawberry.lazy("schema.directory.students")] | None:
+        from schema.directory.students import Student
+
+        if self.row.student_id is None:
+            return None
+        row = await info.context.loaders.student_by_id.load(self.row.student_id)
+        return Student.from_row(row) if row is not None else None
+
+    @strawberry.field(description="Active access to students, limited to the viewer's scope.")
+    async def grants(
+        self,
+        info: Info,
+        first: int | None = 20,
+        after: str | None = None,
+        include_revoked: bool | None = False,
+    ) -> Connection[Annotated[StudentAccessGrant, strawberry.lazy("schema.portal.access")]]:
+        from schema.portal.access import StudentAccessGrant
+
+        request = page_request(info, first, after, data.GRANT_ORDER)
+        include_revoked = bool(include_revoked)
+        loaders = info.context.loaders
+        page = await loaders.grant_page_by_account_id.load((self.pk, (request, include_revoked)))
+        return connection(
+            page,
+            StudentAccessGrant.from_row,
+            lambda: loaders.grant_count_by_account_id.load((self.pk, include_revoked)),
+        )
+
+
+@strawberry.type
+class Viewer:
+    is_authenticated: bool
+    can_record_data: bool = strawberry.field(
+        description="False for accounts not linked to an active staff member: they can look but not touch."
+    )
+
+    @strawberry.field
+    async def account(self, info: Info) -> Account | None:
+        account_id = info.context.viewer.account_id
+        if account_id is None:
+            return None
+        row = await info.context.loaders.account_by_id.load(account_id)
+        return Account.from_row(row) if row is not None else None
+
+    @strawberry.field
+    def roles(self, info: Info) -> list[RoleGrant]:
+        return [RoleGrant.from_row(grant) for grant in info.context.viewer.scope.roles]
+
+    @strawberry.field(description="The staff record that this viewer's writes are attributed to.")
+    async def acting_as(
+        self, info: Info
+    ) -> Annotated[StaffMember, strawberry.lazy("schema.directory.staff")] | None:
+        from schema.directory.staff import StaffMember
+
+        staff_member_id = info.context.viewer.staff_member_id
+        if staff_member_id is None:
+            return None
+        row = await info.context.loaders.staff_member_by_id.load(staff_member_id)
+        return StaffMember.from_row(row) if row is not None else None
+
+    @strawberry.field(
+        description="Students this viewer may see, the same set every other query is filtered by."
+    )
+    async def students(
+        self,
+        info: Info,
+        first: int | None = 20,
+        after: str | None = None,
+        search: str | None = None,
+    ) -> Connection[Annotated[Student, strawberry.lazy("schema.directory.students")]]:
+        from schema.directory.students import student_connection
+
+        return await student_connection(
+            info, first, after, student_data.StudentFilter(search=search)
+        )

@@ -1,0 +1,65 @@
+"""CrossSchoolLink: an account reaching students at several schools of a
+district (``District.crossSchoolLinks``, restricted to its admins)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import strawberry
+from sqlalchemy.engine import Row
+
+from resolvers.common import split_prefixed
+from resolvers.directory import cross_school as data
+from resolvers.directory.accounts import ACCOUNT_PREFIX
+from schema.directory.accounts import Account
+from schema.directory.schools import School
+from schema.directory.students import Student
+from schema.graphql_context import Info
+from schema.relay import Connection, connection, page_request
+
+
+@strawberry.type
+class CrossSchoolLink:
+    account_id: strawberry.Private[int]
+    district_id: strawberry.Private[int]
+
+    async def _student_rows(self, info: Info) -> list[Row[Any]]:
+        loader = info.context.loaders.linked_students_by_account_id
+        return await loader.load((self.account_id, self.district_id))
+
+    @strawberry.field
+    async def account(self, info: Info) -> Account:
+        row = await info.context.loaders.account_by_id.load(self.account_id)
+        assert row is not None  # the page was made from this account's grants
+        return Account.from_row(row)
+
+    @strawberry.field
+    async def schools(self, info: Info) -> list[School]:
+        school_ids = list(dict.fromkeys(row.school_id for row in await self._student_rows(info)))
+        rows = await info.context.loaders.school_by_id.load_many(school_ids)
+        schools = [School.from_row(row) for row in rows if row is not None]
+        return sorted(schools, key=lambda school: (school.name, school.pk))
+
+    @strawberry.field
+    async def students(self, info: Info) -> list[Student]:
+        return [Student.from_row(row) for row in await self._student_rows(info)]
+
+
+async def cross_school_links(
+    info: Info, district_id: int, first: int | None, after: str | None
+) -> Connection[CrossSchoolLink]:
+    request = page_request(info, first, after, data.ORDER)
+    db, viewer = info.context.db, info.context.viewer
+    page, total = await data.link_page(db, viewer, district_id, request)
+    loaders = info.context.loaders
+    for row in page.rows:  # the page carries its accounts
+        loaders.account_by_id.prime(row.account_id, split_prefixed(row, ACCOUNT_PREFIX))  # type: ignore[arg-type]
+
+    async def count_total() -> int:
+        return total if total is not None else await data.link_count(db, viewer, district_id)
+
+    return connection(
+        page,
+        lambda row: CrossSchoolLink(account_id=row.account_id, district_id=district_id),
+        count_total,
+    )

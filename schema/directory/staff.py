@@ -1,0 +1,121 @@
+"""StaffMember (the SIS's staff record) and Section (a class)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import TYPE_CHECKING, Annotated, Any
+
+import strawberry
+from sqlalchemy.engine import Row
+
+from permissions.capabilities import Capability
+from resolvers.directory import students as student_data
+from schema.directory.schools import School
+from schema.graphql_context import Context, Info
+from schema.node import Node, to_global_id
+from schema.relay import Connection, connection, page_request
+from schema.restrictions import restricted
+
+if TYPE_CHECKING:
+    from schema.directory.accounts import Account
+    from schema.directory.students import Student
+
+
+@strawberry.type
+class StaffMember(Node):
+    id: strawberry.ID
+    display_name: str
+    active: bool = strawberry.field(
+        description="False once the SIS deactivates or deletes the record; the record is kept."
+    )
+    deactivated_at: dt.datetime | None
+    pk: strawberry.Private[int]
+    row: strawberry.Private[Row[Any]]
+
+    @classmethod
+    def from_row(cls, row: Row[Any]) -> StaffMember:
+        return cls(
+            id=to_global_id("StaffMember", row.id),
+            display_name=f"{row.given_name} {row.family_name}",
+            active=row.active,
+            deactivated_at=row.deactivated_at,
+            pk=row.id,
+            row=row,
+        )
+
+    async def capabilities(self, context: Context) -> frozenset[Capability]:
+        viewer = context.viewer
+        held: set[Capability] = set()
+        for ref in await context.loaders.staff_school_refs_by_staff_member_id.load(self.pk):
+            held |= viewer.scope.school_capabilities(
+                school_id=ref.school_id, district_id=ref.district_id
+            )
+        if viewer.staff_member_id == self.pk:
+            held |= {Capability.STAFF_DIRECTORY, Capability.ACCOUNT_LIFECYCLE}
+        return frozenset(held)
+
+    @strawberry.field(extensions=restricted(Capability.STAFF_DIRECTORY, "a staff member's email"))
+    async def email(self, info: Info) -> str | None:
+        return self.row.email  # type: ignore[no-any-return]
+
+    @strawberry.field
+    async def schools(self, info: Info) -> list[School]:
+        rows = await info.context.loaders.schools_by_staff_member_id.load(self.pk)
+        return [School.from_row(row) for row in rows]
+
+    @strawberry.field
+    async def sections(self, info: Info) -> list[Section]:
+        rows = await info.context.loaders.sections_by_staff_member_id.load(self.pk)
+        return [Section.from_row(row) for row in rows]
+
+    @strawberry.field(
+        description="The login account linked to this staff record, if any.",
+        extensions=restricted(Capability.ACCOUNT_LIFECYCLE, "a staff member's account"),
+    )
+    async def account(
+        self, info: Info
+    ) -> Annotated[Account, strawberry.lazy("schema.directory.accounts")] | None:
+        from schema.directory.accounts import Account
+
+        row = await info.context.loaders.account_by_staff_member_id.load(self.pk)
+        return Account.from_row(row) if row is not None else None
+
+
+@strawberry.type(
+    description="A class: what OneRoster calls a class, taught by staff to enrolled students."
+)
+class Section(Node):
+    id: strawberry.ID
+    name: str
+    pk: strawberry.Private[int]
+    school_id: strawberry.Private[int]
+
+    @classmethod
+    def from_row(cls, row: Row[Any]) -> Section:
+        return cls(
+            id=to_global_id("Section", row.id), name=row.name, pk=row.id, school_id=row.school_id
+        )
+
+    @strawberry.field
+    async def school(self, info: Info) -> School:
+        row = await info.context.loaders.school_by_id.load(self.school_id)
+        assert row is not None
+        return School.from_row(row)
+
+    @strawberry.field
+    async def teachers(self, info: Info) -> list[StaffMember]:
+        rows = await info.context.loaders.teachers_by_section_id.load(self.pk)
+        return [StaffMember.from_row(row) for row in rows]
+
+    @strawberry.field
+    async def students(
+        self, info: Info, first: int | None = 20, after: str | None = None
+    ) -> Connection[Annotated[Student, strawberry.lazy("schema.directory.students")]]:
+        from schema.directory.students import Student
+
+        request = page_request(info, first, after, student_data.ORDER)
+        loaders = info.context.loaders
+        page = await loaders.student_page_by_section_id.load((self.pk, request))
+        return connection(
+            page, Student.from_row, lambda: loaders.student_count_by_section_id.load(self.pk)
+        )

@@ -1,0 +1,57 @@
+"""The typed context every resolver receives."""
+
+from __future__ import annotations
+
+import datetime as dt
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+import strawberry
+
+from permissions.viewer import Viewer
+from resolvers.auth.rate_limits import MemoryRateLimiter, RateLimiter
+from resolvers.db import Db
+from resolvers.events import ReadLog
+from resolvers.loaders import Loaders
+
+
+@dataclass(frozen=True, slots=True)
+class Policy:
+    """Configured numbers the schema needs (from gql's Settings)."""
+
+    max_page_size: int = 100
+    large_batch_threshold: int = 100
+    public_url: str = "http://127.0.0.1:8000"
+
+
+def _utc_now() -> dt.datetime:
+    return dt.datetime.now(dt.UTC)
+
+
+class Links(Protocol):
+    """Signed, short-lived links the schema hands out (made in ``gql``)."""
+
+    def login_instructions(self, access_code_id: int) -> str: ...
+
+
+@dataclass
+class Context:
+    db: Db
+    viewer: Viewer
+    loaders: Loaders
+    policy: Policy = field(default_factory=Policy)
+    request_id: str = ""
+    links: Links | None = None
+    rate_limiter: RateLimiter = field(default_factory=MemoryRateLimiter)
+    # Restricted student reads, written as access events when the request ends.
+    reads: ReadLog = field(default_factory=ReadLog)
+    # The caller's address, for per-client rate limits.
+    client_address: str = "unknown"
+    clock: Callable[[], dt.datetime] = _utc_now
+    # Anything the HTTP layer wants to hand through (the starlette request).
+    request: Any = None
+    response: Any = None
+
+
+Info = strawberry.Info[Context, None]

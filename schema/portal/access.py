@@ -1,0 +1,209 @@
+"""Portal access: grants, access codes, and a student's portal page."""
+
+from __future__ import annotations
+
+import datetime as dt
+from typing import TYPE_CHECKING, Annotated, Any
+
+import strawberry
+from sqlalchemy.engine import Row
+
+from permissions.capabilities import Capability
+from resolvers.directory import accounts as account_data
+from resolvers.portal import connection_requests as request_data
+from schema.enums import AccessCodeStatus, GrantSource
+from schema.graphql_context import Context, Info
+from schema.node import Node, to_global_id
+from schema.relay import Connection, connection, page_request
+from schema.restrictions import restricted
+
+if TYPE_CHECKING:
+    from schema.directory.accounts import Account
+    from schema.directory.staff import StaffMember
+    from schema.directory.students import Student
+    from schema.portal.connection_requests import ConnectionRequest
+
+
+async def _student_capabilities(context: Context, student_id: int) -> frozenset[Capability]:
+    row = await context.loaders.student_by_id.load(student_id)
+    if row is None:
+        return frozenset()
+    return context.viewer.scope.student_capabilities(
+        student_id=row.id, school_id=row.school_id, district_id=row.district_id
+    )
+
+
+async def _staff_member(info: Info, staff_member_id: int | None) -> Any:
+    from schema.directory.staff import StaffMember
+
+    if staff_member_id is None:
+        return None
+    row = await info.context.loaders.staff_member_by_id.load(staff_member_id)
+    return StaffMember.from_row(row) if row is not None else None
+
+
+async def _student(info: Info, student_id: int) -> Any:
+    from schema.directory.students import Student
+
+    row = await info.context.loaders.student_by_id.load(student_id)
+    assert row is not None
+    return Student.from_row(row)
+
+
+@strawberry.type(description="One account's access to one student's information.")
+class StudentAccessGrant(Node):
+    id: strawberry.ID
+    source: GrantSource
+    relationship: str | None
+    granted_at: dt.datetime
+    revoked_at: dt.datetime | None
+    pk: strawberry.Private[int]
+    row: strawberry.Private[Row[Any]]
+
+    @classmethod
+    def from_row(cls, row: Row[Any]) -> StudentAccessGrant:
+        return cls(
+            id=to_global_id("StudentAccessGrant", row.id),
+            source=GrantSource(row.source),
+            relationship=row.relationship,
+            granted_at=row.granted_at,
+            revoked_at=row.revoked_at,
+            pk=row.id,
+            row=row,
+        )
+
+    async def capabilities(self, context: Context) -> frozenset[Capability]:
+        return await _student_capabilities(context, self.row.student_id)
+
+    @strawberry.field
+    async def account(
+        self, info: Info
+    ) -> Annotated[Account, strawberry.lazy("schema.directory.accounts")]:
+        from schema.directory.accounts import Account
+
+        row = await info.context.loaders.account_by_id.load(self.row.account_id)
+        assert row is not None
+        through = await _student_capabilities(info.context, self.row.student_id)
+        return Account.from_row(row, granted_through=through)
+
+    @strawberry.field
+    async def student(
+        self, info: Info
+    ) -> Annotated[Student, strawberry.lazy("schema.directory.students")]:
+        return await _student(info, self.row.student_id)  # type: ignore[no-any-return]
+
+    @strawberry.field(extensions=restricted(Capability.PORTAL_VIEW, "who revoked a grant"))
+    async def revoked_by(
+        self, info: Info
+    ) -> Annotated[StaffMember, strawberry.lazy("schema.directory.staff")] | None:
+        return await _staff_member(info, self.row.revoked_by_staff_id)  # type: ignore[no-any-return]
+
+
+@strawberry.type
+class AccessCode(Node):
+    id: strawberry.ID
+    status: AccessCodeStatus
+    created_at: dt.datetime
+    pk: strawberry.Private[int]
+    row: strawberry.Private[Row[Any]]
+
+    @classmethod
+    def from_row(cls, row: Row[Any]) -> AccessCode:
+        return cls(
+            id=to_global_id("AccessCode", row.id),
+            status=AccessCodeStatus(row.status),
+            created_at=row.created_at,
+            pk=row.id,
+            row=row,
+        )
+
+    async def capabilities(self, context: Context) -> frozenset[Capability]:
+        return await _student_capabilities(context, self.row.student_id)
+
+    @strawberry.field(
+        description="The code itself; only for staff who manage this student's portal access.",
+        extensions=restricted(Capability.MANAGE_ACCESS_CODES, "an access code"),
+    )
+    async def code(self, info: Info) -> str | None:
+        from resolvers.portal.codes import display_code
+
+        return display_code(self.row.code)
+
+    @strawberry.field
+    async def student(
+        self, info: Info
+    ) -> Annotated[Student, strawberry.lazy("schema.directory.students")]:
+        return await _student(info, self.row.student_id)  # type: ignore[no-any-return]
+
+    @strawberry.field
+    async def created_by(
+        self, info: Info
+    ) -> Annotated[StaffMember, strawberry.lazy("schema.directory.staff")] | None:
+        return await _staff_member(info, self.row.created_by_staff_id)  # type: ignore[no-any-return]
+
+
+@strawberry.type
+class StudentPortalAccess:
+    """Reached only through ``Student.portalAccess`` (restricted to the
+    portal view); the parts that manage codes are restricted again."""
+
+    student: strawberry.Private[Any]
+
+    def capabilities(self, context: Context) -> frozenset[Capability]:
+        return self.student.capabilities(context)  # type: ignore[no-any-return]
+
+    @strawberry.field(
+        description="The current access code; null until portal access is enabled.",
+        extensions=restricted(Capability.MANAGE_ACCESS_CODES, "a student's access code"),
+    )
+    async def access_code(self, info: Info) -> AccessCode | None:
+        row = await info.context.loaders.active_code_by_student_id.load(self.student.pk)
+        return AccessCode.from_row(row) if row is not None else None
+
+    @strawberry.field
+    async def grants(
+        self,
+        info: Info,
+        first: int | None = 20,
+        after: str | None = None,
+        include_revoked: bool | None = False,
+    ) -> Connection[StudentAccessGrant]:
+        request = page_request(info, first, after, account_data.GRANT_ORDER)
+        include_revoked = bool(include_revoked)
+        loaders = info.context.loaders
+        key = self.student.pk
+        page = await loaders.grant_page_by_student_id.load((key, (request, include_revoked)))
+        return connection(
+            page,
+            StudentAccessGrant.from_row,
+            lambda: loaders.grant_count_by_student_id.load((key, include_revoked)),
+        )
+
+    @strawberry.field
+    async def connection_requests(
+        self, info: Info, first: int | None = 20, after: str | None = None
+    ) -> Connection[
+        Annotated[ConnectionRequest, strawberry.lazy("schema.portal.connection_requests")]
+    ]:
+        from schema.portal.connection_requests import ConnectionRequest
+
+        request = page_request(info, first, after, request_data.ORDER)
+        loaders = info.context.loaders
+        key = self.student.pk
+        page = await loaders.request_page_by_student_id.load((key, request))
+        now = info.context.clock()
+        return connection(
+            page,
+            lambda row: ConnectionRequest.from_row(row, now),
+            lambda: loaders.request_count_by_student_id.load(key),
+        )
+
+    @strawberry.field(
+        description="Short-lived link to a printable PDF of login instructions.",
+        extensions=restricted(Capability.MANAGE_ACCESS_CODES, "login instructions"),
+    )
+    async def login_instructions_url(self, info: Info) -> str | None:
+        row = await info.context.loaders.active_code_by_student_id.load(self.student.pk)
+        if row is None or info.context.links is None:
+            return None
+        return info.context.links.login_instructions(row.id)

@@ -1,0 +1,173 @@
+"""Connection request mutations: the PIN flow."""
+
+from __future__ import annotations
+
+import strawberry
+
+from permissions.capabilities import Capability
+from permissions.errors import Forbidden
+from permissions.roles import AccountKind
+from resolvers.auth.rate_limits import PIN_ENTRY
+from resolvers.directory.students import students_by_id
+from resolvers.events import Actor
+from resolvers.portal import connection_requests_writes as requests
+from resolvers.portal.connection_requests import requests_in_scope
+from resolvers.writes import Refusal, not_found, students_for_write
+from schema.errors import UserError
+from schema.graphql_context import Info
+from schema.mutation_support import RATE_LIMITED, finish, rate_limited, transaction, user_errors
+from schema.node import pk_of
+from schema.portal.access import StudentAccessGrant
+from schema.portal.connection_requests import ConnectionRequest
+from schema.restrictions import signed_in_writes, staff_writes
+
+
+@strawberry.input
+class CreateConnectionRequestInput:
+    student_id: strawberry.ID
+    for_student_self: bool
+    relationship: str | None = None
+    individual_name: str | None = None
+    email: str
+
+
+@strawberry.type
+class CreateConnectionRequestPayload:
+    request: ConnectionRequest | None
+    pin: str | None = strawberry.field(
+        description="The 4-digit activation PIN. Returned once, here; never stored in clear."
+    )
+    user_errors: list[UserError]
+
+
+@strawberry.input
+class DeleteConnectionRequestInput:
+    request_id: strawberry.ID
+
+
+@strawberry.type
+class DeleteConnectionRequestPayload:
+    request: ConnectionRequest | None
+    user_errors: list[UserError]
+
+
+@strawberry.input
+class ActivateConnectionInput:
+    token: str
+    pin: str
+
+
+@strawberry.type
+class ActivateConnectionPayload:
+    grant: StudentAccessGrant | None
+    user_errors: list[UserError]
+
+
+@strawberry.type
+class ConnectionMutations:
+    @strawberry.mutation(
+        description="Create a request for the student themself or another person. The PIN is "
+        "in the payload, once; the activation link goes to the email.",
+        extensions=staff_writes(Capability.MANAGE_ACCESS_CODES),
+    )
+    async def create_connection_request(
+        self, info: Info, input: CreateConnectionRequestInput
+    ) -> CreateConnectionRequestPayload:
+        context = info.context
+        db, viewer = context.db, context.viewer
+        now = context.clock()
+        async with transaction(db):
+            students, refusals = await students_for_write(
+                db,
+                viewer,
+                [pk_of(input.student_id, "Student")],
+                Capability.MANAGE_ACCESS_CODES,
+                field=("input", "studentId"),
+            )
+            # A single id: no index in the path.
+            refusals = [Refusal(r.code, r.message, ("input", "studentId")) for r in refusals]
+            created = requests.Created()
+            if not refusals:
+                created = await requests.create_connection_request(
+                    db,
+                    Actor.of(viewer),
+                    student=students[0],
+                    given=requests.NewRequest(
+                        for_student_self=input.for_student_self,
+                        email=input.email,
+                        relationship=input.relationship,
+                        individual_name=input.individual_name,
+                    ),
+                    now=now,
+                    public_url=context.policy.public_url,
+                )
+                refusals = list(created.refusals)
+            await finish(db, refusals)
+        return CreateConnectionRequestPayload(
+            request=ConnectionRequest.from_row(created.request, now) if created.request else None,
+            pin=created.pin,
+            user_errors=user_errors(refusals),
+        )
+
+    @strawberry.mutation(
+        description="Delete a waiting (or expired) request, so that a new one may be made.",
+        extensions=staff_writes(Capability.MANAGE_ACCESS_CODES),
+    )
+    async def delete_connection_request(
+        self, info: Info, input: DeleteConnectionRequestInput
+    ) -> DeleteConnectionRequestPayload:
+        context = info.context
+        db, viewer = context.db, context.viewer
+        now = context.clock()
+        async with transaction(db):
+            pk = pk_of(input.request_id, "ConnectionRequest")
+            found = (await requests_in_scope(db, viewer, [pk]))[0] if pk is not None else None
+            if found is None:
+                refusals = [not_found("connection request", ("input", "requestId"))]
+                await finish(db, refusals)
+                return DeleteConnectionRequestPayload(
+                    request=None, user_errors=user_errors(refusals)
+                )
+            student = (await students_by_id(db, [found.student_id]))[0]
+            assert student is not None
+            held = viewer.scope.student_capabilities(
+                student_id=student.id, school_id=student.school_id, district_id=student.district_id
+            )
+            if Capability.MANAGE_ACCESS_CODES not in held:
+                raise Forbidden("Your role does not allow this for this student.")
+            deleted, refusal = await requests.delete_connection_request(
+                db, Actor.of(viewer), request=found, now=now
+            )
+            refusals = [refusal] if refusal is not None else []
+            await finish(db, refusals)
+        return DeleteConnectionRequestPayload(
+            request=ConnectionRequest.from_row(deleted, now) if deleted is not None else None,
+            user_errors=user_errors(refusals),
+        )
+
+    @strawberry.mutation(
+        description="Activate a request with the emailed link's token and the school's PIN, "
+        "as the signed-in account.",
+        extensions=signed_in_writes(),
+    )
+    async def activate_connection(
+        self, info: Info, input: ActivateConnectionInput
+    ) -> ActivateConnectionPayload:
+        context = info.context
+        if context.viewer.kind is not AccountKind.GUARDIAN:
+            raise Forbidden(
+                "Sign in with a personal account to activate a connection; staff and "
+                "school-managed student accounts cannot hold one."
+            )
+        if await rate_limited(context, "pin-entry", PIN_ENTRY):
+            return ActivateConnectionPayload(grant=None, user_errors=user_errors([RATE_LIMITED]))
+        async with transaction(context.db):
+            outcome = await requests.activate_connection(
+                context.db, context.viewer, token=input.token, pin=input.pin, now=context.clock()
+            )
+            # Kept whatever the outcome: a wrong PIN is counted, the fifth locks.
+            await context.db.commit()
+        return ActivateConnectionPayload(
+            grant=StudentAccessGrant.from_row(outcome.grant) if outcome.grant else None,
+            user_errors=user_errors([outcome.refusal] if outcome.refusal else []),
+        )
