@@ -15,7 +15,7 @@ PLACEHOLDER_SECRET = "dev-only-insecure-secret-change-me-0123456789"  # noqa: S1
 
 
 class OidcProvider(BaseModel):
-    """An OpenID Connect provider people may sign in with (DESIGN 5).
+    """An OpenID Connect provider people may sign in with (docs/architecture.md section 5).
 
     ``issuer`` is where discovery starts (``{issuer}/.well-known/openid-configuration``).
     Microsoft's multi-tenant endpoints (``.../organizations/v2.0``) publish the
@@ -54,7 +54,7 @@ class Settings(BaseSettings):
     # the window off.
     refresh_grace_seconds: int = Field(default=20, ge=0, le=120)
 
-    # Limits (DESIGN 7).
+    # Limits (docs/architecture.md section 7).
     max_depth: int = Field(default=10, ge=1)
     max_aliases: int = Field(default=30, ge=1)
     max_tokens: int = Field(default=3000, ge=1)
@@ -75,7 +75,7 @@ class Settings(BaseSettings):
     # Prefixes every key the Redis limiter writes (one Redis, several apps).
     redis_key_prefix: str = "accessgraph:rate-limit:"
 
-    # Operations (DESIGN 7). Logs go to stderr, one JSON object per line
+    # Operations (docs/architecture.md section 7). Logs go to stderr, one JSON object per line
     # (or text for a terminal), each with the request id; the level is
     # DEBUG, INFO, WARNING or ERROR (any case).
     log_format: Literal["json", "text"] = "json"
@@ -85,7 +85,7 @@ class Settings(BaseSettings):
     metrics_enabled: bool = False
     metrics_token: str | None = Field(default=None, min_length=16)
 
-    # Lifecycle (DESIGN 3).
+    # Lifecycle (docs/architecture.md section 3).
     large_batch_threshold: int = Field(default=100, ge=1)
 
     # Mail: without a host, email stays in the outbox with a log line.
@@ -96,7 +96,7 @@ class Settings(BaseSettings):
     smtp_password: str | None = None
     smtp_tls: bool = True
 
-    # Sign-in (DESIGN 5). OIDC providers as JSON:
+    # Sign-in (docs/architecture.md section 5). OIDC providers as JSON:
     # ACCESSGRAPH_OIDC_PROVIDERS='[{"name": "google", "kind": "google", ...}]'.
     oidc_providers: tuple[OidcProvider, ...] = ()
     # Native apps' OIDC return addresses (RFC 8252), matched exactly: a

@@ -1,4 +1,4 @@
-"""The capability table of DESIGN section 2, as data.
+"""The capability table of docs/architecture.md section 2, as data.
 
 One literal table, reviewed in one place and read by code (and, later, by a
 compiler of trusted documents into SQL). Each relation a viewer can have to a

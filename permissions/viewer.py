@@ -14,7 +14,7 @@ class Viewer:
     kind: AccountKind | None = None
     session_id: str | None = None
     display_name: str = ""
-    # The staff record this account records data as (DESIGN 2, "Look,
+    # The staff record this account records data as (docs/architecture.md section 2, "Look,
     # don't touch"), and whether that record is active in the SIS.
     staff_member_id: int | None = None
     staff_member_active: bool = False

@@ -1,4 +1,4 @@
-"""The database tables: every entity of DESIGN section 1.
+"""The database tables: every entity of docs/architecture.md section 1.
 
 Conventions, and why:
 - Every table of school data carries ``district_id``, the tenant key. Every
@@ -100,7 +100,7 @@ class School(TableModel, table=True):
     district_id: int = _fk("districts.id", index=True)
     sourced_id: str = Field(max_length=255)
     name: str = Field(max_length=255)
-    # Student logins (DESIGN 3): off by default; the year groups are on YearGroup.
+    # Student logins (docs/architecture.md section 3): off by default; the year groups are on YearGroup.
     student_logins_enabled: bool = Field(default=False)
     # Space-separated StudentSection names a signed-in student may see.
     student_visible_sections: str = Field(default="HOMEWORK TIMETABLE", max_length=200)
@@ -515,7 +515,7 @@ class Homework(TableModel, table=True):
     title: str = Field(max_length=255)
     details: str | None = Field(default=None, sa_type=sa.Text)
     due_on: dt.date
-    # Recorded as the linked staff member, not the login account (DESIGN 2).
+    # Recorded as the linked staff member, not the login account (docs/architecture.md section 2).
     recorded_by_staff_id: int = _fk("staff_members.id")
     recorded_by_account_id: int | None = _fk("accounts.id", nullable=True)
     created_at: dt.datetime = _required_time()

@@ -114,7 +114,7 @@ def signed_in() -> list[FieldExtension]:
 
 class RequireWriter(FieldExtension):
     """Mutations by staff: signed in, linked to an active staff record
-    (DESIGN 2, "Look, don't touch"), and holding ``capability`` somewhere.
+    (docs/architecture.md section 2, "Look, don't touch"), and holding ``capability`` somewhere.
     Which students or schools the capability covers is then checked against
     the mutation's input, in SQL (out of scope → NOT_FOUND user errors)."""
 

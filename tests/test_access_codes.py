@@ -371,7 +371,7 @@ async def test_only_signed_in_guardian_accounts_redeem(
 # ---------------------------------------------------------------- permission matrix
 
 ROLE_MESSAGE = "Your role does not allow this."
-# Who may enable or reset s1's code: MANAGE_ACCESS_CODES on s1 (DESIGN 2).
+# Who may enable or reset s1's code: MANAGE_ACCESS_CODES on s1 (docs/architecture.md section 2).
 CODE_MATRIX: dict[str | None, tuple[str, str] | str] = {
     None: ("UNAUTHENTICATED", "Sign in to see this."),
     "admin_a": "ok",

@@ -1,4 +1,4 @@
-"""The attack suite (DESIGN 7), through the real app over HTTP: each attack
+"""The attack suite (docs/architecture.md section 7), through the real app over HTTP: each attack
 gets its exact refusal. The id tricks (out-of-scope ids, relabelled ids) are
 in tests/test_read_matrix.py; ids in mutation inputs in each workflow's
 permission matrix."""

@@ -1,4 +1,4 @@
-"""Parsing and validation are cached for real (issue 6, DESIGN 8): the same
+"""Parsing and validation are cached for real (issue 6, docs/architecture.md section 8): the same
 document a second time is neither parsed nor validated again, in dev and in
 prod settings alike. The validation cache keys on the rule classes, so a rule
 class made per request would silently defeat it; this catches that."""

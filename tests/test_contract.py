@@ -16,7 +16,10 @@ from graphql.utilities import find_breaking_changes
 from gql.http.graphql_schema import print_sdl
 
 ROOT = Path(__file__).resolve().parent.parent
-CONTRACT = Path(os.environ.get("ACCESSGRAPH_CONTRACT", ROOT.parent / "shared" / "contract.graphql"))
+# The released client contract, kept in the repository (docs/contract/README.md).
+CONTRACT = Path(
+    os.environ.get("ACCESSGRAPH_CONTRACT", ROOT / "docs" / "contract" / "contract.graphql")
+)
 
 # Mutations and their input and payload types, built by the workflow issues.
 PENDING_MUTATIONS: dict[str, list[str]] = {}

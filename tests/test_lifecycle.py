@@ -1,5 +1,5 @@
 """Account lifecycle: portal status filters, provisionAccounts, revokeAccounts,
-sendWelcomeEmails (DESIGN 3, "Account lifecycle" and custody restrictions)."""
+sendWelcomeEmails (docs/architecture.md section 3, "Account lifecycle" and custody restrictions)."""
 
 from __future__ import annotations
 
@@ -320,7 +320,7 @@ async def test_contacts_not_ready_to_provision_are_refused_and_nothing_is_create
 
 ROLE = ("FORBIDDEN", "Your role does not allow this.")
 NOT_LINKED = ("FORBIDDEN", NOT_LINKED_MESSAGE)
-# ACCOUNT_LIFECYCLE on a school A family (DESIGN 2).
+# ACCOUNT_LIFECYCLE on a school A family (docs/architecture.md section 2).
 LIFECYCLE_MATRIX: dict[str | None, object] = {
     None: ("UNAUTHENTICATED", "Sign in to see this."),
     "admin_a": "ok",

@@ -251,7 +251,7 @@ VISIBLE: dict[str, list[str]] = {
     "admin_b": ["hw_sci", "f_lab", "fa_lab_s2", "e_s2"],
     "admin_c": ["f_easton", "fa_easton_s5", "e_s5"],
     "da_other": ["f_easton", "fa_easton_s5", "e_s5"],
-    # HOMEWORK, not FORMS nor ACCESS_REVIEW (DESIGN 2)
+    # HOMEWORK, not FORMS nor ACCESS_REVIEW (docs/architecture.md section 2)
     "enrol_a": SCHOOL_A_HOMEWORK,
     "support_a": SCHOOL_A_HOMEWORK,
     # neither HOMEWORK, FORMS nor ACCESS_REVIEW, although s1 and s3 are in scope

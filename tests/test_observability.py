@@ -1,4 +1,4 @@
-"""Operations through the real app (DESIGN 7): request ids on every log line,
+"""Operations through the real app (docs/architecture.md section 7): request ids on every log line,
 an access line per request that never carries a secret, and /metrics.
 
 The app runs over the module's permission world (SQLite and PostgreSQL);

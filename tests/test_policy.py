@@ -18,7 +18,7 @@ def caps(scope: Scope, student: int = S_A, school: int = SCHOOL_A) -> frozenset[
     return scope.student_capabilities(student_id=student, school_id=school, district_id=DISTRICT)
 
 
-# DESIGN 2, row by row: (capability, relations that hold it)
+# docs/architecture.md section 2, row by row: (capability, relations that hold it)
 TABLE = {
     C.DIRECTORY: set(Relation),
     C.CONTACT_DETAILS: {

@@ -1,4 +1,4 @@
-"""Rate limits that hold across workers (DESIGN 7, issue 6): the database
+"""Rate limits that hold across workers (docs/architecture.md section 7, issue 6): the database
 limiter on SQLite and PostgreSQL, the Redis limiter on a real Redis, two apps
 over one database sharing a limit as two workers do, concurrent attempts,
 every aliased attempt in one document counted, and a store that is down

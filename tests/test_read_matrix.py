@@ -1,4 +1,4 @@
-"""The read side of the permission matrix (DESIGN 2), on SQLite and PostgreSQL.
+"""The read side of the permission matrix (docs/architecture.md section 2), on SQLite and PostgreSQL.
 
 Each viewer of tests/world.py asks the same questions; the tests assert the
 exact data, the exact error code and path for restricted fields, and that

@@ -1,4 +1,4 @@
-"""The revoke view's write: revokeStudentAccess (DESIGN 2, "The revoke view").
+"""The revoke view's write: revokeStudentAccess (docs/architecture.md section 2, "The revoke view").
 
 Revoking acts only on students in the actor's scope; any other student, or
 an account out of scope, is NOT_FOUND and nothing changes. The account keeps

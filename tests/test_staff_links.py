@@ -1,4 +1,4 @@
-"""Staff members and users (DESIGN 2, "Look, don't touch", and the seed's
+"""Staff members and users (docs/architecture.md section 2, "Look, don't touch", and the seed's
 story): linking an account to a staff record, writes attributed to the
 record, and ``createHomework``, the write that shows it.
 

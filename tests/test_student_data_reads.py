@@ -580,7 +580,7 @@ query {
 
 VISIBLE_ASSIGNMENTS = {
     "admin_a": ["fa_s1_guardians", "fa_s1_self", "fa_s3"],
-    # forms are administered by admins only (DESIGN 2: "student login settings, forms")
+    # forms are administered by admins only (docs/architecture.md section 2: "student login settings, forms")
     "enrol_a": [],
     "support_a": [],
     "unlinked": ["fa_s1_guardians", "fa_s1_self", "fa_s3"],

@@ -1,4 +1,4 @@
-"""The OneRoster import (DESIGN 4), on SQLite and PostgreSQL.
+"""The OneRoster import (docs/architecture.md section 4), on SQLite and PostgreSQL.
 
 Each test writes a small file set with ``FileSet`` (OneRoster 1.2 layout
 unless it says otherwise), imports it into a fresh database and reads back

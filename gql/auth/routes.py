@@ -1,4 +1,4 @@
-"""REST routes beside ``/graphql``: sign-up, sign-in, refresh, sign-out (DESIGN 5).
+"""REST routes beside ``/graphql``: sign-up, sign-in, refresh, sign-out (docs/architecture.md section 5).
 
 | route | does |
 |---|---|

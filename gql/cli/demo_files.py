@@ -37,7 +37,7 @@ def _words(text: str) -> tuple[str, ...]:
     return tuple(text.split())
 
 
-# The OneRoster 1.2 columns of each file, with the metadata.* extensions of DESIGN 4.
+# The OneRoster 1.2 columns of each file, with the metadata.* extensions of docs/architecture.md section 4.
 COLUMNS = {
     "orgs.csv": _words(
         "sourcedId status dateLastModified name type identifier parentSourcedId "

@@ -1,4 +1,4 @@
-"""The ``accessgraph`` console script (DESIGN section 6)."""
+"""The ``accessgraph`` console script (docs/architecture.md section 6)."""
 
 from __future__ import annotations
 

@@ -3,7 +3,7 @@
 The import itself is ``resolvers.oneroster``; this module opens the engine,
 owns the one transaction (committed, or rolled back for a dry run or a
 refused file set), shows progress on a terminal and prints the summary
-(DESIGN section 6).
+(docs/architecture.md section 6).
 """
 
 from __future__ import annotations

@@ -4,7 +4,7 @@ One POST JSON endpoint at ``/graphql`` (GraphiQL over GET in dev only),
 ``/healthz`` (the process), ``/readyz`` (the database) and, when enabled,
 ``/metrics`` (``gql.observability``, which also gives every request its id).
 The endpoint is written here rather than taken from strawberry's view so that
-every edge rule of DESIGN 7 is in one readable place: JSON only, no batching,
+every edge rule of docs/architecture.md section 7 is in one readable place: JSON only, no batching,
 a body limit, credentials checked before anything runs, unexpected errors
 masked with a request id, and orjson responses.
 """

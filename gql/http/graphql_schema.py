@@ -1,4 +1,4 @@
-"""The strawberry schema, with its limits (DESIGN 7)."""
+"""The strawberry schema, with its limits (docs/architecture.md section 7)."""
 
 from __future__ import annotations
 
@@ -46,7 +46,7 @@ def build_schema(settings: Settings) -> Schema:
     # keys on the rule classes, and a class made per request (as the
     # QueryDepthLimiter extension and a per-request ``budget_rule`` do)
     # would never hit it. Parsing and validation are cached: validating even
-    # a small document costs ~1 ms, executing it ~0.1 ms (DESIGN 8). The
+    # a small document costs ~1 ms, executing it ~0.1 ms (docs/architecture.md section 8). The
     # extensions are factories, so each request gets fresh instances; the
     # caches live at module level in strawberry and survive across requests.
     rules: list[type[ASTValidationRule]] = [

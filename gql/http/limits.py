@@ -1,4 +1,4 @@
-"""Query budget (DESIGN 7): aliases, fields, directives and cost, counted
+"""Query budget (docs/architecture.md section 7): aliases, fields, directives and cost, counted
 with every fragment spread expanded, so a fragment used ten times counts ten
 times and a small document cannot ask for a large amount of work.
 

@@ -1,4 +1,4 @@
-"""Operations (DESIGN 7): request ids, structured logs, Prometheus metrics.
+"""Operations (docs/architecture.md section 7): request ids, structured logs, Prometheus metrics.
 
 One pure-ASGI middleware per app (``Observability``) does, for every HTTP
 request:

@@ -1,4 +1,4 @@
-"""Sending the outbox (DESIGN 6): every email is written to the outbox in the
+"""Sending the outbox (docs/architecture.md section 6): every email is written to the outbox in the
 transaction that caused it, and sent from here.
 
 With ``ACCESSGRAPH_SMTP_HOST`` set, unsent rows go out over SMTP (aiosmtplib),

@@ -47,7 +47,7 @@ class Limit:
     window_seconds: float
 
 
-# Defaults (DESIGN 7): per account and per client address.
+# Defaults (docs/architecture.md section 7): per account and per client address.
 SIGN_IN = Limit(attempts=10, window_seconds=300)
 CODE_REDEMPTION = Limit(attempts=10, window_seconds=600)
 PIN_ENTRY = Limit(attempts=10, window_seconds=600)

@@ -74,7 +74,7 @@ async def create_staff_account(db: Db, staff: Row[Any], *, now: dt.datetime) -> 
     """A STAFF account linked to its staff record, as a first sign-in makes.
 
     Accounts are linked automatically when their email equals a staff
-    record's (DESIGN 2)."""
+    record's (docs/architecture.md section 2)."""
     result = await db.execute(
         sa.insert(ACCOUNTS)
         .values(

@@ -287,7 +287,7 @@ async def active_staff_member_by_email(db: Db, email: str) -> Row[Any] | None:
 
 
 async def link_staff_by_email(db: Db, account: Row[Any]) -> int | None:
-    """Automatic linking (DESIGN 2): an unlinked STAFF account whose verified
+    """Automatic linking (docs/architecture.md section 2): an unlinked STAFF account whose verified
     email equals an active staff record's records data as that record.
     Returns the staff member id when a link was made."""
     if (

@@ -1,4 +1,4 @@
-"""Linking a login account to a staff record (DESIGN 2, "Look, don't touch").
+"""Linking a login account to a staff record (docs/architecture.md section 2, "Look, don't touch").
 
 A staff record is what the SIS knows; an account is what signs in. Writes
 are attributed to the linked record, and the record's SIS roles reach the

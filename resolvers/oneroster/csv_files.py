@@ -22,7 +22,7 @@ T = TypeVar("T")
 MAX_REFUSALS_SHOWN = 50
 
 # OneRoster lists are comma-separated inside one field; the metadata.*
-# extensions of DESIGN 4 are space-separated. Accept either in both.
+# extensions of docs/architecture.md section 4 are space-separated. Accept either in both.
 _LIST_SEPARATOR = re.compile(r"[,\s]+")
 _YEAR_GROUP_NAMES_HINT = (
     "metadata.yearGroupNames must read like '09=Year 9 10=Year 10', not {value!r}"

@@ -1,4 +1,4 @@
-"""The OneRoster import (DESIGN section 4): one file set, one transaction.
+"""The OneRoster import (docs/architecture.md section 4): one file set, one transaction.
 
 ``import_oneroster`` checks the whole file set first (``read_roster``,
 no database) and writes nothing if anything is wrong, reporting every

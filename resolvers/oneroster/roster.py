@@ -1,6 +1,6 @@
 """A OneRoster file set, read and checked before anything is written.
 
-``read_roster`` reads every file of DESIGN section 4, checks every field and
+``read_roster`` reads every file of docs/architecture.md section 4, checks every field and
 every reference, and resolves each record to its district, without touching
 the database: a file set is refused as a whole, with every reason at once.
 """

@@ -1,4 +1,4 @@
-"""Access codes, the write side: enable, reset, redeem (DESIGN 3).
+"""Access codes, the write side: enable, reset, redeem (docs/architecture.md section 3).
 
 A student has at most one ACTIVE code. Every path that reads a code and
 then writes because of it locks first (``resolvers.writes.lock_rows``), in

@@ -1,4 +1,4 @@
-"""Access code format (DESIGN 3): read aloud, typed by hand, matched loosely.
+"""Access code format (docs/architecture.md section 3): read aloud, typed by hand, matched loosely.
 
 Codes draw from an alphabet without look-alike characters (no 0/O, 1/I/L,
 2/Z, 5/S, 8/B), 12 characters of 26 symbols: 56 bits from ``secrets``. They

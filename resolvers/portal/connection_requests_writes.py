@@ -1,4 +1,4 @@
-"""Connection requests, the write side: the PIN flow (DESIGN 3).
+"""Connection requests, the write side: the PIN flow (docs/architecture.md section 3).
 
 Staff create a request for one person and one student. The PIN (four digits
 from ``secrets``) is returned once and stored only as an argon2id hash; the

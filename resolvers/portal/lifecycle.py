@@ -1,4 +1,4 @@
-"""Portal status, derived from the data (DESIGN 3, account lifecycle).
+"""Portal status, derived from the data (docs/architecture.md section 3, account lifecycle).
 
 Each revoke reason is a SQL condition on an account row, so the same
 definition computes the status shown on an account and filters lists by it.

@@ -1,4 +1,4 @@
-"""Account lifecycle, the write side: provision, revoke, welcome (DESIGN 3).
+"""Account lifecycle, the write side: provision, revoke, welcome (docs/architecture.md section 3).
 
 Portal status is derived in ``resolvers.lifecycle``; these are the bulk
 actions on it. Every statement works on the whole input at once (IN lists,
@@ -8,7 +8,7 @@ Who may act on an account: it must be in the actor's scope (else NOT_FOUND),
 and the actor must hold ACCOUNT_LIFECYCLE over something that ties the
 account to the district: a student it holds a grant to, a student of its
 contact record, its staff record's schools, its roles. Removing credentials
-needs more (DESIGN 1): every student the account holds, and every school or
+needs more (docs/architecture.md section 1): every student the account holds, and every school or
 district its staff roles reach, must be covered, since the account is global
 and a school must not cut off another school's families.
 """

@@ -4,7 +4,7 @@ Revoking acts only on students in the actor's scope (the caller resolved
 them through scope; anything else was a NOT_FOUND refusal before this runs).
 The account keeps its other students. When the account had paired with a
 student's code and that code is still ACTIVE, the code is reset so that no
-one else can use it (DESIGN 3), and the new code is returned.
+one else can use it (docs/architecture.md section 3), and the new code is returned.
 """
 
 from __future__ import annotations

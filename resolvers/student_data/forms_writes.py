@@ -1,6 +1,6 @@
 """Forms, the write side: creating a form, assigning it, submitting answers.
 
-Who may do what (DESIGN 2 and 3): admins of a school (FORMS) create its
+Who may do what (docs/architecture.md section 2 and 3): admins of a school (FORMS) create its
 forms and assign them to its students, either to the students themselves or
 to their guardians; the assignee completes it: the student's own account for
 a student assignment, any guardian account with an active grant to the

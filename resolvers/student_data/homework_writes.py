@@ -1,7 +1,7 @@
 """Recording homework: attributed to the linked staff record, not the login.
 
 An assistant whose account is linked to a teacher's record records as that
-teacher (DESIGN 2); the account is kept beside it for the audit of who
+teacher (docs/architecture.md section 2); the account is kept beside it for the audit of who
 actually typed it.
 """
 

@@ -2,7 +2,7 @@
 
 A student's own login is a STUDENT account (kind STUDENT, the student's id,
 their synced email, their name) holding an active STUDENT_LOGIN grant to
-themself. DESIGN 3: such a login exists exactly for ENROLLED students with a
+themself. docs/architecture.md section 3: such a login exists exactly for ENROLLED students with a
 synced email in an enabled year group of a school with logins on.
 ``reconcile_student_logins`` makes the data say so after anything that can
 change the answer: the settings (``updateStudentLoginSettings``) and the SIS
@@ -14,7 +14,7 @@ Why it is written the way it is:
   list of student ids is ever sent back to the database.
 - A login that ends has its grant revoked (kept, with a reason: grants are
   never deleted) and every session of its account ended in the same
-  transaction, so the student's next request is refused (DESIGN 5).
+  transaction, so the student's next request is refused (docs/architecture.md section 5).
 - Turning a login back on reuses the student's live account and makes a new
   grant; the old grant stays revoked, so the bill (``resolvers.student_logins``)
   sees both spans. An account revoked by ``revokeAccounts`` has had its

@@ -135,7 +135,7 @@ class LifecycleMutations:
                 and len(live) > threshold
                 and not input.confirm_large_batch
             ):
-                # Hundreds at once usually mean a sync went wrong (DESIGN 3).
+                # Hundreds at once usually mean a sync went wrong (docs/architecture.md section 3).
                 refusals.append(
                     Refusal(
                         "LARGE_BATCH_NOT_CONFIRMED",

@@ -3,7 +3,7 @@ accounts they imply, changed in one transaction.
 
 The payload adds to the contract's (``settings``, ``userErrors``) what the
 change did: how many logins were made and ended, and the students who should
-have one but cannot, having no synced email (DESIGN 3: reported, never
+have one but cannot, having no synced email (docs/architecture.md section 3: reported, never
 skipped silently).
 """
 
