@@ -41,8 +41,23 @@ from sqlalchemy.engine.url import make_url
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine
 
 from gql.migrations import alembic_config
-from resolvers import tables
 from resolvers.db import create_engine
+from resolvers.tables import (
+    ACCESS_EVENTS,
+    ACCOUNTS,
+    CONTACTS,
+    DISTRICTS,
+    ENROLMENTS,
+    GRANTS,
+    GUARDIANS,
+    HOMEWORK,
+    SECTION_TEACHERS,
+    SECTIONS,
+    SESSIONS,
+    STAFF,
+    STUDENTS,
+    TIMETABLE_ENTRIES,
+)
 
 # Bump when what ``_add_bench_rows`` writes changes: cached databases are
 # keyed by it and rebuilt.
@@ -72,23 +87,6 @@ POOL_ACCOUNTS = 2000
 POOL_GRANTS_PER_ACCOUNT = 12
 
 VIEWERS_PER_WORKLOAD = 8
-
-ACCOUNTS = tables.Account.__table__
-GRANTS = tables.StudentAccessGrant.__table__
-SESSIONS = tables.Session.__table__
-STUDENTS = tables.Student.__table__
-SCHOOLS = tables.School.__table__
-DISTRICTS = tables.District.__table__
-GUARDIANS = tables.Guardian.__table__
-CONTACTS = tables.StudentContact.__table__
-SECTIONS = tables.Section.__table__
-SECTION_TEACHERS = tables.SectionTeacher.__table__
-ENROLMENTS = tables.SectionEnrolment.__table__
-STAFF = tables.StaffMember.__table__
-TIMETABLE = tables.TimetableEntry.__table__
-HOMEWORK = tables.Homework.__table__
-EVENTS = tables.AccessEvent.__table__
-ROLE_GRANTS = tables.RoleGrant.__table__
 
 
 @dataclass(frozen=True)
@@ -371,9 +369,11 @@ async def _write(
             for account_id in sorted(set(viewers))
         ],
     )
-    events_mark = int((await connection.execute(sa.select(sa.func.max(EVENTS.c.id)))).scalar() or 0)
+    events_mark = int(
+        (await connection.execute(sa.select(sa.func.max(ACCESS_EVENTS.c.id)))).scalar() or 0
+    )
     counts = {}
-    for table in (STUDENTS, ACCOUNTS, GRANTS, SECTIONS, TIMETABLE, HOMEWORK, CONTACTS):
+    for table in (STUDENTS, ACCOUNTS, GRANTS, SECTIONS, TIMETABLE_ENTRIES, HOMEWORK, CONTACTS):
         counts[str(table.name)] = int(
             (await connection.execute(sa.select(sa.func.count()).select_from(table))).scalar() or 0
         )
@@ -536,7 +536,7 @@ async def _timetable_and_homework(connection: AsyncConnection) -> None:
     ).all()
     lessons: list[dict[str, Any]] = []
     homework: list[dict[str, Any]] = []
-    next_lesson = await _next_id(connection, TIMETABLE)
+    next_lesson = await _next_id(connection, TIMETABLE_ENTRIES)
     next_homework = await _next_id(connection, HOMEWORK)
     for section in sections:
         subject = section.name.rsplit(" ", 1)[-1] if " " in section.name else section.name
@@ -569,7 +569,7 @@ async def _timetable_and_homework(connection: AsyncConnection) -> None:
                     "created_at": CREATED_AT,
                 }
             )
-    await _insert(connection, TIMETABLE, lessons)
+    await _insert(connection, TIMETABLE_ENTRIES, lessons)
     await _insert(connection, HOMEWORK, homework)
 
 
@@ -828,6 +828,8 @@ async def reset(cast: Cast) -> None:
                 .where(GRANTS.c.account_id.between(first, last), GRANTS.c.revoked_at.is_not(None))
                 .values(revoked_at=None, revoked_by_staff_id=None, revoke_reason=None)
             )
-            await connection.execute(sa.delete(EVENTS).where(EVENTS.c.id > cast.events_mark))
+            await connection.execute(
+                sa.delete(ACCESS_EVENTS).where(ACCESS_EVENTS.c.id > cast.events_mark)
+            )
     finally:
         await engine.dispose()

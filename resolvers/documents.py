@@ -8,10 +8,8 @@ from collections.abc import Mapping
 
 import sqlalchemy as sa
 
-from resolvers import tables
 from resolvers.db import Db
-
-DOCUMENTS = tables.TrustedDocument.__table__
+from resolvers.tables import TRUSTED_DOCUMENTS
 
 
 def document_hash(document: str) -> str:
@@ -27,7 +25,9 @@ async def register(db: Db, documents: Mapping[str, str], *, client: str, now: dt
     known = {
         row.sha256
         for row in await db.all(
-            sa.select(DOCUMENTS.c.sha256).where(DOCUMENTS.c.sha256.in_(list(documents)))
+            sa.select(TRUSTED_DOCUMENTS.c.sha256).where(
+                TRUSTED_DOCUMENTS.c.sha256.in_(list(documents))
+            )
         )
     }
     new = [
@@ -36,10 +36,12 @@ async def register(db: Db, documents: Mapping[str, str], *, client: str, now: dt
         if sha not in known
     ]
     if new:
-        await db.execute(sa.insert(DOCUMENTS).values(new))
+        await db.execute(sa.insert(TRUSTED_DOCUMENTS).values(new))
     return len(new)
 
 
 async def document_by_hash(db: Db, sha: str) -> str | None:
-    row = await db.first(sa.select(DOCUMENTS.c.document).where(DOCUMENTS.c.sha256 == sha))
+    row = await db.first(
+        sa.select(TRUSTED_DOCUMENTS.c.document).where(TRUSTED_DOCUMENTS.c.sha256 == sha)
+    )
     return None if row is None else str(row.document)

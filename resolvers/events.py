@@ -15,10 +15,8 @@ from dataclasses import dataclass, field
 import sqlalchemy as sa
 
 from permissions.viewer import Viewer
-from resolvers import tables
 from resolvers.db import Db
-
-EVENTS = tables.AccessEvent.__table__
+from resolvers.tables import ACCESS_EVENTS
 
 SIS_SYNC_ACTOR = "SIS sync"
 SYSTEM_ACTOR = "Access Graph"
@@ -60,7 +58,7 @@ async def record(db: Db, actor: Actor, events: Sequence[Event], *, at: dt.dateti
     if not events:
         return
     await db.execute(
-        sa.insert(EVENTS).values(
+        sa.insert(ACCESS_EVENTS).values(
             [
                 {
                     "district_id": e.district_id,

@@ -9,10 +9,8 @@ from dataclasses import dataclass
 
 import sqlalchemy as sa
 
-from resolvers import tables
 from resolvers.db import Db
-
-OUTBOX = tables.OutboxEmail.__table__
+from resolvers.tables import OUTBOX
 
 
 @dataclass(frozen=True, slots=True)

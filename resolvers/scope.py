@@ -19,19 +19,19 @@ from permissions.capabilities import CAPABILITIES, STUDENT_SECTION_CAPABILITIES,
 from permissions.roles import SCHOOL_WIDE_ROLES, Relation, Role
 from permissions.scope import Scope
 from permissions.viewer import Viewer
-from resolvers import tables
-
-STUDENTS = tables.Student.__table__
-SCHOOLS = tables.School.__table__
-DISTRICTS = tables.District.__table__
-GUARDIANS = tables.Guardian.__table__
-CONTACTS = tables.StudentContact.__table__
-STAFF = tables.StaffMember.__table__
-STAFF_SCHOOLS = tables.StaffSchool.__table__
-SECTIONS = tables.Section.__table__
-ACCOUNTS = tables.Account.__table__
-GRANTS = tables.StudentAccessGrant.__table__
-ROLE_GRANTS = tables.RoleGrant.__table__
+from resolvers.tables import (
+    ACCOUNTS,
+    CONTACTS,
+    DISTRICTS,
+    GRANTS,
+    GUARDIANS,
+    ROLE_GRANTS,
+    SCHOOLS,
+    SECTIONS,
+    STAFF,
+    STAFF_SCHOOLS,
+    STUDENTS,
+)
 
 FALSE: ColumnElement[bool] = sa.false()
 

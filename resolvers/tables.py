@@ -72,8 +72,8 @@ def _fk(target: str, *, nullable: bool = False, index: bool = False) -> Any:
 
 
 class TableModel(SQLModel):
-    """Base of every table: declares ``__table__`` so Core queries type-check
-    (``tables.Student.__table__.c.id``)."""
+    """Base of every table: declares ``__table__`` so the Core tables at the
+    end of this module are typed ``sa.Table``."""
 
     __table__: ClassVar[sa.Table]
 
@@ -632,3 +632,42 @@ class RateLimitWindow(TableModel, table=True):
 
 
 metadata = SQLModel.metadata
+
+
+# ----------------------------------------------------------------- Core tables
+
+# Reads and writes are SQLAlchemy Core statements on these tables, not ORM
+# queries: no identity map or unit of work on the request path, and hot
+# statements built once with bind parameters (docs/architecture.md section 8).
+# One name per table, imported where used (``from resolvers.tables import
+# STUDENTS``); the model classes stay for the columns' definitions.
+DISTRICTS: sa.Table = District.__table__
+SCHOOLS: sa.Table = School.__table__
+YEAR_GROUPS: sa.Table = YearGroup.__table__
+ACADEMIC_SESSIONS: sa.Table = AcademicSession.__table__
+STUDENTS: sa.Table = Student.__table__
+GUARDIANS: sa.Table = Guardian.__table__
+CONTACTS: sa.Table = StudentContact.__table__
+STAFF: sa.Table = StaffMember.__table__
+STAFF_SCHOOLS: sa.Table = StaffSchool.__table__
+SECTIONS: sa.Table = Section.__table__
+SECTION_TEACHERS: sa.Table = SectionTeacher.__table__
+ENROLMENTS: sa.Table = SectionEnrolment.__table__
+ACCOUNTS: sa.Table = Account.__table__
+ACCOUNT_IDENTITIES: sa.Table = AccountIdentity.__table__
+ROLE_GRANTS: sa.Table = RoleGrant.__table__
+SESSIONS: sa.Table = Session.__table__
+AUTH_HANDOFFS: sa.Table = AuthHandoff.__table__
+GRANTS: sa.Table = StudentAccessGrant.__table__
+ACCESS_CODES: sa.Table = AccessCode.__table__
+CONNECTION_REQUESTS: sa.Table = ConnectionRequest.__table__
+ACCESS_EVENTS: sa.Table = AccessEvent.__table__
+OUTBOX: sa.Table = OutboxEmail.__table__
+HOMEWORK: sa.Table = Homework.__table__
+TIMETABLE_ENTRIES: sa.Table = TimetableEntry.__table__
+FORMS: sa.Table = Form.__table__
+FORM_QUESTIONS: sa.Table = FormQuestion.__table__
+FORM_ASSIGNMENTS: sa.Table = FormAssignment.__table__
+FORM_ANSWERS: sa.Table = FormAnswer.__table__
+TRUSTED_DOCUMENTS: sa.Table = TrustedDocument.__table__
+RATE_LIMIT_WINDOWS: sa.Table = RateLimitWindow.__table__

@@ -17,21 +17,21 @@ import sqlalchemy as sa
 from permissions.roles import AccountKind, Role, StudentSection
 from permissions.scope import RoleAt, Scope, StudentRef
 from permissions.viewer import Viewer
-from resolvers import tables
 from resolvers.db import Db
-
-SESSIONS = tables.Session.__table__
-ACCOUNTS = tables.Account.__table__
-STAFF = tables.StaffMember.__table__
-ROLE_GRANTS = tables.RoleGrant.__table__
-SECTION_TEACHERS = tables.SectionTeacher.__table__
-SECTIONS = tables.Section.__table__
-ENROLMENTS = tables.SectionEnrolment.__table__
-STUDENTS = tables.Student.__table__
-SCHOOLS = tables.School.__table__
-YEAR_GROUPS = tables.YearGroup.__table__
-GRANTS = tables.StudentAccessGrant.__table__
-CONTACTS = tables.StudentContact.__table__
+from resolvers.tables import (
+    ACCOUNTS,
+    CONTACTS,
+    ENROLMENTS,
+    GRANTS,
+    ROLE_GRANTS,
+    SCHOOLS,
+    SECTION_TEACHERS,
+    SECTIONS,
+    SESSIONS,
+    STAFF,
+    STUDENTS,
+    YEAR_GROUPS,
+)
 
 _INT_NULL = sa.cast(sa.null(), sa.Integer)
 _TEXT_NULL = sa.cast(sa.null(), sa.String)

@@ -19,12 +19,10 @@ from sqlalchemy.sql import ColumnElement
 from permissions.capabilities import Capability
 from permissions.errors import Forbidden
 from permissions.viewer import Viewer
-from resolvers import tables
 from resolvers.db import Db
 from resolvers.directory.students import students_in_scope
 from resolvers.scope import student_filter
-
-STUDENTS = tables.Student.__table__
+from resolvers.tables import STUDENTS
 
 
 @dataclass(frozen=True, slots=True)

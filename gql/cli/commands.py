@@ -12,10 +12,10 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from gql.settings import Settings
 from permissions.roles import Role
-from resolvers import tables
 from resolvers.auth import sessions
 from resolvers.db import Db, create_engine
 from resolvers.documents import document_hash, register
+from resolvers.tables import DISTRICTS, ROLE_GRANTS, SCHOOLS
 
 
 async def mint_token(settings: Settings, email: str) -> int:
@@ -73,8 +73,8 @@ async def grant_role(
             if account is None:
                 print(f"No account has the email {email!r}.", file=sys.stderr)
                 return 1
-            schools = tables.School.__table__
-            districts = tables.District.__table__
+            schools = SCHOOLS
+            districts = DISTRICTS
             if school is not None:
                 where = await db.first(
                     sa.select(schools.c.id, schools.c.district_id).where(
@@ -93,7 +93,7 @@ async def grant_role(
                     print(f"No district has the sourcedId {district!r}.", file=sys.stderr)
                     return 1
                 school_id, district_id = None, found.id
-            grants = tables.RoleGrant.__table__
+            grants = ROLE_GRANTS
             exists = await db.first(
                 sa.select(grants.c.id).where(
                     grants.c.account_id == account.id,

@@ -22,11 +22,11 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 from gql.cli.demo_files import LAKESIDE_STUDENTS, write_demo_files
 from gql.cli.sync import import_directory, print_summary, terminal_progress
 from gql.settings import Settings
-from resolvers import tables
 from resolvers.db import Db, create_engine
 from resolvers.events import SYSTEM
 from resolvers.oneroster.importer import grant_staff_roles
 from resolvers.portal.lifecycle_writes import provision_accounts
+from resolvers.tables import ACCOUNTS, DISTRICTS, GUARDIANS, SCHOOLS, YEAR_GROUPS
 
 
 @dataclass(frozen=True)
@@ -60,28 +60,23 @@ async def _ready_the_people(connection: AsyncConnection, settings: Settings) -> 
     sign in: Northfield turned student logins on for Year 9 (the sync's
     reconcile then makes those logins), and the two-school parent's contact
     was provisioned with a portal account, as ``provisionAccounts`` does."""
-    schools = tables.School.__table__
-    year_groups = tables.YearGroup.__table__
-    guardians = tables.Guardian.__table__
     north = (
         await connection.execute(
-            sa.select(schools.c.id).where(schools.c.sourced_id == "northfield")
+            sa.select(SCHOOLS.c.id).where(SCHOOLS.c.sourced_id == "northfield")
         )
     ).scalar_one()
     await connection.execute(
-        sa.update(schools).where(schools.c.id == north).values(student_logins_enabled=True)
+        sa.update(SCHOOLS).where(SCHOOLS.c.id == north).values(student_logins_enabled=True)
     )
     await connection.execute(
-        sa.update(year_groups)
-        .where(year_groups.c.school_id == north, year_groups.c.code == "09")
+        sa.update(YEAR_GROUPS)
+        .where(YEAR_GROUPS.c.school_id == north, YEAR_GROUPS.c.code == "09")
         .values(student_logins_enabled=True)
     )
     db = Db(AsyncSession(bind=connection))
-    parent = await db.first(sa.select(guardians).where(guardians.c.email == "parent@example.com"))
+    parent = await db.first(sa.select(GUARDIANS).where(GUARDIANS.c.email == "parent@example.com"))
     has_account = await db.first(
-        sa.select(tables.Account.__table__.c.id).where(
-            tables.Account.__table__.c.email == "parent@example.com"
-        )
+        sa.select(ACCOUNTS.c.id).where(ACCOUNTS.c.email == "parent@example.com")
     )
     if parent is not None and has_account is None:
         await provision_accounts(
@@ -160,7 +155,7 @@ def _print_people() -> None:
 
 async def _has_a_district(engine: AsyncEngine) -> bool:
     async with engine.connect() as connection:
-        found = await connection.execute(sa.select(tables.District.__table__.c.id).limit(1))
+        found = await connection.execute(sa.select(DISTRICTS.c.id).limit(1))
         return found.first() is not None
 
 

@@ -19,10 +19,10 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
 from gql.settings import Settings
-from resolvers import tables
 from resolvers.db import Db, create_engine
 from resolvers.oneroster.importer import Progress, SyncSummary, import_oneroster
 from resolvers.student_data.student_logins_writes import reconcile_student_logins
+from resolvers.tables import GRANTS, SCHOOLS, STUDENTS
 
 # Work done in the import's transaction after a successful import (the demo
 # grants roles OneRoster cannot express).
@@ -73,20 +73,17 @@ async def import_directory(
 async def reconcile_logins_after_sync(connection: AsyncConnection) -> None:
     """Student logins follow the SIS data: a student who left, moved or lost
     their email loses their login in the same transaction as the sync."""
-    schools = tables.School.__table__
-    grants = tables.StudentAccessGrant.__table__
-    students = tables.Student.__table__
     with_logins = await connection.execute(
-        sa.select(schools.c.id).where(
+        sa.select(SCHOOLS.c.id).where(
             sa.or_(
-                schools.c.student_logins_enabled,
+                SCHOOLS.c.student_logins_enabled,
                 sa.exists(
-                    sa.select(grants.c.id)
-                    .join(students, students.c.id == grants.c.student_id)
+                    sa.select(GRANTS.c.id)
+                    .join(STUDENTS, STUDENTS.c.id == GRANTS.c.student_id)
                     .where(
-                        grants.c.source == "STUDENT_LOGIN",
-                        grants.c.revoked_at.is_(None),
-                        students.c.school_id == schools.c.id,
+                        GRANTS.c.source == "STUDENT_LOGIN",
+                        GRANTS.c.revoked_at.is_(None),
+                        STUDENTS.c.school_id == SCHOOLS.c.id,
                     )
                 ),
             )

@@ -30,12 +30,11 @@ from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
 
 from gql.settings import Settings
-from resolvers import tables
 from resolvers.db import Db
+from resolvers.tables import OUTBOX
 
 log = logging.getLogger("accessgraph.mailer")
 
-OUTBOX = tables.OutboxEmail.__table__
 
 MAX_ATTEMPTS = 5
 BATCH_SIZE = 50

@@ -35,8 +35,8 @@ from redis.exceptions import TimeoutError as RedisTimeoutError
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from resolvers import tables
 from resolvers.db import DatabaseUnavailable, translate
+from resolvers.tables import RATE_LIMIT_WINDOWS
 
 log = logging.getLogger("accessgraph.ratelimit")
 
@@ -147,29 +147,36 @@ class DatabaseRateLimiter:
         return int(attempts) <= limit.attempts
 
     def _count(self, bucket: str, key: str, start: int) -> sa.Executable:
-        table = tables.RateLimitWindow.__table__
-        assert isinstance(table, sa.Table)
         row = {"bucket": bucket, "key": stored_key(key), "window_start": start, "attempts": 1}
         conflict: dict[str, Any] = {
-            "index_elements": [table.c.bucket, table.c.key, table.c.window_start],
-            "set_": {"attempts": table.c.attempts + 1},
+            "index_elements": [
+                RATE_LIMIT_WINDOWS.c.bucket,
+                RATE_LIMIT_WINDOWS.c.key,
+                RATE_LIMIT_WINDOWS.c.window_start,
+            ],
+            "set_": {"attempts": RATE_LIMIT_WINDOWS.c.attempts + 1},
         }
         # The same statement in each dialect's own INSERT (both have ON CONFLICT).
         if self.engine.dialect.name == "postgresql":
-            upsert = postgresql.insert(table).values(row).on_conflict_do_update(**conflict)
-            return upsert.returning(table.c.attempts)
-        sqlite_upsert = sqlite.insert(table).values(row).on_conflict_do_update(**conflict)
-        return sqlite_upsert.returning(table.c.attempts)
+            upsert = (
+                postgresql.insert(RATE_LIMIT_WINDOWS).values(row).on_conflict_do_update(**conflict)
+            )
+            return upsert.returning(RATE_LIMIT_WINDOWS.c.attempts)
+        sqlite_upsert = (
+            sqlite.insert(RATE_LIMIT_WINDOWS).values(row).on_conflict_do_update(**conflict)
+        )
+        return sqlite_upsert.returning(RATE_LIMIT_WINDOWS.c.attempts)
 
     async def _prune(self, bucket: str, before: int) -> None:
         """Delete the bucket's windows that started before ``before`` (the
         previous window is kept, for workers whose clocks lag a little)."""
-        table = tables.RateLimitWindow.__table__
-        assert isinstance(table, sa.Table)
         try:
             async with self.engine.begin() as connection:
                 await connection.execute(
-                    sa.delete(table).where(table.c.bucket == bucket, table.c.window_start < before)
+                    sa.delete(RATE_LIMIT_WINDOWS).where(
+                        RATE_LIMIT_WINDOWS.c.bucket == bucket,
+                        RATE_LIMIT_WINDOWS.c.window_start < before,
+                    )
                 )
         except Exception as exc:  # the count is what matters; old rows wait for the next prune
             log.warning("pruning rate-limit windows of %s failed: %s", bucket, exc)

@@ -25,15 +25,9 @@ from permissions.capabilities import CAPABILITIES, Capability
 from permissions.roles import Relation, Role
 from permissions.scope import Scope
 from permissions.viewer import Viewer
-from resolvers import tables
 from resolvers.db import Db
 from resolvers.scope import account_filter, district_filter, school_filter
-
-ACCOUNTS = tables.Account.__table__
-ROLE_GRANTS = tables.RoleGrant.__table__
-SCHOOLS = tables.School.__table__
-DISTRICTS = tables.District.__table__
-STAFF = tables.StaffMember.__table__
+from resolvers.tables import ACCOUNTS, DISTRICTS, ROLE_GRANTS, SCHOOLS
 
 MANUAL = "MANUAL"
 

@@ -9,12 +9,8 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Row
 
-from resolvers import tables
 from resolvers.db import Db
-
-SESSIONS = tables.Session.__table__
-ACCOUNTS = tables.Account.__table__
-STAFF = tables.StaffMember.__table__
+from resolvers.tables import ACCOUNTS, SESSIONS, STAFF
 
 
 def normalise_email(email: str) -> str:

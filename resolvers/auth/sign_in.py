@@ -30,17 +30,20 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Row
 
-from resolvers import tables
 from resolvers.auth import sessions
 from resolvers.auth.sessions import normalise_email
 from resolvers.db import Db
-
-SESSIONS = tables.Session.__table__
-HANDOFFS = tables.AuthHandoff.__table__
-ACCOUNTS = tables.Account.__table__
-IDENTITIES = tables.AccountIdentity.__table__
-STAFF = tables.StaffMember.__table__
-DISTRICTS = tables.District.__table__
+from resolvers.tables import (
+    ACCOUNT_IDENTITIES,
+    ACCOUNTS,
+    AUTH_HANDOFFS,
+    DISTRICTS,
+    GRANTS,
+    ROLE_GRANTS,
+    SESSIONS,
+    STAFF_SCHOOLS,
+    STUDENTS,
+)
 
 ROTATED = "rotated"
 REUSED = "refresh token reused"
@@ -171,7 +174,7 @@ async def create_handoff(
     ``code_challenge``, for a session (``redeem_handoff``)."""
     code = secrets.token_urlsafe(32)
     await db.execute(
-        sa.insert(HANDOFFS).values(
+        sa.insert(AUTH_HANDOFFS).values(
             code_hash=hash_refresh_token(code),
             account_id=account_id,
             code_challenge=code_challenge,
@@ -189,14 +192,14 @@ async def redeem_handoff(db: Db, *, code: str, verifier: str, now: dt.datetime) 
     exchanges cannot both win): someone who intercepted it without the
     verifier destroys it and gains nothing."""
     spent = await db.first(
-        sa.update(HANDOFFS)
+        sa.update(AUTH_HANDOFFS)
         .where(
-            HANDOFFS.c.code_hash == hash_refresh_token(code),
-            HANDOFFS.c.used_at.is_(None),
-            HANDOFFS.c.expires_at > now,
+            AUTH_HANDOFFS.c.code_hash == hash_refresh_token(code),
+            AUTH_HANDOFFS.c.used_at.is_(None),
+            AUTH_HANDOFFS.c.expires_at > now,
         )
         .values(used_at=now)
-        .returning(HANDOFFS.c.account_id, HANDOFFS.c.code_challenge)
+        .returning(AUTH_HANDOFFS.c.account_id, AUTH_HANDOFFS.c.code_challenge)
     )
     if spent is None:
         return None
@@ -424,8 +427,11 @@ async def sign_in_with_identity(
     active staff record's gets (or joins) a STAFF account linked to it."""
     known = await db.first(
         sa.select(ACCOUNTS)
-        .join(IDENTITIES, IDENTITIES.c.account_id == ACCOUNTS.c.id)
-        .where(IDENTITIES.c.issuer == identity.issuer, IDENTITIES.c.subject == identity.subject)
+        .join(ACCOUNT_IDENTITIES, ACCOUNT_IDENTITIES.c.account_id == ACCOUNTS.c.id)
+        .where(
+            ACCOUNT_IDENTITIES.c.issuer == identity.issuer,
+            ACCOUNT_IDENTITIES.c.subject == identity.subject,
+        )
     )
     if known is not None:
         if known.revoked_at is not None:
@@ -472,7 +478,7 @@ async def sign_in_with_identity(
         )
         account_id = int(result.scalar_one())
     await db.execute(
-        sa.insert(IDENTITIES).values(
+        sa.insert(ACCOUNT_IDENTITIES).values(
             account_id=account_id,
             issuer=identity.issuer,
             subject=identity.subject,
@@ -497,29 +503,25 @@ class AccountPlace:
 
 
 async def places_of_account(db: Db, account_id: int) -> list[AccountPlace]:
-    grants = tables.StudentAccessGrant.__table__
-    students = tables.Student.__table__
-    staff_schools = tables.StaffSchool.__table__
-    role_grants = tables.RoleGrant.__table__
     granted = (
-        sa.select(students.c.district_id, students.c.school_id, students.c.id.label("student_id"))
-        .join(grants, grants.c.student_id == students.c.id)
-        .where(grants.c.account_id == account_id, grants.c.revoked_at.is_(None))
+        sa.select(STUDENTS.c.district_id, STUDENTS.c.school_id, STUDENTS.c.id.label("student_id"))
+        .join(GRANTS, GRANTS.c.student_id == STUDENTS.c.id)
+        .where(GRANTS.c.account_id == account_id, GRANTS.c.revoked_at.is_(None))
     )
     works_at = (
         sa.select(
-            staff_schools.c.district_id,
-            staff_schools.c.school_id,
+            STAFF_SCHOOLS.c.district_id,
+            STAFF_SCHOOLS.c.school_id,
             sa.cast(sa.null(), sa.Integer).label("student_id"),
         )
-        .join(ACCOUNTS, ACCOUNTS.c.staff_member_id == staff_schools.c.staff_member_id)
+        .join(ACCOUNTS, ACCOUNTS.c.staff_member_id == STAFF_SCHOOLS.c.staff_member_id)
         .where(ACCOUNTS.c.id == account_id)
     )
     holds_role = sa.select(
-        role_grants.c.district_id,
-        role_grants.c.school_id,
+        ROLE_GRANTS.c.district_id,
+        ROLE_GRANTS.c.school_id,
         sa.cast(sa.null(), sa.Integer).label("student_id"),
-    ).where(role_grants.c.account_id == account_id)
+    ).where(ROLE_GRANTS.c.account_id == account_id)
     union = sa.union(granted, works_at, holds_role).subquery()
     rows = await db.all(
         sa.select(union).order_by(union.c.district_id, union.c.school_id, union.c.student_id)

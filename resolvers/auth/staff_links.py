@@ -18,18 +18,11 @@ from sqlalchemy.engine import Row
 from permissions.capabilities import Capability
 from permissions.roles import Role
 from permissions.viewer import Viewer
-from resolvers import tables
 from resolvers.auth.roles import Place, capabilities_at, grant_refusal, narrowed
 from resolvers.auth.sessions import normalise_email
 from resolvers.db import Db
 from resolvers.scope import school_id_filter
-
-ACCOUNTS = tables.Account.__table__
-STAFF = tables.StaffMember.__table__
-STAFF_SCHOOLS = tables.StaffSchool.__table__
-ROLE_GRANTS = tables.RoleGrant.__table__
-SCHOOLS = tables.School.__table__
-DISTRICTS = tables.District.__table__
+from resolvers.tables import ACCOUNTS, DISTRICTS, ROLE_GRANTS, SCHOOLS, STAFF, STAFF_SCHOOLS
 
 
 async def managed_staff_member(db: Db, viewer: Viewer, staff_member_id: int) -> Row[Any] | None:

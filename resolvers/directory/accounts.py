@@ -11,7 +11,6 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Row
 
 from permissions.viewer import Viewer
-from resolvers import tables
 from resolvers.common import grouped_in_key_order, in_key_order, name_search, split_prefixed
 from resolvers.db import Db
 from resolvers.pagination import (
@@ -29,15 +28,16 @@ from resolvers.scope import (
     student_filter,
     unlinked_staff_account,
 )
-
-ACCOUNTS = tables.Account.__table__
-ROLE_GRANTS = tables.RoleGrant.__table__
-STAFF = tables.StaffMember.__table__
-STAFF_SCHOOLS = tables.StaffSchool.__table__
-GRANTS = tables.StudentAccessGrant.__table__
-STUDENTS = tables.Student.__table__
-CONTACTS = tables.StudentContact.__table__
-DISTRICTS = tables.District.__table__
+from resolvers.tables import (
+    ACCOUNTS,
+    CONTACTS,
+    DISTRICTS,
+    GRANTS,
+    ROLE_GRANTS,
+    STAFF,
+    STAFF_SCHOOLS,
+    STUDENTS,
+)
 
 ORDER = (ACCOUNTS.c.display_name, ACCOUNTS.c.id)
 GRANT_ORDER = (GRANTS.c.granted_at, GRANTS.c.id)

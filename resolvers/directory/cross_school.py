@@ -18,15 +18,12 @@ from sqlalchemy.engine import Row
 from sqlalchemy.sql import ColumnElement
 
 from permissions.viewer import Viewer
-from resolvers import tables
 from resolvers.common import grouped_in_key_order
 from resolvers.db import Db
 from resolvers.directory.accounts import account_columns
 from resolvers.pagination import Page, PageRequest, count, keyset_page
 from resolvers.scope import student_filter
-
-GRANTS = tables.StudentAccessGrant.__table__
-STUDENTS = tables.Student.__table__
+from resolvers.tables import ACCOUNTS, GRANTS, SCHOOLS, STUDENTS
 
 # Keyset by account id alone: one row per account after grouping.
 ORDER = (GRANTS.c.account_id,)
@@ -54,8 +51,7 @@ def _linked_accounts(viewer: Viewer, district_id: int) -> sa.Select[Any]:
     )
 
 
-LINK_ACCOUNT = tables.Account.__table__.alias("link_account")
-SCHOOLS = tables.School.__table__
+LINK_ACCOUNT = ACCOUNTS.alias("link_account")
 SCHOOL_PREFIX = "school__"
 
 

@@ -10,17 +10,13 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Row
 
 from permissions.viewer import Viewer
-from resolvers import tables
 from resolvers.common import name_search, rows_by_id
 from resolvers.db import Db
 from resolvers.pagination import Page, PageRequest, count, keyset_page
 from resolvers.portal.lifecycle import PortalStatus, guardian_eligible, status_condition
 from resolvers.scope import guardian_filter
+from resolvers.tables import ACCOUNTS, CONTACTS, GUARDIANS, STUDENTS
 
-GUARDIANS = tables.Guardian.__table__
-CONTACTS = tables.StudentContact.__table__
-STUDENTS = tables.Student.__table__
-ACCOUNTS = tables.Account.__table__
 # One alias for every query: the lifecycle conditions built on it are cached.
 STATUS_ACCOUNT = ACCOUNTS.alias("status_account")
 

@@ -9,15 +9,11 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Row
 
 from permissions.viewer import Viewer
-from resolvers import tables
 from resolvers.common import grouped_in_key_order, rows_by_id
 from resolvers.db import Db
 from resolvers.pagination import Page, PageRequest, count, keyset_page
 from resolvers.scope import district_filter, school_filter, school_id_filter
-
-DISTRICTS = tables.District.__table__
-SCHOOLS = tables.School.__table__
-YEAR_GROUPS = tables.YearGroup.__table__
+from resolvers.tables import DISTRICTS, SCHOOLS, YEAR_GROUPS
 
 SCHOOL_ORDER = (SCHOOLS.c.name, SCHOOLS.c.id)
 DISTRICT_ORDER = (DISTRICTS.c.name, DISTRICTS.c.id)

@@ -9,17 +9,11 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Row
 
 from permissions.viewer import Viewer
-from resolvers import tables
 from resolvers.common import grouped_in_key_order, rows_by_id
 from resolvers.db import Db
 from resolvers.pagination import Page, PageRequest, count, keyset_page
 from resolvers.scope import school_id_filter, section_filter, staff_filter
-
-STAFF = tables.StaffMember.__table__
-STAFF_SCHOOLS = tables.StaffSchool.__table__
-SECTIONS = tables.Section.__table__
-SECTION_TEACHERS = tables.SectionTeacher.__table__
-SCHOOLS = tables.School.__table__
+from resolvers.tables import SCHOOLS, SECTION_TEACHERS, SECTIONS, STAFF, STAFF_SCHOOLS
 
 ORDER = (STAFF.c.family_name, STAFF.c.given_name, STAFF.c.id)
 

@@ -10,7 +10,6 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Row
 
 from permissions.viewer import Viewer
-from resolvers import tables
 from resolvers.common import grouped_in_key_order, name_search, rows_by_id
 from resolvers.db import Db
 from resolvers.pagination import (
@@ -22,10 +21,7 @@ from resolvers.pagination import (
     keyset_pages_by_parent,
 )
 from resolvers.scope import student_filter
-
-STUDENTS = tables.Student.__table__
-CONTACTS = tables.StudentContact.__table__
-ENROLMENTS = tables.SectionEnrolment.__table__
+from resolvers.tables import CONTACTS, ENROLMENTS, STUDENTS
 
 ORDER = (STUDENTS.c.family_name, STUDENTS.c.given_name, STUDENTS.c.id)
 

@@ -8,13 +8,7 @@ import datetime as dt
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from resolvers import tables
-
-ACCOUNTS = tables.Account.__table__
-CONTACTS = tables.StudentContact.__table__
-STUDENTS = tables.Student.__table__
-GRANTS = tables.StudentAccessGrant.__table__
-EVENTS = tables.AccessEvent.__table__
+from resolvers.tables import ACCESS_EVENTS, ACCOUNTS, CONTACTS, GRANTS, STUDENTS
 
 SIS_ACTOR_NAME = "SIS sync"
 CUSTODY_REVOKE_REASON = "custody restriction"
@@ -83,7 +77,7 @@ async def revoke_restricted_grants(
         [{"grant_id": grant.id} for grant in grants],
     )
     await connection.execute(
-        EVENTS.insert(),
+        ACCESS_EVENTS.insert(),
         [
             {
                 "district_id": grant.district_id,

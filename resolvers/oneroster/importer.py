@@ -27,6 +27,7 @@ from resolvers.oneroster.csv_files import Refusal, Refusals
 from resolvers.oneroster.diff import Changes
 from resolvers.oneroster.roster import read_roster
 from resolvers.oneroster.write import Progress, RosterImport
+from resolvers.tables import DISTRICTS, ROLE_GRANTS, SCHOOLS, STAFF
 
 __all__ = [
     "KINDS",
@@ -39,10 +40,6 @@ __all__ = [
     "import_oneroster",
 ]
 
-DISTRICTS = tables.District.__table__
-SCHOOLS = tables.School.__table__
-STAFF = tables.StaffMember.__table__
-ROLE_GRANTS = tables.RoleGrant.__table__
 
 # The kinds of record an import reports on, in the order it writes them.
 KINDS = (

@@ -18,25 +18,24 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from permissions.roles import Role
-from resolvers import tables
 from resolvers.oneroster.access import accounts_with_current_students, revoke_restricted_grants
 from resolvers.oneroster.diff import Absent, Changes, Key, TableSync, Values, sync_table
 from resolvers.oneroster.records import Roster
-
-DISTRICTS = tables.District.__table__
-SCHOOLS = tables.School.__table__
-YEAR_GROUPS = tables.YearGroup.__table__
-SESSIONS = tables.AcademicSession.__table__
-SECTIONS = tables.Section.__table__
-STAFF = tables.StaffMember.__table__
-STAFF_SCHOOLS = tables.StaffSchool.__table__
-ROLE_GRANTS = tables.RoleGrant.__table__
-STUDENTS = tables.Student.__table__
-GUARDIANS = tables.Guardian.__table__
-CONTACTS = tables.StudentContact.__table__
-SECTION_TEACHERS = tables.SectionTeacher.__table__
-ENROLMENTS = tables.SectionEnrolment.__table__
-
+from resolvers.tables import (
+    ACADEMIC_SESSIONS,
+    CONTACTS,
+    DISTRICTS,
+    ENROLMENTS,
+    GUARDIANS,
+    ROLE_GRANTS,
+    SCHOOLS,
+    SECTION_TEACHERS,
+    SECTIONS,
+    STAFF,
+    STAFF_SCHOOLS,
+    STUDENTS,
+    YEAR_GROUPS,
+)
 
 ENROLLED, WITHDRAWN, GRADUATED = "ENROLLED", "WITHDRAWN", "GRADUATED"
 
@@ -135,7 +134,7 @@ class RosterImport:
         session_ids = await self.sync(
             "academic_sessions",
             TableSync(
-                SESSIONS,
+                ACADEMIC_SESSIONS,
                 ("district_id", "sourced_id"),
                 ("title", "session_type", "start_date", "end_date"),
             ),
@@ -149,7 +148,7 @@ class RosterImport:
                 for s in roster.sessions
                 for district in s.districts
             },
-            scope=self._in_districts(SESSIONS),
+            scope=self._in_districts(ACADEMIC_SESSIONS),
         )
 
         def term_id(district: int, term: str | None) -> int | None:

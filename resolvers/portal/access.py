@@ -9,32 +9,27 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Row
 
 from permissions.viewer import Viewer
-from resolvers import tables
 from resolvers.common import in_key_order
 from resolvers.db import Db
 from resolvers.portal.lifecycle import guardian_eligible
 from resolvers.scope import student_filter
-
-CODES = tables.AccessCode.__table__
-STUDENTS = tables.Student.__table__
-ACCOUNTS = tables.Account.__table__
-GUARDIANS = tables.Guardian.__table__
+from resolvers.tables import ACCESS_CODES, ACCOUNTS, GUARDIANS, STUDENTS
 
 
 async def active_code_by_student_id(db: Db, student_ids: Sequence[int]) -> list[Row[Any] | None]:
     rows = await db.all(
-        sa.select(CODES)
-        .where(CODES.c.student_id.in_(list(student_ids)), CODES.c.status == "ACTIVE")
-        .order_by(CODES.c.created_at, CODES.c.id)
+        sa.select(ACCESS_CODES)
+        .where(ACCESS_CODES.c.student_id.in_(list(student_ids)), ACCESS_CODES.c.status == "ACTIVE")
+        .order_by(ACCESS_CODES.c.created_at, ACCESS_CODES.c.id)
     )
     return in_key_order(student_ids, rows, lambda r: r.student_id)
 
 
 async def codes_in_scope(db: Db, viewer: Viewer, ids: Sequence[int]) -> list[Row[Any] | None]:
     rows = await db.all(
-        sa.select(CODES)
-        .join(STUDENTS, STUDENTS.c.id == CODES.c.student_id)
-        .where(CODES.c.id.in_(list(ids)), student_filter(viewer.scope))
+        sa.select(ACCESS_CODES)
+        .join(STUDENTS, STUDENTS.c.id == ACCESS_CODES.c.student_id)
+        .where(ACCESS_CODES.c.id.in_(list(ids)), student_filter(viewer.scope))
     )
     return in_key_order(ids, rows, lambda r: r.id)
 

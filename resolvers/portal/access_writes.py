@@ -18,16 +18,11 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Row
 
 from permissions.viewer import Viewer
-from resolvers import tables
 from resolvers.db import Db
 from resolvers.events import Actor, Event, record
 from resolvers.portal.codes import ALPHABET, LENGTH, new_code, normalise_code
+from resolvers.tables import ACCESS_CODES, CONTACTS, GRANTS, SCHOOLS, STUDENTS
 from resolvers.writes import Refusal, lock_rows
-
-CODES = tables.AccessCode.__table__
-STUDENTS = tables.Student.__table__
-GRANTS = tables.StudentAccessGrant.__table__
-CONTACTS = tables.StudentContact.__table__
 
 CODE_ISSUED = "ACCESS_CODE_ISSUED"
 CODE_RESET = "ACCESS_CODE_RESET"
@@ -59,8 +54,8 @@ async def lock_students(db: Db, student_ids: Sequence[int]) -> None:
 
 async def _active_codes(db: Db, student_ids: Sequence[int]) -> dict[int, Row[Any]]:
     rows = await db.all(
-        sa.select(CODES).where(
-            CODES.c.student_id.in_(list(student_ids)), CODES.c.status == "ACTIVE"
+        sa.select(ACCESS_CODES).where(
+            ACCESS_CODES.c.student_id.in_(list(student_ids)), ACCESS_CODES.c.status == "ACTIVE"
         )
     )
     return {row.student_id: row for row in rows}
@@ -73,7 +68,7 @@ async def _issue(
     if not students:
         return {}
     rows = await db.all(
-        sa.insert(CODES)
+        sa.insert(ACCESS_CODES)
         .values(
             [
                 {
@@ -87,7 +82,7 @@ async def _issue(
                 for s in students
             ]
         )
-        .returning(*CODES.c)
+        .returning(*ACCESS_CODES.c)
     )
     await record(
         db,
@@ -126,14 +121,14 @@ async def replace_codes(
     ids = [s.id for s in students]
     old = await lock_rows(
         db,
-        CODES,
-        sa.and_(CODES.c.student_id.in_(ids), CODES.c.status == "ACTIVE"),
-        touch=CODES.c.status,
+        ACCESS_CODES,
+        sa.and_(ACCESS_CODES.c.student_id.in_(ids), ACCESS_CODES.c.status == "ACTIVE"),
+        touch=ACCESS_CODES.c.status,
     )
     if old:
         await db.execute(
-            sa.update(CODES)
-            .where(CODES.c.id.in_([row.id for row in old]))
+            sa.update(ACCESS_CODES)
+            .where(ACCESS_CODES.c.id.in_([row.id for row in old]))
             .values(status="RESET", reset_at=now)
         )
         await record(
@@ -189,7 +184,9 @@ async def redeem_access_code(
     code = normalise_code(typed)
     if not _well_formed(code):
         return Redemption(refusal=INVALID_CODE)
-    locked = await lock_rows(db, CODES, CODES.c.code == code, touch=CODES.c.status)
+    locked = await lock_rows(
+        db, ACCESS_CODES, ACCESS_CODES.c.code == code, touch=ACCESS_CODES.c.status
+    )
     if not locked or locked[0].status != "ACTIVE":
         return Redemption(refusal=INVALID_CODE)
     access_code = locked[0]
@@ -299,16 +296,15 @@ async def create_grant(
 async def login_instructions_facts(db: Db, access_code_id: int) -> Row[Any] | None:
     """What the printable instructions show: the code, its status, the
     student's and the school's names."""
-    schools = tables.School.__table__
     return await db.first(
         sa.select(
-            CODES.c.code,
-            CODES.c.status,
+            ACCESS_CODES.c.code,
+            ACCESS_CODES.c.status,
             STUDENTS.c.given_name,
             STUDENTS.c.family_name,
-            schools.c.name.label("school_name"),
+            SCHOOLS.c.name.label("school_name"),
         )
-        .join(STUDENTS, STUDENTS.c.id == CODES.c.student_id)
-        .join(schools, schools.c.id == STUDENTS.c.school_id)
-        .where(CODES.c.id == access_code_id)
+        .join(STUDENTS, STUDENTS.c.id == ACCESS_CODES.c.student_id)
+        .join(SCHOOLS, SCHOOLS.c.id == STUDENTS.c.school_id)
+        .where(ACCESS_CODES.c.id == access_code_id)
     )

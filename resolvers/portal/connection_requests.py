@@ -10,16 +10,13 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Row
 
 from permissions.viewer import Viewer
-from resolvers import tables
 from resolvers.common import in_key_order
 from resolvers.db import Db
 from resolvers.pagination import Page, PageRequest, counts_by_parent, keyset_pages_by_parent
 from resolvers.scope import student_filter
+from resolvers.tables import CONNECTION_REQUESTS, STUDENTS
 
-REQUESTS = tables.ConnectionRequest.__table__
-STUDENTS = tables.Student.__table__
-
-ORDER = (REQUESTS.c.created_at, REQUESTS.c.id)
+ORDER = (CONNECTION_REQUESTS.c.created_at, CONNECTION_REQUESTS.c.id)
 
 
 def effective_status(row: Any, now: dt.datetime) -> str:
@@ -31,8 +28,8 @@ def effective_status(row: Any, now: dt.datetime) -> str:
 
 def _requests(viewer: Viewer) -> sa.Select[Any]:
     return (
-        sa.select(REQUESTS)
-        .join(STUDENTS, STUDENTS.c.id == REQUESTS.c.student_id)
+        sa.select(CONNECTION_REQUESTS)
+        .join(STUDENTS, STUDENTS.c.id == CONNECTION_REQUESTS.c.student_id)
         .where(student_filter(viewer.scope))
     )
 
@@ -41,16 +38,18 @@ async def request_pages_by_student(
     db: Db, viewer: Viewer, student_ids: Sequence[int], request: PageRequest
 ) -> list[Page]:
     return await keyset_pages_by_parent(
-        db, _requests(viewer), REQUESTS.c.student_id, ORDER, student_ids, request
+        db, _requests(viewer), CONNECTION_REQUESTS.c.student_id, ORDER, student_ids, request
     )
 
 
 async def request_counts_by_student(
     db: Db, viewer: Viewer, student_ids: Sequence[int]
 ) -> list[int]:
-    return await counts_by_parent(db, _requests(viewer), REQUESTS.c.student_id, student_ids)
+    return await counts_by_parent(
+        db, _requests(viewer), CONNECTION_REQUESTS.c.student_id, student_ids
+    )
 
 
 async def requests_in_scope(db: Db, viewer: Viewer, ids: Sequence[int]) -> list[Row[Any] | None]:
-    rows = await db.all(_requests(viewer).where(REQUESTS.c.id.in_(list(ids))))
+    rows = await db.all(_requests(viewer).where(CONNECTION_REQUESTS.c.id.in_(list(ids))))
     return in_key_order(ids, rows, lambda r: r.id)

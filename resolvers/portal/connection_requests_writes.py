@@ -23,18 +23,12 @@ from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy.engine import Row
 
 from permissions.viewer import Viewer
-from resolvers import tables
 from resolvers.db import Db
 from resolvers.events import Actor, Event, record
 from resolvers.outbox import Email, enqueue
 from resolvers.portal.access_writes import active_grant, create_grant, lock_students
+from resolvers.tables import CONNECTION_REQUESTS, CONTACTS, DISTRICTS, SCHOOLS
 from resolvers.writes import Refusal, lock_rows
-
-REQUESTS = tables.ConnectionRequest.__table__
-STUDENTS = tables.Student.__table__
-SCHOOLS = tables.School.__table__
-DISTRICTS = tables.District.__table__
-CONTACTS = tables.StudentContact.__table__
 
 LIFETIME = dt.timedelta(days=30)
 MAX_FAILED_PINS = 5
@@ -165,11 +159,11 @@ async def create_connection_request(
     # sees the first and is refused.
     await lock_students(db, [student.id])
     waiting = await db.first(
-        sa.select(REQUESTS.c.id).where(
-            REQUESTS.c.student_id == student.id,
-            sa.func.lower(REQUESTS.c.email) == checked.email,
-            REQUESTS.c.status == "WAITING_FOR_ACTIVATION",
-            REQUESTS.c.expires_at > now,
+        sa.select(CONNECTION_REQUESTS.c.id).where(
+            CONNECTION_REQUESTS.c.student_id == student.id,
+            sa.func.lower(CONNECTION_REQUESTS.c.email) == checked.email,
+            CONNECTION_REQUESTS.c.status == "WAITING_FOR_ACTIVATION",
+            CONNECTION_REQUESTS.c.expires_at > now,
         )
     )
     if waiting is not None:
@@ -189,7 +183,7 @@ async def create_connection_request(
     pin_hash = await asyncio.to_thread(_HASHER.hash, pin)
     student_name = f"{student.given_name} {student.family_name}"
     request = await db.first(
-        sa.insert(REQUESTS)
+        sa.insert(CONNECTION_REQUESTS)
         .values(
             district_id=student.district_id,
             student_id=student.id,
@@ -204,7 +198,7 @@ async def create_connection_request(
             expires_at=now + LIFETIME,
             created_by_staff_id=actor.staff_member_id,
         )
-        .returning(*REQUESTS.c)
+        .returning(*CONNECTION_REQUESTS.c)
     )
     assert request is not None
     link = f"{public_url.rstrip('/')}/activate?token={token}"
@@ -262,7 +256,12 @@ async def delete_connection_request(
     """DELETED, so that a new request for the same email may be made. An
     activated request is refused (revoke the grant instead); deleting a
     deleted one changes nothing."""
-    locked = await lock_rows(db, REQUESTS, REQUESTS.c.id == request.id, touch=REQUESTS.c.status)
+    locked = await lock_rows(
+        db,
+        CONNECTION_REQUESTS,
+        CONNECTION_REQUESTS.c.id == request.id,
+        touch=CONNECTION_REQUESTS.c.status,
+    )
     current = locked[0]
     if current.status == "ACTIVATED":
         return None, Refusal(
@@ -273,10 +272,10 @@ async def delete_connection_request(
     if current.status == "DELETED":
         return current, None
     deleted = await db.first(
-        sa.update(REQUESTS)
-        .where(REQUESTS.c.id == current.id)
+        sa.update(CONNECTION_REQUESTS)
+        .where(CONNECTION_REQUESTS.c.id == current.id)
         .values(status="DELETED", deleted_at=now)
-        .returning(*REQUESTS.c)
+        .returning(*CONNECTION_REQUESTS.c)
     )
     await record(
         db,
@@ -318,7 +317,10 @@ async def activate_connection(
     """
     assert viewer.account_id is not None
     locked = await lock_rows(
-        db, REQUESTS, REQUESTS.c.token_hash == token_hash(token.strip()), touch=REQUESTS.c.status
+        db,
+        CONNECTION_REQUESTS,
+        CONNECTION_REQUESTS.c.token_hash == token_hash(token.strip()),
+        touch=CONNECTION_REQUESTS.c.status,
     )
     if not locked or locked[0].status in {"DELETED", "ACTIVATED"}:
         return Activation(refusal=INVALID_TOKEN)
@@ -356,8 +358,8 @@ async def activate_connection(
         failed = request.failed_pin_attempts + 1
         now_locked = failed >= MAX_FAILED_PINS
         await db.execute(
-            sa.update(REQUESTS)
-            .where(REQUESTS.c.id == request.id)
+            sa.update(CONNECTION_REQUESTS)
+            .where(CONNECTION_REQUESTS.c.id == request.id)
             .values(failed_pin_attempts=failed, locked_at=now if now_locked else None)
         )
         if now_locked:
@@ -384,8 +386,8 @@ async def activate_connection(
         return Activation(refusal=Refusal("PIN_INCORRECT", message, ("input", "pin")))
 
     await db.execute(
-        sa.update(REQUESTS)
-        .where(REQUESTS.c.id == request.id)
+        sa.update(CONNECTION_REQUESTS)
+        .where(CONNECTION_REQUESTS.c.id == request.id)
         .values(status="ACTIVATED", activated_at=now, activated_account_id=viewer.account_id)
     )
     activated = Event(

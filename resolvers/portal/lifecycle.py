@@ -13,13 +13,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.sql import ColumnElement, FromClause
 
-from resolvers import tables
-
-CONTACTS = tables.StudentContact.__table__
-STUDENTS = tables.Student.__table__
-GRANTS = tables.StudentAccessGrant.__table__
-STAFF = tables.StaffMember.__table__
-ACCOUNTS = tables.Account.__table__
+from resolvers.tables import ACCOUNTS, CONTACTS, GRANTS, GUARDIANS, STAFF, STUDENTS
 
 
 class PortalStatus(enum.Enum):
@@ -154,8 +148,6 @@ def status_of(row: Any) -> PortalStatus:
 
 
 # ------------------------------------------------------------ contacts
-
-GUARDIANS = tables.Guardian.__table__
 
 
 def guardian_eligible(guardian: FromClause = GUARDIANS) -> ColumnElement[bool]:

@@ -27,7 +27,6 @@ from permissions.capabilities import Capability
 from permissions.errors import Forbidden
 from permissions.scope import Scope
 from permissions.viewer import Viewer
-from resolvers import tables
 from resolvers.db import Db
 from resolvers.directory.accounts import accounts_by_id, accounts_in_scope
 from resolvers.directory.guardians import guardians_in_scope
@@ -35,16 +34,17 @@ from resolvers.directory.students import student_refs_by_guardian_id
 from resolvers.events import Actor, Event, record
 from resolvers.outbox import Email, enqueue
 from resolvers.portal.lifecycle import PortalStatus, guardian_eligible, status_of
+from resolvers.tables import (
+    ACCOUNTS,
+    CONTACTS,
+    GRANTS,
+    GUARDIANS,
+    ROLE_GRANTS,
+    SESSIONS,
+    STAFF_SCHOOLS,
+    STUDENTS,
+)
 from resolvers.writes import Refusal, lock_rows, not_found
-
-ACCOUNTS = tables.Account.__table__
-GUARDIANS = tables.Guardian.__table__
-CONTACTS = tables.StudentContact.__table__
-STUDENTS = tables.Student.__table__
-GRANTS = tables.StudentAccessGrant.__table__
-SESSIONS = tables.Session.__table__
-STAFF_SCHOOLS = tables.StaffSchool.__table__
-ROLE_GRANTS = tables.RoleGrant.__table__
 
 ACCOUNT_PROVISIONED = "ACCOUNT_PROVISIONED"
 ACCOUNT_REVOKED = "ACCOUNT_REVOKED"

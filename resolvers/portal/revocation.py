@@ -17,14 +17,11 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Row
 
-from resolvers import tables
 from resolvers.db import Db
 from resolvers.events import Actor, Event, record
 from resolvers.portal.access_writes import replace_codes
+from resolvers.tables import ACCESS_CODES, GRANTS
 from resolvers.writes import Refusal
-
-GRANTS = tables.StudentAccessGrant.__table__
-CODES = tables.AccessCode.__table__
 
 GRANT_REVOKED = "GRANT_REVOKED"
 REVOKED_IN_VIEW = "Revoked by staff"
@@ -110,8 +107,8 @@ async def revoke_student_access(
         {
             row.student_id
             for row in await db.all(
-                sa.select(CODES.c.student_id).where(
-                    CODES.c.id.in_(used_code_ids), CODES.c.status == "ACTIVE"
+                sa.select(ACCESS_CODES.c.student_id).where(
+                    ACCESS_CODES.c.id.in_(used_code_ids), ACCESS_CODES.c.status == "ACTIVE"
                 )
             )
         }

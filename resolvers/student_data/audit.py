@@ -17,19 +17,14 @@ from sqlalchemy.sql import ColumnElement
 
 from permissions.capabilities import Capability
 from permissions.viewer import Viewer
-from resolvers import tables
 from resolvers.common import grouped_in_key_order, in_key_order
 from resolvers.db import Db
 from resolvers.pagination import Page, PageRequest, counts_by_parent, encode_cursor
 from resolvers.scope import capability_student_filter, student_filter
-
-EVENTS = tables.AccessEvent.__table__
-GRANTS = tables.StudentAccessGrant.__table__
-ACCOUNTS = tables.Account.__table__
-STUDENTS = tables.Student.__table__
+from resolvers.tables import ACCESS_EVENTS, ACCOUNTS, GRANTS, STUDENTS
 
 # Newest first: the cursor holds (at, id) and the next page lies below it.
-LOG_ORDER = (EVENTS.c.at, EVENTS.c.id)
+LOG_ORDER = (ACCESS_EVENTS.c.at, ACCESS_EVENTS.c.id)
 
 
 async def current_grants_by_student(
@@ -55,8 +50,8 @@ async def current_grants_by_student(
 
 def _events(viewer: Viewer) -> sa.Select[Any]:
     return (
-        sa.select(EVENTS)
-        .join(STUDENTS, STUDENTS.c.id == EVENTS.c.student_id)
+        sa.select(ACCESS_EVENTS)
+        .join(STUDENTS, STUDENTS.c.id == ACCESS_EVENTS.c.student_id)
         .where(student_filter(viewer.scope))
     )
 
@@ -67,10 +62,10 @@ async def events_in_scope(db: Db, viewer: Viewer, ids: Sequence[int]) -> list[Ro
     ``Student.accessReview`` is restricted to), decided in SQL. Events
     about no student are in no access log."""
     rows = await db.all(
-        sa.select(EVENTS)
-        .join(STUDENTS, STUDENTS.c.id == EVENTS.c.student_id)
+        sa.select(ACCESS_EVENTS)
+        .join(STUDENTS, STUDENTS.c.id == ACCESS_EVENTS.c.student_id)
         .where(
-            EVENTS.c.id.in_(list(ids)),
+            ACCESS_EVENTS.c.id.in_(list(ids)),
             capability_student_filter(viewer.scope, Capability.ACCESS_REVIEW),
         )
     )
@@ -99,13 +94,13 @@ async def log_pages_by_student(
 ) -> list[Page]:
     """The same page of each student's access log, newest first, in one
     statement (ROW_NUMBER per student, as ``keyset_pages_by_parent``)."""
-    query = _events(viewer).where(EVENTS.c.student_id.in_(list(student_ids)))
+    query = _events(viewer).where(ACCESS_EVENTS.c.student_id.in_(list(student_ids)))
     if request.after is not None:
         query = query.where(_before(request.after))
-    newest_first = [EVENTS.c.at.desc(), EVENTS.c.id.desc()]
+    newest_first = [ACCESS_EVENTS.c.at.desc(), ACCESS_EVENTS.c.id.desc()]
     ranked = query.add_columns(
         sa.func.row_number()
-        .over(partition_by=EVENTS.c.student_id, order_by=newest_first)
+        .over(partition_by=ACCESS_EVENTS.c.student_id, order_by=newest_first)
         .label("_rank")
     ).subquery()
     rows = await db.all(
@@ -118,4 +113,4 @@ async def log_pages_by_student(
 
 
 async def log_counts_by_student(db: Db, viewer: Viewer, student_ids: Sequence[int]) -> list[int]:
-    return await counts_by_parent(db, _events(viewer), EVENTS.c.student_id, student_ids)
+    return await counts_by_parent(db, _events(viewer), ACCESS_EVENTS.c.student_id, student_ids)

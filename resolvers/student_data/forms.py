@@ -21,22 +21,17 @@ from permissions.capabilities import CAPABILITIES, Capability
 from permissions.roles import SCHOOL_WIDE_ROLES, Relation, Role
 from permissions.scope import Scope
 from permissions.viewer import Viewer
-from resolvers import tables
 from resolvers.common import grouped_in_key_order, in_key_order, rows_by_id
 from resolvers.db import Db
 from resolvers.pagination import Page, PageRequest, count, keyset_page
 from resolvers.scope import roles_holding, self_holds
+from resolvers.tables import FORM_ASSIGNMENTS, FORM_QUESTIONS, FORMS, STUDENTS
 
-FORMS = tables.Form.__table__
-QUESTIONS = tables.FormQuestion.__table__
-ASSIGNMENTS = tables.FormAssignment.__table__
-STUDENTS = tables.Student.__table__
-
-ORDER = (ASSIGNMENTS.c.id,)
+ORDER = (FORM_ASSIGNMENTS.c.id,)
 
 
 def assignment_filter(
-    scope: Scope, assignments: sa.FromClause = ASSIGNMENTS, students: sa.FromClause = STUDENTS
+    scope: Scope, assignments: sa.FromClause = FORM_ASSIGNMENTS, students: sa.FromClause = STUDENTS
 ) -> ColumnElement[bool]:
     """Assignments the viewer may see; ``students`` is joined on the
     assignment's student."""
@@ -75,8 +70,8 @@ def assignment_filter(
 
 def scoped_assignments(viewer: Viewer) -> sa.Select[Any]:
     return (
-        sa.select(ASSIGNMENTS)
-        .join(STUDENTS, STUDENTS.c.id == ASSIGNMENTS.c.student_id)
+        sa.select(FORM_ASSIGNMENTS)
+        .join(STUDENTS, STUDENTS.c.id == FORM_ASSIGNMENTS.c.student_id)
         .where(assignment_filter(viewer.scope))
     )
 
@@ -91,7 +86,7 @@ async def assignment_count(db: Db, viewer: Viewer) -> int:
 
 async def assignments_in_scope(db: Db, viewer: Viewer, ids: Sequence[int]) -> list[Row[Any] | None]:
     """Node lookups and mutation inputs: ids from a client."""
-    rows = await db.all(scoped_assignments(viewer).where(ASSIGNMENTS.c.id.in_(list(ids))))
+    rows = await db.all(scoped_assignments(viewer).where(FORM_ASSIGNMENTS.c.id.in_(list(ids))))
     return in_key_order(ids, rows, lambda r: r.id)
 
 
@@ -104,7 +99,7 @@ def form_filter(scope: Scope, forms: sa.FromClause = FORMS) -> ColumnElement[boo
     administered = _school_ids_where(scope, school_wide, forms)
     if not scope.granted_student_ids and scope.self_student is None:
         return administered
-    assignment = ASSIGNMENTS.alias("scope_form_assignment")
+    assignment = FORM_ASSIGNMENTS.alias("scope_form_assignment")
     student = STUDENTS.alias("scope_form_student")
     assigned = sa.exists(
         sa.select(assignment.c.id)
@@ -147,8 +142,8 @@ async def forms_by_id(db: Db, ids: Sequence[int]) -> list[Row[Any] | None]:
 
 async def questions_by_form_id(db: Db, form_ids: Sequence[int]) -> list[list[Row[Any]]]:
     rows = await db.all(
-        sa.select(QUESTIONS)
-        .where(QUESTIONS.c.form_id.in_(list(form_ids)))
-        .order_by(QUESTIONS.c.form_id, QUESTIONS.c.position, QUESTIONS.c.id)
+        sa.select(FORM_QUESTIONS)
+        .where(FORM_QUESTIONS.c.form_id.in_(list(form_ids)))
+        .order_by(FORM_QUESTIONS.c.form_id, FORM_QUESTIONS.c.position, FORM_QUESTIONS.c.id)
     )
     return grouped_in_key_order(form_ids, rows, lambda r: r.form_id)

@@ -31,12 +31,17 @@ from permissions.viewer import Viewer
 from resolvers import tables
 from resolvers.db import Db
 from resolvers.scope import school_id_filter, student_filter
-from resolvers.student_data.forms import ASSIGNMENTS, FORMS, QUESTIONS, STUDENTS, assignment_filter
-
-SCHOOLS = tables.School.__table__
-ANSWERS = tables.FormAnswer.__table__
-ACCOUNTS = tables.Account.__table__
-GRANTS = tables.StudentAccessGrant.__table__
+from resolvers.student_data.forms import assignment_filter
+from resolvers.tables import (
+    ACCOUNTS,
+    FORM_ANSWERS,
+    FORM_ASSIGNMENTS,
+    FORM_QUESTIONS,
+    FORMS,
+    GRANTS,
+    SCHOOLS,
+    STUDENTS,
+)
 
 GUARDIAN_DETAILS = "GUARDIAN_DETAILS"
 CHOICE = "CHOICE"
@@ -92,8 +97,9 @@ async def form_for_staff(db: Db, viewer: Viewer, form_id: int) -> Row[Any] | Non
     """The form, if a staff role of the viewer reaches its school; with
     ``has_guardian_question`` (whether it may never go to students)."""
     guardian_question = sa.exists(
-        sa.select(QUESTIONS.c.id).where(
-            QUESTIONS.c.form_id == FORMS.c.id, QUESTIONS.c.question_type == GUARDIAN_DETAILS
+        sa.select(FORM_QUESTIONS.c.id).where(
+            FORM_QUESTIONS.c.form_id == FORMS.c.id,
+            FORM_QUESTIONS.c.question_type == GUARDIAN_DETAILS,
         )
     )
     return await db.first(
@@ -159,11 +165,11 @@ async def open_assignments(
     if not student_ids:
         return {}
     rows = await db.all(
-        sa.select(ASSIGNMENTS).where(
-            ASSIGNMENTS.c.form_id == form_id,
-            ASSIGNMENTS.c.student_id.in_(sorted(set(student_ids))),
-            ASSIGNMENTS.c.assigned_to_student.is_(to_students),
-            ASSIGNMENTS.c.status == "ASSIGNED",
+        sa.select(FORM_ASSIGNMENTS).where(
+            FORM_ASSIGNMENTS.c.form_id == form_id,
+            FORM_ASSIGNMENTS.c.student_id.in_(sorted(set(student_ids))),
+            FORM_ASSIGNMENTS.c.assigned_to_student.is_(to_students),
+            FORM_ASSIGNMENTS.c.status == "ASSIGNED",
         )
     )
     return {int(r.student_id): r for r in rows}
@@ -178,13 +184,13 @@ async def latest_assignments(
     if not student_ids:
         return {}
     rows = await db.all(
-        sa.select(ASSIGNMENTS)
+        sa.select(FORM_ASSIGNMENTS)
         .where(
-            ASSIGNMENTS.c.form_id == form_id,
-            ASSIGNMENTS.c.student_id.in_(sorted(set(student_ids))),
-            ASSIGNMENTS.c.assigned_to_student.is_(to_students),
+            FORM_ASSIGNMENTS.c.form_id == form_id,
+            FORM_ASSIGNMENTS.c.student_id.in_(sorted(set(student_ids))),
+            FORM_ASSIGNMENTS.c.assigned_to_student.is_(to_students),
         )
-        .order_by(ASSIGNMENTS.c.id)
+        .order_by(FORM_ASSIGNMENTS.c.id)
     )
     return {int(r.student_id): r for r in rows}  # the newest wins: it comes last
 
@@ -202,23 +208,23 @@ async def assignment_for_assignee(db: Db, viewer: Viewer, assignment_id: int) ->
     on, FORMS visible) for a student assignment, a guardian with an active
     grant for a guardian assignment. Anyone else: None (not found)."""
     return await db.first(
-        sa.select(ASSIGNMENTS)
-        .join(STUDENTS, STUDENTS.c.id == ASSIGNMENTS.c.student_id)
-        .where(ASSIGNMENTS.c.id == assignment_id, assignment_filter(_completing_scope(viewer)))
+        sa.select(FORM_ASSIGNMENTS)
+        .join(STUDENTS, STUDENTS.c.id == FORM_ASSIGNMENTS.c.student_id)
+        .where(FORM_ASSIGNMENTS.c.id == assignment_id, assignment_filter(_completing_scope(viewer)))
     )
 
 
 async def questions_of_form(db: Db, form_id: int) -> list[Row[Any]]:
     rows = await db.all(
-        sa.select(QUESTIONS)
-        .where(QUESTIONS.c.form_id == form_id)
-        .order_by(QUESTIONS.c.position, QUESTIONS.c.id)
+        sa.select(FORM_QUESTIONS)
+        .where(FORM_QUESTIONS.c.form_id == form_id)
+        .order_by(FORM_QUESTIONS.c.position, FORM_QUESTIONS.c.id)
     )
     return list(rows)
 
 
 async def assignment_by_id(db: Db, assignment_id: int) -> Row[Any]:
-    row = await db.first(sa.select(ASSIGNMENTS).where(ASSIGNMENTS.c.id == assignment_id))
+    row = await db.first(sa.select(FORM_ASSIGNMENTS).where(FORM_ASSIGNMENTS.c.id == assignment_id))
     assert row is not None, "assignments are never deleted"
     return row
 
@@ -379,7 +385,7 @@ async def create_form(
     )
     assert form is not None
     await db.execute(
-        sa.insert(QUESTIONS).values(
+        sa.insert(FORM_QUESTIONS).values(
             [
                 {
                     "district_id": school.district_id,
@@ -420,7 +426,7 @@ async def create_assignments(
         return []
     insert = postgresql.insert if db.dialect == "postgresql" else sqlite.insert
     rows = await db.all(
-        insert(ASSIGNMENTS)
+        insert(FORM_ASSIGNMENTS)
         .values(
             [
                 {
@@ -437,13 +443,13 @@ async def create_assignments(
         )
         .on_conflict_do_nothing(
             index_elements=[
-                ASSIGNMENTS.c.form_id,
-                ASSIGNMENTS.c.student_id,
-                ASSIGNMENTS.c.assigned_to_student,
+                FORM_ASSIGNMENTS.c.form_id,
+                FORM_ASSIGNMENTS.c.student_id,
+                FORM_ASSIGNMENTS.c.assigned_to_student,
             ],
             index_where=sa.text(tables.OPEN_ASSIGNMENT),
         )
-        .returning(*ASSIGNMENTS.c)
+        .returning(*FORM_ASSIGNMENTS.c)
     )
     return sorted(rows, key=lambda r: r.id)
 
@@ -459,11 +465,11 @@ async def submit(
     """Mark the assignment SUBMITTED and store the answers. False (and
     nothing written) when it was submitted meanwhile."""
     result = await db.execute(
-        sa.update(ASSIGNMENTS)
+        sa.update(FORM_ASSIGNMENTS)
         .where(
-            ASSIGNMENTS.c.id == assignment.id,
-            ASSIGNMENTS.c.district_id == assignment.district_id,
-            ASSIGNMENTS.c.status == "ASSIGNED",
+            FORM_ASSIGNMENTS.c.id == assignment.id,
+            FORM_ASSIGNMENTS.c.district_id == assignment.district_id,
+            FORM_ASSIGNMENTS.c.status == "ASSIGNED",
         )
         .values(status="SUBMITTED", submitted_at=now, submitted_by_account_id=account_id)
     )
@@ -471,7 +477,7 @@ async def submit(
         return False
     if answers:
         await db.execute(
-            sa.insert(ANSWERS).values(
+            sa.insert(FORM_ANSWERS).values(
                 [
                     {
                         "district_id": assignment.district_id,

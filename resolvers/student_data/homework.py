@@ -17,17 +17,11 @@ from sqlalchemy.engine import Row
 
 from permissions.capabilities import Capability
 from permissions.viewer import Viewer
-from resolvers import tables
 from resolvers.common import grouped_in_key_order, in_key_order
 from resolvers.db import Db
 from resolvers.pagination import Page, PageRequest, counts_by_parent, keyset_pages_by_parent
 from resolvers.scope import capability_student_filter, student_filter
-
-HOMEWORK = tables.Homework.__table__
-TIMETABLE = tables.TimetableEntry.__table__
-SECTIONS = tables.Section.__table__
-ENROLMENTS = tables.SectionEnrolment.__table__
-STUDENTS = tables.Student.__table__
+from resolvers.tables import ENROLMENTS, HOMEWORK, SECTIONS, STUDENTS, TIMETABLE_ENTRIES
 
 # Served by ix_homework_section_due (section_id, due_on, id).
 ORDER = (HOMEWORK.c.due_on, HOMEWORK.c.id)
@@ -99,12 +93,14 @@ async def timetable_by_student(
     ordered by date and period (the checked range bounds the rows)."""
     first_day, last_day = dates
     rows = await db.all(
-        _of_current_sections(viewer, TIMETABLE)
+        _of_current_sections(viewer, TIMETABLE_ENTRIES)
         .where(
             _PARENT.in_(list(student_ids)),
-            TIMETABLE.c.date >= first_day,
-            TIMETABLE.c.date <= last_day,
+            TIMETABLE_ENTRIES.c.date >= first_day,
+            TIMETABLE_ENTRIES.c.date <= last_day,
         )
-        .order_by(_PARENT, TIMETABLE.c.date, TIMETABLE.c.period, TIMETABLE.c.id)
+        .order_by(
+            _PARENT, TIMETABLE_ENTRIES.c.date, TIMETABLE_ENTRIES.c.period, TIMETABLE_ENTRIES.c.id
+        )
     )
     return grouped_in_key_order(student_ids, rows, lambda r: r.parent_student_id)

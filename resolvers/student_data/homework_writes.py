@@ -14,12 +14,9 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Row
 
 from permissions.viewer import Viewer
-from resolvers import tables
 from resolvers.db import Db
 from resolvers.scope import section_filter
-
-HOMEWORK = tables.Homework.__table__
-SECTIONS = tables.Section.__table__
+from resolvers.tables import HOMEWORK, SECTIONS
 
 
 async def section_in_scope(db: Db, viewer: Viewer, section_id: int) -> Row[Any] | None:

@@ -14,14 +14,9 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Row
 
 from permissions.viewer import Viewer
-from resolvers import tables
 from resolvers.db import Db
 from resolvers.scope import school_filter
-
-SCHOOLS = tables.School.__table__
-SESSIONS = tables.AcademicSession.__table__
-GRANTS = tables.StudentAccessGrant.__table__
-STUDENTS = tables.Student.__table__
+from resolvers.tables import ACADEMIC_SESSIONS, GRANTS, SCHOOLS, STUDENTS
 
 
 async def school_in_scope(db: Db, viewer: Viewer, school_id: int) -> Row[Any] | None:
@@ -34,9 +29,9 @@ async def term_by_title(db: Db, district_id: int, title: str) -> Row[Any] | None
     """The district's academic session with that title. Titles are not
     unique in the SIS ("Autumn" recurs each year): the latest one wins."""
     return await db.first(
-        sa.select(SESSIONS)
-        .where(SESSIONS.c.district_id == district_id, SESSIONS.c.title == title)
-        .order_by(SESSIONS.c.start_date.desc(), SESSIONS.c.id.desc())
+        sa.select(ACADEMIC_SESSIONS)
+        .where(ACADEMIC_SESSIONS.c.district_id == district_id, ACADEMIC_SESSIONS.c.title == title)
+        .order_by(ACADEMIC_SESSIONS.c.start_date.desc(), ACADEMIC_SESSIONS.c.id.desc())
         .limit(1)
     )
 

@@ -43,13 +43,7 @@ from resolvers.db import Db
 from resolvers.directory.schools import year_groups_by_school_id
 from resolvers.events import SIS_SYNC, Actor, Event, record
 from resolvers.scope import school_id_filter
-
-SCHOOLS = tables.School.__table__
-YEAR_GROUPS = tables.YearGroup.__table__
-STUDENTS = tables.Student.__table__
-ACCOUNTS = tables.Account.__table__
-GRANTS = tables.StudentAccessGrant.__table__
-SESSIONS = tables.Session.__table__
+from resolvers.tables import ACCOUNTS, GRANTS, SCHOOLS, SESSIONS, STUDENTS, YEAR_GROUPS
 
 STUDENT_LOGIN = "STUDENT_LOGIN"
 STUDENT_KIND = "STUDENT"
