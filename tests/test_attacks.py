@@ -14,6 +14,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gql.http.app import create_app, signer_for
 from gql.settings import Settings
+from schema.node import to_global_id
+from tests.snapshots import snapshot
 from tests.world import World
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
@@ -198,3 +200,101 @@ async def test_a_slow_request_is_cancelled_with_a_clear_error(
             response = await ask(client, token, "{ students(first: 100) { totalCount } }")
     assert response.status_code == 503
     assert codes(response) == ["TIMEOUT"]
+
+
+# ---------------------------------------------------------------- on a world of their own
+# Attacks that would write when they succeed run on a fresh database each.
+
+
+@pytest.fixture
+async def fresh_app(
+    fresh: tuple[object, World, AsyncEngine],
+) -> AsyncIterator[tuple[httpx.AsyncClient, World, AsyncEngine, Settings]]:
+    _, world, engine = fresh
+    url = engine.url.render_as_string(hide_password=False)
+    settings = Settings(database_url=url, secret_key=SECRET, env="prod")
+    app = create_app(settings)
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            yield client, world, engine, settings
+
+
+def token_for(settings: Settings, world: World, who: str) -> str:
+    return signer_for(settings).issue(
+        account_id=world[who], session_id=world.sessions[who], now=dt.datetime.now(dt.UTC)
+    )
+
+
+HOMEWORK_THEN_READ = """
+mutation Write($input: CreateHomeworkInput!) { createHomework(input: $input) {
+  homework { title } userErrors { code } } }
+query Read { viewer { isAuthenticated } }
+"""
+
+
+def _homework(world: World) -> dict[str, str]:
+    return {
+        "sectionId": str(to_global_id("Section", world["a_maths"])),
+        "title": "Worksheet",
+        "dueOn": "2026-11-10",
+    }
+
+
+@pytest.mark.parametrize(
+    ("operation_name", "message"),
+    [
+        (None, "Must provide operation name if query contains multiple operations."),
+        ("Nothing", "Unknown operation named 'Nothing'."),
+    ],
+    ids=["several-operations-no-name", "unknown-name"],
+)
+async def test_operation_selection_is_a_request_error_and_runs_nothing(
+    fresh_app: tuple[httpx.AsyncClient, World, AsyncEngine, Settings],
+    operation_name: str | None,
+    message: str,
+) -> None:
+    client, world, engine, settings = fresh_app
+    before = await snapshot(engine)
+    body: dict[str, object] = {
+        "query": HOMEWORK_THEN_READ,
+        "variables": {"input": _homework(world)},
+    }
+    if operation_name is not None:
+        body["operationName"] = operation_name
+    response = await client.post(
+        "/graphql",
+        json=body,
+        headers={"authorization": f"Bearer {token_for(settings, world, 't_maths')}"},
+    )
+    assert response.json() == {
+        "errors": [{"message": message, "extensions": {"code": "BAD_REQUEST"}}],
+        "data": None,
+    }
+    assert await snapshot(engine) == before
+    # The same document with the mutation named does write: the refusal above
+    # is the operation selection, not the mutation.
+    chosen = await client.post(
+        "/graphql",
+        json=body | {"operationName": "Write"},
+        headers={"authorization": f"Bearer {token_for(settings, world, 't_maths')}"},
+    )
+    assert chosen.json() == {
+        "data": {"createHomework": {"homework": {"title": "Worksheet"}, "userErrors": []}}
+    }
+
+
+async def test_a_document_without_an_operation_is_a_request_error(
+    prod: tuple[httpx.AsyncClient, str],
+) -> None:
+    client, token = prod
+    response = await ask(client, token, "fragment F on Query { __typename }")
+    assert response.json() == {
+        "errors": [
+            {
+                "message": "The document has no operation to run.",
+                "extensions": {"code": "BAD_REQUEST"},
+            }
+        ],
+        "data": None,
+    }
