@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 
-from graphql import GraphQLError
+from graphql import GraphQLError, OperationDefinitionNode
 from graphql.validation import ASTValidationRule, NoSchemaIntrospectionCustomRule
 from strawberry import Schema
 from strawberry.extensions import (
@@ -34,6 +34,34 @@ class AccessGraphSchema(Schema):
         return None
 
 
+class OperationSelection(SchemaExtension):
+    """The operation to run, chosen as the GraphQL spec says (section 6.1):
+    the one named by ``operationName``, or the only one. Anything else is a
+    request error and nothing runs (docs/architecture.md section 7), where
+    strawberry would run the first operation or fail unexpectedly."""
+
+    def on_parse(self) -> Iterator[None]:
+        yield
+        document = self.execution_context.graphql_document
+        if document is None:
+            return  # it did not parse: that error is answered
+        operations = [d for d in document.definitions if isinstance(d, OperationDefinitionNode)]
+        # What the request named: ``operation_name`` itself falls back to the
+        # first operation's name, the very behaviour refused here.
+        name = getattr(self.execution_context, "_provided_operation_name", None)
+        if name is not None:
+            if not any(o.name is not None and o.name.value == name for o in operations):
+                raise _bad_request(f"Unknown operation named '{name}'.")
+        elif not operations:
+            raise _bad_request("The document has no operation to run.")
+        elif len(operations) > 1:
+            raise _bad_request("Must provide operation name if query contains multiple operations.")
+
+
+def _bad_request(message: str) -> GraphQLError:
+    return GraphQLError(message, extensions={"code": "BAD_REQUEST"})
+
+
 def build_schema(settings: Settings) -> Schema:
     budget = Budget(
         max_aliases=settings.max_aliases,
@@ -59,6 +87,7 @@ def build_schema(settings: Settings) -> Schema:
         lambda: ParserCache(maxsize=256),
         lambda: ValidationCache(maxsize=256),
         lambda: MaxTokensLimiter(max_token_count=settings.max_tokens),
+        OperationSelection,
         lambda: AddValidationRules(rules),
     ]
     return AccessGraphSchema(
