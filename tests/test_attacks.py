@@ -5,6 +5,7 @@ permission matrix."""
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 from collections.abc import AsyncIterator
 
@@ -298,3 +299,99 @@ async def test_a_document_without_an_operation_is_a_request_error(
         ],
         "data": None,
     }
+
+
+# ---------------------------------------------------------------- malformed ids
+# Only the exact string the server gives out names an object: anything else
+# decoding to the same words (other digits, leading zeros, padding, spare
+# bits) is not found, and nothing is an internal error.
+
+
+def _b64(text: str) -> str:
+    return base64.b64encode(text.encode()).decode()
+
+
+def _spare_bits(global_id: str) -> str:
+    """The same bytes with the unused low bits of the last character set."""
+    data = global_id.rstrip("=")
+    alphabet = "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/"
+    last = alphabet[alphabet.index(data[-1]) | 1]
+    variant = data[:-1] + last + global_id[len(data) :]
+    assert variant != global_id
+    assert base64.b64decode(variant) == base64.b64decode(global_id)
+    return variant
+
+
+def malformed_ids(type_name: str, pk: int) -> dict[str, str]:
+    canonical = str(to_global_id(type_name, pk))
+    arabic = "".join(chr(0x0660 + int(d)) for d in str(pk))  # ARABIC-INDIC DIGIT ...
+    fullwidth = "".join(chr(0xFF10 + int(d)) for d in str(pk))  # FULLWIDTH DIGIT ...
+    variants = {
+        "superscript": _b64(f"{type_name}:²"),
+        "arabic-indic digits": _b64(f"{type_name}:{arabic}"),
+        "fullwidth digits": _b64(f"{type_name}:{fullwidth}"),
+        "leading zero": _b64(f"{type_name}:0{pk}"),
+        "plus sign": _b64(f"{type_name}:+{pk}"),
+        "spaces": _b64(f"{type_name}: {pk}"),
+        "extra padding": canonical + "=" * (2 if not canonical.endswith("=") else 1),
+        "huge": _b64(f"{type_name}:{'9' * 40}"),
+        "not base64": "Student:1",
+        "empty": "",
+    }
+    if canonical.endswith("="):  # only a padded id has spare bits
+        variants["spare bits"] = _spare_bits(canonical)
+    return variants
+
+
+async def test_only_the_ids_the_server_gives_out_resolve_in_node(
+    prod: tuple[httpx.AsyncClient, str], world_engine: tuple[AsyncEngine, World]
+) -> None:
+    client, token = prod
+    _, world = world_engine
+    query = "query($id: ID!) { node(id: $id) { id ... on Student { displayName } } }"
+    canonical = str(to_global_id("Student", world["s1"]))
+    found = await client.post(
+        "/graphql",
+        json={"query": query, "variables": {"id": canonical}},
+        headers={"authorization": f"Bearer {token}"},
+    )
+    assert found.json()["data"]["node"]["id"] == canonical
+    answers = {}
+    for name, global_id in malformed_ids("Student", world["s1"]).items():
+        response = await client.post(
+            "/graphql",
+            json={"query": query, "variables": {"id": global_id}},
+            headers={"authorization": f"Bearer {token}"},
+        )
+        answers[name] = response.json()
+    assert answers == {name: {"data": {"node": None}} for name in answers}
+
+
+async def test_malformed_ids_in_mutation_inputs_are_user_errors(
+    fresh_app: tuple[httpx.AsyncClient, World, AsyncEngine, Settings],
+) -> None:
+    client, world, engine, settings = fresh_app
+    before = await snapshot(engine)
+    mutation = """mutation($input: CreateHomeworkInput!) { createHomework(input: $input) {
+      homework { title } userErrors { code field } } }"""
+    answers = {}
+    for name, global_id in malformed_ids("Section", world["a_maths"]).items():
+        response = await client.post(
+            "/graphql",
+            json={
+                "query": mutation,
+                "variables": {"input": _homework(world) | {"sectionId": global_id}},
+            },
+            headers={"authorization": f"Bearer {token_for(settings, world, 't_maths')}"},
+        )
+        answers[name] = response.json()
+    not_found = {
+        "data": {
+            "createHomework": {
+                "homework": None,
+                "userErrors": [{"code": "NOT_FOUND", "field": ["input", "sectionId"]}],
+            }
+        }
+    }
+    assert answers == dict.fromkeys(answers, not_found)
+    assert await snapshot(engine) == before
