@@ -2,13 +2,17 @@
 
 A global ID is base64("TypeName:pk"). Clients must treat it as opaque. A
 malformed id, or one naming a type that is not a node, is simply not found:
-``node`` returns null, mutations answer NOT_FOUND.
+``node`` returns null, mutations answer NOT_FOUND. Only the exact string this
+server gives out names an object: an id is decoded, encoded again and
+compared, so other digits (Arabic-Indic, superscript), leading zeros, extra padding or
+spare base64 bits spelling the same words are not found either.
 """
 
 from __future__ import annotations
 
 import base64
 import binascii
+import re
 
 import strawberry
 
@@ -22,16 +26,23 @@ def to_global_id(type_name: str, pk: int) -> strawberry.ID:
     return strawberry.ID(base64.b64encode(f"{type_name}:{pk}".encode()).decode())
 
 
+# A type name and a primary key in canonical ASCII decimal (ids are ints).
+_CANONICAL = re.compile(r"([A-Za-z][A-Za-z0-9]*):(0|[1-9][0-9]{0,17})", re.ASCII)
+
+
 def from_global_id(global_id: str) -> tuple[str, int] | None:
     """(type name, primary key), or None for anything this server did not make."""
     try:
-        decoded = base64.b64decode(global_id.encode("ascii"), validate=True).decode("utf-8")
+        decoded = base64.b64decode(global_id.encode("ascii"), validate=True).decode("ascii")
     except (binascii.Error, UnicodeError, ValueError):
         return None
-    type_name, sep, pk = decoded.partition(":")
-    if not sep or not type_name.isidentifier() or not pk.isdigit() or len(pk) > 18:
+    match = _CANONICAL.fullmatch(decoded)
+    if match is None:
         return None
-    return type_name, int(pk)
+    type_name, pk = match[1], int(match[2])
+    if to_global_id(type_name, pk) != global_id:
+        return None  # the same words spelt otherwise: not an id this server gave out
+    return type_name, pk
 
 
 def pk_of(global_id: str, type_name: str) -> int | None:
