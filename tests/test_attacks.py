@@ -395,3 +395,25 @@ async def test_malformed_ids_in_mutation_inputs_are_user_errors(
     }
     assert answers == dict.fromkeys(answers, not_found)
     assert await snapshot(engine) == before
+
+
+@pytest.mark.parametrize(
+    ("path", "params"),
+    [
+        ("/verify", {"token": "²."}),
+        ("/verify", {"token": "1.²."}),
+        ("/verify", {"token": "²1.1.mac"}),
+        ("/access-codes/1/login-instructions.pdf", {"expires": "²", "signature": "x"}),
+        ("/access-codes/1/login-instructions.pdf", {"expires": "9999999999", "signature": "é"}),
+    ],
+    ids=["verify-account", "verify-expires", "verify-both", "pdf-expires", "pdf-signature"],
+)
+async def test_signed_links_with_other_digits_are_refused_as_any_bad_link(
+    prod: tuple[httpx.AsyncClient, str], path: str, params: dict[str, str]
+) -> None:
+    client, _ = prod
+    headers = {"accept": "application/json"}
+    baseline = await client.get(path, params=dict.fromkeys(params, "1"), headers=headers)
+    response = await client.get(path, params=params, headers=headers)
+    assert baseline.status_code in {400, 403, 404}
+    assert (response.status_code, response.json()) == (baseline.status_code, baseline.json())
