@@ -405,8 +405,18 @@ async def test_malformed_ids_in_mutation_inputs_are_user_errors(
         ("/verify", {"token": "²1.1.mac"}),
         ("/access-codes/1/login-instructions.pdf", {"expires": "²", "signature": "x"}),
         ("/access-codes/1/login-instructions.pdf", {"expires": "9999999999", "signature": "é"}),
+        ("/verify", {"token": "1." + "9" * 5000 + ".mac"}),
+        ("/access-codes/1/login-instructions.pdf", {"expires": "9" * 5000, "signature": "x"}),
     ],
-    ids=["verify-account", "verify-expires", "verify-both", "pdf-expires", "pdf-signature"],
+    ids=[
+        "verify-account",
+        "verify-expires",
+        "verify-both",
+        "pdf-expires",
+        "pdf-signature",
+        "verify-huge",
+        "pdf-huge",
+    ],
 )
 async def test_signed_links_with_other_digits_are_refused_as_any_bad_link(
     prod: tuple[httpx.AsyncClient, str], path: str, params: dict[str, str]

@@ -57,7 +57,9 @@ class VerificationTokens:
     def parse(token: str) -> ParsedToken | None:
         account, _, rest = token.partition(".")
         expires, _, mac = rest.partition(".")
-        if not (account.isdigit() and expires.isdigit() and mac) or len(account) > 18:
+        if not (token.isascii() and account.isdigit() and expires.isdigit() and mac):
+            return None  # ASCII only: "²".isdigit() holds but int() refuses it
+        if len(account) > 18 or len(expires) > 18:
             return None
         return ParsedToken(int(account), int(expires), mac)
 

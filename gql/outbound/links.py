@@ -25,7 +25,11 @@ class SignedLinks:
         )
 
     def verify(self, path: str, expires: str, signature: str, *, now: float | None = None) -> bool:
-        if not expires.isdigit():
+        # ASCII only: "²".isdigit() holds but int() refuses it, and
+        # compare_digest refuses non-ASCII text.
+        if not (expires.isascii() and expires.isdigit() and signature.isascii()):
+            return False
+        if len(expires) > 18:  # int() refuses over 4300 digits; no link lasts that long
             return False
         if int(expires) < (now if now is not None else time.time()):
             return False
