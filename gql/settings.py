@@ -87,6 +87,9 @@ class Settings(BaseSettings):
 
     # Lifecycle (docs/architecture.md section 3).
     large_batch_threshold: int = Field(default=100, ge=1)
+    # The SIS sync refuses to deactivate more than this share of a
+    # district's active people at once unless confirmed (docs/architecture.md section 4).
+    sync_mass_change_share: float = Field(default=0.2, gt=0, le=1)
 
     # Mail: without a host, email stays in the outbox with a log line.
     smtp_host: str | None = None

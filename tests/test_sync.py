@@ -24,7 +24,7 @@ from gql.cli.sync import import_directory, run_sync
 from gql.settings import Settings
 from resolvers import tables
 from resolvers.oneroster.csv_files import FieldError, parse_year_group_names
-from resolvers.oneroster.importer import Changes, Refusal, SyncSummary, import_oneroster
+from resolvers.oneroster.importer import Changes, Problem, SyncSummary, import_oneroster
 
 NOW = dt.datetime(2025, 10, 1, 12, 0, tzinfo=dt.UTC)
 LATER = dt.datetime(2025, 10, 2, 12, 0, tzinfo=dt.UTC)
@@ -245,10 +245,21 @@ def riverside() -> FileSet:
 
 
 async def run_import(
-    engine: AsyncEngine, directory: Path, *, now: dt.datetime = NOW, threshold: int = 100
+    engine: AsyncEngine,
+    directory: Path,
+    *,
+    now: dt.datetime = NOW,
+    threshold: int = 100,
+    **options: Any,
 ) -> SyncSummary:
-    async with engine.begin() as connection:
-        return await import_oneroster(connection, directory, revoke_threshold=threshold, now=now)
+    """Import in one transaction, committed unless the import was refused."""
+    async with engine.connect() as connection, connection.begin() as transaction:
+        summary = await import_oneroster(
+            connection, directory, revoke_threshold=threshold, now=now, **options
+        )
+        if not summary.written:
+            await transaction.rollback()
+    return summary
 
 
 async def table_counts(engine: AsyncEngine) -> dict[str, int]:
@@ -352,6 +363,8 @@ async def test_first_import_adds_every_record_of_the_file_set(
     summary = await run_import(engine, riverside().write(tmp_path))
 
     assert summary.refused == ()
+    assert summary.problems == ()
+    assert summary.exit_code == 0
     assert summary.changes == {
         "districts": Changes(added=1),
         "schools": Changes(added=2),
@@ -590,11 +603,7 @@ async def test_enrolment_and_class_marked_tobedeleted_are_kept_inactive(
     ) == [("english-10", False), ("maths-9", True)]
 
 
-# ---------------------------------------------------------------- refused file sets
-
-
-def _without_column(files: FileSet) -> None:
-    files.columns["classes.csv"].remove("schoolSourcedId")
+# ---------------------------------------------------------------- rows with problems
 
 
 def _unknown_school(files: FileSet) -> None:
@@ -607,55 +616,81 @@ def _bad_birth_date(files: FileSet) -> None:
 
 def _bad_boolean(files: FileSet) -> None:
     files.user("g1")["metadata.portalEligible"] = "maybe"
+    files.user("g1")["familyName"] = "Renamed"
+
+
+ENROLMENTS_TABLE = tables.SectionEnrolment.__table__
+
+
+def enrolments_query() -> sa.Select[Any]:
+    return (
+        sa.select(SECTIONS.c.sourced_id, STUDENTS.c.sourced_id, ENROLMENTS_TABLE.c.active)
+        .join(SECTIONS, SECTIONS.c.id == ENROLMENTS_TABLE.c.section_id)
+        .join(STUDENTS, STUDENTS.c.id == ENROLMENTS_TABLE.c.student_id)
+        .order_by(SECTIONS.c.sourced_id, STUDENTS.c.sourced_id)
+    )
 
 
 @pytest.mark.parametrize(
-    ("spoil", "refusal"),
+    ("spoil", "problem", "kept_query"),
     [
         pytest.param(
-            _without_column,
-            Refusal("classes.csv", 1, "missing required column(s): schoolSourcedId"),
-            id="missing-column",
-        ),
-        pytest.param(
             _unknown_school,
-            Refusal("classes.csv", 3, "schoolSourcedId 'west' is not a school in orgs.csv"),
+            Problem("classes.csv", 3, "schoolSourcedId 'west' is not in orgs.csv", "english-10"),
+            # The class and its enrolment stay as stored, active.
+            sa.select(SECTIONS.c.sourced_id, SECTIONS.c.active, SECTIONS.c.school_id).order_by(
+                SECTIONS.c.sourced_id
+            ),
             id="unknown-reference",
         ),
         pytest.param(
             _bad_birth_date,
-            Refusal("demographics.csv", 2, "birthDate is not a date (YYYY-MM-DD): '2011-13-40'"),
+            Problem(
+                "demographics.csv", 2, "birthDate is not a date (YYYY-MM-DD): '2011-13-40'", "s1"
+            ),
+            sa.select(STUDENTS.c.sourced_id, STUDENTS.c.date_of_birth).where(
+                STUDENTS.c.sourced_id == "s1"
+            ),
             id="bad-date",
         ),
         pytest.param(
             _bad_boolean,
-            Refusal("users.csv", 9, "metadata.portalEligible must be true or false, not 'maybe'"),
+            Problem(
+                "users.csv", 9, "metadata.portalEligible must be true or false, not 'maybe'", "g1"
+            ),
+            sa.select(GUARDIANS.c.sourced_id, GUARDIANS.c.family_name, GUARDIANS.c.active),
             id="bad-boolean",
         ),
     ],
 )
-async def test_malformed_file_set_is_refused_with_file_line_and_reason_and_nothing_written(
-    engine: AsyncEngine, tmp_path: Path, spoil: Any, refusal: Refusal
+async def test_a_row_with_a_problem_is_skipped_listed_and_left_as_stored_the_rest_is_written(
+    engine: AsyncEngine, tmp_path: Path, spoil: Any, problem: Problem, kept_query: Any
 ) -> None:
     files = riverside()
     await run_import(engine, files.write(tmp_path))
-    counts = await table_counts(engine)
-    # Good changes beside the bad one must not be written either.
+    kept = await fetch(engine, kept_query)
+    contacts, enrolments = (
+        await fetch(engine, contacts_query()),
+        await fetch(engine, enrolments_query()),
+    )
+    # Good changes beside the bad row are written.
     files.person("s4", "student", "south", givenName="Sol", familyName="Four")
     files.user("teach")["enabledUser"] = "false"
     spoil(files)
 
-    with recorded_writes(engine) as writes:
-        summary = await run_import(engine, files.write(tmp_path), now=LATER)
+    summary = await run_import(engine, files.write(tmp_path), now=LATER)
 
-    assert summary.refused == (refusal,)
-    assert summary.refused_count == 1
-    assert summary.changes == {}
-    assert writes == []
-    assert await table_counts(engine) == counts
+    assert summary.problems == (problem,)
+    assert summary.refused == ()
+    assert summary.exit_code == 3
+    assert summary.changes["students"] == Changes(added=1)
+    assert summary.changes["staff"] == Changes(deactivated=1)
+    assert await fetch(engine, kept_query) == kept
+    assert await fetch(engine, contacts_query()) == contacts
+    assert await fetch(engine, enrolments_query()) == enrolments
 
 
-async def test_every_problem_of_a_file_set_is_reported_at_once(
+async def test_every_problem_is_listed_once_and_what_depends_on_a_skipped_row_cites_it(
     engine: AsyncEngine, tmp_path: Path
 ) -> None:
     files = riverside()
@@ -663,21 +698,64 @@ async def test_every_problem_of_a_file_set_is_reported_at_once(
     files.user("s2")["enabledUser"] = "sometimes"
     files.rows["enrollments.csv"][3]["userSourcedId"] = "nobody"
     files.add("roles.csv", userSourcedId="s3", role="wizard", orgSourcedId="north")
-    files.add("manifest.csv", propertyName="file.enrollments", value="delta")
 
     summary = await run_import(engine, files.write(tmp_path))
 
-    assert [str(refusal) for refusal in summary.refused] == [
-        "manifest.csv line 5: file.enrollments is delta: only bulk (full) exports are imported",
-        "academicSessions.csv line 2: endDate 2025-08-01 is before startDate 2025-09-01",
-        "users.csv line 7: enabledUser must be true or false, not 'sometimes'",
-        "roles.csv line 11: unknown role 'wizard'",
-        "enrollments.csv line 5: userSourcedId 'nobody' is not in users.csv",
+    assert [str(problem) for problem in summary.problems] == [
+        "academicSessions.csv line 2 (autumn): endDate 2025-08-01 is before startDate 2025-09-01",
+        "users.csv line 7 (s2): enabledUser must be true or false, not 'sometimes'",
+        "roles.csv line 11 (s3): unknown role 'wizard'",
+        "classes.csv line 2 (maths-9): termSourcedIds 'autumn' was skipped "
+        "(see academicSessions.csv line 2)",
+        "enrollments.csv line 5 (e4): userSourcedId 'nobody' is not in users.csv",
     ]
-    assert (await table_counts(engine))["districts"] == 0
+    assert summary.exit_code == 3
+    # Everything else is written: the district, both schools, the other people.
+    assert summary.changes["schools"] == Changes(added=2)
+    assert [row[0] for row in await fetch(engine, students_query())] == ["s1"]
+    assert summary.changes["sections"] == Changes(added=1)
 
 
-async def test_a_file_refused_as_a_whole_is_one_problem_not_one_per_reference(
+async def test_a_row_naming_a_skipped_school_cites_the_schools_row_not_a_contradiction(
+    engine: AsyncEngine, tmp_path: Path
+) -> None:
+    files = riverside()
+    files.rows["orgs.csv"][1]["name"] = ""  # north
+
+    summary = await run_import(engine, files.write(tmp_path))
+
+    cause = "was skipped (see orgs.csv line 3)"
+    assert [str(problem) for problem in summary.problems] == [
+        "orgs.csv line 3 (north): name is empty",
+        f"roles.csv line 3 (head): orgSourcedId 'north' {cause}",
+        f"roles.csv line 4 (teach): orgSourcedId 'north' {cause}",
+        f"roles.csv line 6 (s1): orgSourcedId 'north' {cause}",
+        f"roles.csv line 8 (s3): orgSourcedId 'north' {cause}",
+        f"roles.csv line 9 (g1): orgSourcedId 'north' {cause}",
+        f"classes.csv line 2 (maths-9): schoolSourcedId 'north' {cause}",
+    ]
+    assert [row[0] for row in await fetch(engine, students_query())] == ["s2"]
+
+
+async def test_a_row_with_the_wrong_field_count_skips_its_user_once(
+    engine: AsyncEngine, tmp_path: Path
+) -> None:
+    directory = riverside().write(tmp_path)
+    roles = (directory / "roles.csv").read_text().splitlines()
+    roles[3] = roles[3] + ",extra"  # teach's role row
+    (directory / "roles.csv").write_text("\n".join(roles) + "\n")
+
+    summary = await run_import(engine, directory)
+
+    assert [str(problem) for problem in summary.problems] == [
+        "roles.csv line 4 (teach): 8 fields where the header has 7",
+    ]
+    assert [row[0] for row in await fetch(engine, staff_query())] == ["admin", "aide", "head"]
+    # Its enrolment waits with its user: not listed again.
+    assert summary.changes["section_teachers"] == Changes()
+
+
+async def test_a_file_with_a_missing_column_refuses_the_file_set_and_writes_nothing(
     engine: AsyncEngine, tmp_path: Path
 ) -> None:
     files = riverside()
@@ -685,12 +763,30 @@ async def test_a_file_refused_as_a_whole_is_one_problem_not_one_per_reference(
 
     summary = await run_import(engine, files.write(tmp_path))
 
-    assert summary.refused == (Refusal("roles.csv", 1, "missing required column(s): orgSourcedId"),)
+    assert summary.refused == (Problem("roles.csv", 1, "missing required column(s): orgSourcedId"),)
+    assert summary.exit_code == 1
+    assert set((await table_counts(engine)).values()) == {0}
 
 
-async def test_at_most_50_problems_are_listed_and_every_one_is_counted(
+async def test_strict_writes_nothing_when_a_row_has_a_problem(
     engine: AsyncEngine, tmp_path: Path
 ) -> None:
+    files = riverside()
+    _unknown_school(files)
+
+    summary = await run_import(engine, files.write(tmp_path), strict=True)
+
+    assert summary.exit_code == 1
+    assert [str(r) for r in summary.refused] == [
+        "--strict: 1 row(s) have problems, so nothing was written"
+    ]
+    assert summary.problems == (
+        Problem("classes.csv", 3, "schoolSourcedId 'west' is not in orgs.csv", "english-10"),
+    )
+    assert set((await table_counts(engine)).values()) == {0}
+
+
+async def test_every_problem_is_counted_and_listed(engine: AsyncEngine, tmp_path: Path) -> None:
     files = riverside()
     for number in range(60):
         person = files.person(f"x{number}", "student", "north", givenName="X", familyName="Y")
@@ -698,10 +794,9 @@ async def test_at_most_50_problems_are_listed_and_every_one_is_counted(
 
     summary = await run_import(engine, files.write(tmp_path))
 
-    assert summary.refused_count == 60
-    assert len(summary.refused) == 50
-    assert summary.refused[0] == Refusal(
-        "users.csv", 11, "enabledUser must be true or false, not 'perhaps'"
+    assert len(summary.problems) == 60
+    assert summary.problems[0] == Problem(
+        "users.csv", 11, "enabledUser must be true or false, not 'perhaps'", "x0"
     )
 
 
@@ -711,7 +806,34 @@ async def test_missing_required_file_is_refused(engine: AsyncEngine, tmp_path: P
 
     summary = await run_import(engine, directory)
 
-    assert summary.refused == (Refusal("enrollments.csv", None, "required file is missing"),)
+    assert summary.refused == (Problem("enrollments.csv", None, "required file is missing"),)
+    assert summary.exit_code == 1
+
+
+async def test_a_sync_deactivating_many_of_a_districts_people_is_refused_unless_confirmed(
+    engine: AsyncEngine, tmp_path: Path
+) -> None:
+    files = riverside()
+    for number in range(12):
+        files.person(f"x{number}", "student", "north", givenName="X", familyName=f"Y{number}")
+    await run_import(engine, files.write(tmp_path))
+    for number in range(12):
+        files.drop_user(f"x{number}")
+    directory = files.write(tmp_path)
+
+    refused = await run_import(engine, directory, now=LATER)
+    confirmed = await run_import(engine, directory, now=LATER, confirm_mass_change=True)
+
+    assert [str(r) for r in refused.refused] == [
+        "district 'd1': this sync would deactivate 12 of its 21 active people (57%), more than "
+        "the 20% allowed (ACCESSGRAPH_SYNC_MASS_CHANGE_SHARE). Check that the export is "
+        "complete, or run again with --confirm-mass-change"
+    ]
+    assert refused.exit_code == 1
+    assert confirmed.exit_code == 0
+    assert confirmed.changes["students"] == Changes(deactivated=12)
+    statuses = [row[1] for row in await fetch(engine, students_query())]
+    assert statuses.count("WITHDRAWN") == 12
 
 
 # ---------------------------------------------------------------- layouts and metadata
@@ -785,7 +907,7 @@ async def test_1_1_file_set_without_role_column_is_refused(
     summary = await run_import(engine, files.write(tmp_path))
 
     assert summary.refused == (
-        Refusal(
+        Problem(
             "users.csv",
             1,
             "missing required column(s): role, orgSourcedIds "
@@ -978,7 +1100,9 @@ async def test_sync_command_prints_a_json_summary_and_commits(
 
     printed = json.loads(capsys.readouterr().out)
     assert code == 0
-    assert printed["ok"] is True
+    assert printed["outcome"] == "written"
+    assert printed["exit_code"] == 0
+    assert printed["problems"] == []
     assert printed["dry_run"] is False
     assert printed["total"] == {"added": 32, "changed": 0, "deactivated": 0, "removed": 0}
     assert printed["changes"]["students"] == {
@@ -1007,21 +1131,72 @@ async def test_sync_command_prints_a_table_and_says_when_nothing_was_written(
     assert lines[-2].split() == ["total", "32", "0", "0", "0"]
 
 
-async def test_sync_command_exits_1_and_names_the_problem_when_refused(
+async def test_sync_command_exits_3_and_lists_skipped_rows_in_text_and_json(
     database_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
     files = riverside()
     _unknown_school(files)
+    directory = str(files.write(tmp_path))
+    settings = Settings(database_url=database_url)
+
+    code = await run_sync(settings, directory, dry_run=True, as_json=False)
+    text = capsys.readouterr().err
+    json_code = await run_sync(settings, directory, dry_run=False, as_json=True)
+    printed = json.loads(capsys.readouterr().out)
+
+    assert (code, json_code) == (3, 3)
+    assert text == (
+        "Skipped: 1 row with problems (everything else was checked):\n"
+        "  classes.csv line 3 (english-10): schoolSourcedId 'west' is not in orgs.csv\n"
+    )
+    assert printed["outcome"] == "written_with_problems"
+    assert printed["problems"] == [
+        {
+            "file": "classes.csv",
+            "line": 3,
+            "sourcedId": "english-10",
+            "reason": "schoolSourcedId 'west' is not in orgs.csv",
+        }
+    ]
+    assert printed["changes"]["sections"] == {
+        "added": 1,
+        "changed": 0,
+        "deactivated": 0,
+        "removed": 0,
+    }
+
+
+async def test_sync_command_exits_1_and_names_the_problem_when_refused(
+    database_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    directory = riverside().write(tmp_path)
+    (directory / "orgs.csv").unlink()
 
     code = await run_sync(
-        Settings(database_url=database_url),
-        str(files.write(tmp_path)),
-        dry_run=False,
-        as_json=False,
+        Settings(database_url=database_url), str(directory), dry_run=False, as_json=False
     )
 
     assert code == 1
     assert capsys.readouterr().err == (
-        "Refused: nothing was written. 1 problem:\n"
-        "  classes.csv line 3: schoolSourcedId 'west' is not a school in orgs.csv\n"
+        "Refused: nothing was written. 1 reason:\n  orgs.csv: required file is missing\n"
     )
+
+
+@pytest.mark.parametrize("name", ["missing", "notes.txt"])
+async def test_sync_command_says_in_one_line_when_the_path_is_not_an_export(
+    database_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str], name: str
+) -> None:
+    (tmp_path / "notes.txt").write_text("not a zip")
+    path = tmp_path / name
+
+    code = await run_sync(
+        Settings(database_url=database_url), str(path), dry_run=False, as_json=False
+    )
+
+    assert code == 1
+    expected = (
+        "no such directory or zip file"
+        if name == "missing"
+        else "not a directory or a zip archive of OneRoster CSV files"
+    )
+    assert capsys.readouterr().err == f"accessgraph sync oneroster: {path}: {expected}\n"

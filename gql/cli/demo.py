@@ -133,7 +133,7 @@ async def run_demo(settings: Settings, *, students: int, if_empty: bool, as_json
         as_json=as_json,
         extra={"people": [asdict(person) for person in WELL_KNOWN_PEOPLE]},
     )
-    if summary.refused_count:
+    if not summary.written:
         return 1
     if not as_json:
         _print_people()

@@ -32,10 +32,26 @@ def _parser() -> argparse.ArgumentParser:
 
     sync = commands.add_parser("sync", help="import from a school information system")
     sync_commands = sync.add_subparsers(dest="sync_command", required=True)
-    oneroster = sync_commands.add_parser("oneroster", help="import a OneRoster 1.2 CSV directory")
-    oneroster.add_argument("directory")
+    oneroster = sync_commands.add_parser(
+        "oneroster",
+        help="import a OneRoster 1.2 (or 1.1) CSV export: a directory or a zip file",
+        description="Exit codes: 0 written with no problems, 3 written with rows skipped "
+        "(listed), 1 refused with nothing written.",
+    )
+    oneroster.add_argument("directory", metavar="PATH", help="a directory or a .zip")
     oneroster.add_argument("--dry-run", action="store_true")
     oneroster.add_argument("--json", action="store_true", help="print the summary as JSON")
+    oneroster.add_argument(
+        "--strict",
+        action="store_true",
+        help="all or nothing: write nothing if any row has a problem",
+    )
+    oneroster.add_argument(
+        "--confirm-mass-change",
+        action="store_true",
+        help="write even if the sync deactivates more than ACCESSGRAPH_SYNC_MASS_CHANGE_SHARE "
+        "of a district's people",
+    )
 
     token = commands.add_parser("token", help="print an access token (dev mode only)")
     token.add_argument("email")
@@ -91,7 +107,14 @@ def main(argv: Sequence[str] | None = None) -> int:
         from gql.cli.sync import run_sync
 
         return asyncio.run(
-            run_sync(settings, args.directory, dry_run=args.dry_run, as_json=args.json)
+            run_sync(
+                settings,
+                args.directory,
+                dry_run=args.dry_run,
+                as_json=args.json,
+                strict=args.strict,
+                confirm_mass_change=args.confirm_mass_change,
+            )
         )
     if args.command == "token":
         from gql.cli.commands import mint_token

@@ -1,9 +1,10 @@
-"""``accessgraph sync oneroster DIR``: the SIS import on the command line.
+"""``accessgraph sync oneroster PATH``: the SIS import on the command line.
 
 The import itself is ``resolvers.oneroster``; this module opens the engine,
 owns the one transaction (committed, or rolled back for a dry run or a
 refused file set), shows progress on a terminal and prints the summary
-(docs/architecture.md section 6).
+(docs/architecture.md sections 4 and 6). Exit codes: 0 written with no
+problems, 3 written with rows skipped (listed), 1 refused, nothing written.
 """
 
 from __future__ import annotations
@@ -20,7 +21,14 @@ from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
 from gql.settings import Settings
 from resolvers.db import Db, create_engine
-from resolvers.oneroster.importer import Progress, SyncSummary, import_oneroster
+from resolvers.oneroster.importer import (
+    MAX_PROBLEMS_SHOWN,
+    Problem,
+    Progress,
+    SourceError,
+    SyncSummary,
+    import_oneroster,
+)
 from resolvers.student_data.student_logins_writes import reconcile_student_logins
 from resolvers.tables import GRANTS, SCHOOLS, STUDENTS
 
@@ -29,43 +37,66 @@ from resolvers.tables import GRANTS, SCHOOLS, STUDENTS
 AfterImport = Callable[[AsyncConnection], Awaitable[object]]
 
 
-async def run_sync(settings: Settings, directory: str, *, dry_run: bool, as_json: bool) -> int:
-    """The ``sync oneroster`` command; exit code 1 when the files are refused."""
+async def run_sync(
+    settings: Settings,
+    path: str,
+    *,
+    dry_run: bool,
+    as_json: bool,
+    strict: bool = False,
+    confirm_mass_change: bool = False,
+) -> int:
+    """The ``sync oneroster`` command; its exit code (0, 3 or 1)."""
     engine = create_engine(settings.database_url)
     try:
         summary = await import_directory(
             engine,
-            Path(directory),
+            Path(path),
             dry_run=dry_run,
             revoke_threshold=settings.large_batch_threshold,
             progress=None if as_json else terminal_progress(),
+            strict=strict,
+            mass_change_share=settings.sync_mass_change_share,
+            confirm_mass_change=confirm_mass_change,
         )
+    except SourceError as error:
+        print(f"accessgraph sync oneroster: {error}", file=sys.stderr)
+        return 1
     finally:
         await engine.dispose()
-    title = f"OneRoster import of {directory}"
+    title = f"OneRoster import of {path}"
     print_summary(summary, title=title, dry_run=dry_run, as_json=as_json)
-    return 1 if summary.refused_count else 0
+    return summary.exit_code
 
 
 async def import_directory(
     engine: AsyncEngine,
-    directory: Path,
+    path: Path,
     *,
     dry_run: bool,
     revoke_threshold: int,
     progress: Progress | None = None,
     after_import: AfterImport | None = None,
+    strict: bool = False,
+    mass_change_share: float = 0.2,
+    confirm_mass_change: bool = False,
 ) -> SyncSummary:
-    """Import one file set in one transaction; roll back a dry run or refusal."""
+    """Import one export in one transaction; roll back a dry run or refusal."""
     async with engine.connect() as connection, connection.begin() as transaction:
         summary = await import_oneroster(
-            connection, directory, revoke_threshold=revoke_threshold, progress=progress
+            connection,
+            path,
+            revoke_threshold=revoke_threshold,
+            progress=progress,
+            strict=strict,
+            mass_change_share=mass_change_share,
+            confirm_mass_change=confirm_mass_change,
         )
-        if not summary.refused_count:
+        if summary.written:
             if after_import is not None:
                 await after_import(connection)
             await reconcile_logins_after_sync(connection)
-        if dry_run or summary.refused_count:
+        if dry_run or not summary.written:
             await transaction.rollback()
     return summary
 
@@ -119,26 +150,40 @@ def print_summary(
     if as_json:
         print(json.dumps({**summary.as_dict(), "dry_run": dry_run, **(extra or {})}, indent=2))
         return
-    if summary.refused_count:
-        _print_refusals(summary)
+    if summary.refused:
+        _print_list(
+            f"Refused: nothing was written. {_count(len(summary.refused), 'reason')}:",
+            summary.refused,
+        )
+        if summary.problems:
+            _print_list(f"Rows with problems: {len(summary.problems)}", summary.problems)
     else:
         _print_changes(summary, title=title, dry_run=dry_run)
+        if summary.problems:
+            _print_list(
+                f"Skipped: {_count(len(summary.problems), 'row')} with problems "
+                f"(everything else was {'checked' if dry_run else 'written'}):",
+                summary.problems,
+            )
     for warning in summary.warnings:
         # Loud on purpose: a sync that orphans many accounts is usually a
         # partial export, and the next step would be revoking them.
         print(f"WARNING: {warning}", file=sys.stderr)
 
 
-def _print_refusals(summary: SyncSummary) -> None:
-    count = summary.refused_count
-    print(
-        f"Refused: nothing was written. {count} problem{'s' if count != 1 else ''}:",
-        file=sys.stderr,
-    )
-    for refusal in summary.refused:
-        print(f"  {refusal}", file=sys.stderr)
-    if count > len(summary.refused):
-        print(f"  ... and {count - len(summary.refused)} more", file=sys.stderr)
+def _count(number: int, noun: str) -> str:
+    return f"{number} {noun}{'s' if number != 1 else ''}"
+
+
+def _print_list(heading: str, problems: tuple[Problem, ...]) -> None:
+    print(heading, file=sys.stderr)
+    for problem in problems[:MAX_PROBLEMS_SHOWN]:
+        print(f"  {problem}", file=sys.stderr)
+    if len(problems) > MAX_PROBLEMS_SHOWN:
+        print(
+            f"  ... and {len(problems) - MAX_PROBLEMS_SHOWN} more (--json lists every one)",
+            file=sys.stderr,
+        )
 
 
 def _print_changes(summary: SyncSummary, *, title: str, dry_run: bool) -> None:
@@ -153,4 +198,4 @@ def _print_changes(summary: SyncSummary, *, title: str, dry_run: bool) -> None:
     print(f"  {header[0]:<20}" + "".join(f"{name:>13}" for name in header[1:]))
     for kind, *counts in rows:
         print(f"  {kind:<20}" + "".join(f"{count:>13,}" for count in counts))
-    print(f"  refused: 0    took {summary.seconds:.1f} s")
+    print(f"  skipped rows: {len(summary.problems)}    took {summary.seconds:.1f} s")

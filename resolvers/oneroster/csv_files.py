@@ -1,25 +1,35 @@
-"""Reading OneRoster CSV files: rows with line numbers, typed fields, refusals.
+"""Reading OneRoster CSV files: rows with line numbers, typed fields, problems.
 
-Nothing here knows what a student is. It turns one file into rows whose
-fields are read by column name, and records every problem as a ``Refusal``
-naming the file, the line (1-based, the header is line 1) and the reason,
-so that a whole file set can be checked before anything is written.
+Nothing here knows what a student is. It turns one file of a directory or a
+zip archive into rows whose fields are read by column name, and records every
+problem as a ``Problem`` naming the file, the line (1-based, the header is
+line 1), the row's sourcedId when it has one, and the reason. A problem skips
+its row; a fatal problem (a required file missing or unreadable) refuses the
+whole file set (docs/architecture.md section 4).
+
+Files are read as spreadsheets write them: UTF-8 with or without a byte
+order mark, CRLF or LF, quoted newlines, blank or duplicate header cells
+(columns are read by position; a blank header cell names no column, and of
+two cells with one name the first is read), and trailing empty fields
+beyond the header.
 """
 
 from __future__ import annotations
 
 import csv
 import datetime as dt
+import io
 import re
+import zipfile
 from collections.abc import Iterator, Sequence
-from dataclasses import dataclass
-from pathlib import Path
-from typing import Any, Generic, TextIO, TypeVar
+from dataclasses import dataclass, field
+from pathlib import Path, PurePosixPath
+from typing import Generic, TextIO, TypeVar
 
 T = TypeVar("T")
 
-# A user sees this many problems at once; the rest are counted.
-MAX_REFUSALS_SHOWN = 50
+# A terminal shows this many problems; --json lists every one.
+MAX_PROBLEMS_SHOWN = 50
 
 # OneRoster lists are comma-separated inside one field; the metadata.*
 # extensions of docs/architecture.md section 4 are space-separated. Accept either in both.
@@ -35,58 +45,92 @@ _DELETED_STATUSES = frozenset({"tobedeleted", "inactive"})
 
 
 @dataclass(frozen=True)
-class Refusal:
-    """Why a file set was refused: one problem in one place."""
+class Problem:
+    """One problem in one place: a skipped row, or why a file set was refused."""
 
     file: str
     line: int | None
     reason: str
+    sourced_id: str | None = None
 
     def __str__(self) -> str:
+        if not self.file:
+            return self.reason
         where = self.file if self.line is None else f"{self.file} line {self.line}"
+        if self.sourced_id:
+            where = f"{where} ({self.sourced_id})"
         return f"{where}: {self.reason}"
 
+    @property
+    def place(self) -> str:
+        return self.file if self.line is None else f"{self.file} line {self.line}"
 
-class Refusals:
-    """Every problem found in a file set; the first ``MAX_REFUSALS_SHOWN`` are kept."""
+    def as_dict(self) -> dict[str, object]:
+        return {
+            "file": self.file,
+            "line": self.line,
+            "sourcedId": self.sourced_id,
+            "reason": self.reason,
+        }
 
-    def __init__(self, limit: int = MAX_REFUSALS_SHOWN) -> None:
-        self.limit = limit
-        self.shown: list[Refusal] = []
-        self.count = 0
 
-    def add(self, file: str, line: int | None, reason: str) -> None:
-        self.count += 1
-        if len(self.shown) < self.limit:
-            self.shown.append(Refusal(file, line, reason))
+@dataclass
+class Problems:
+    """Every problem of a file set: skipped rows, fatal ones, and warnings."""
 
-    def __bool__(self) -> bool:
-        return self.count > 0
+    skipped: list[Problem] = field(default_factory=list)
+    fatal: list[Problem] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)
+
+    def skip(
+        self, file: str, line: int | None, reason: str, sourced_id: str | None = None
+    ) -> Problem:
+        problem = Problem(file, line, reason, sourced_id or None)
+        self.skipped.append(problem)
+        return problem
+
+    def refuse(self, file: str, line: int | None, reason: str) -> None:
+        self.fatal.append(Problem(file, line, reason))
+
+    def warn(self, message: str) -> None:
+        self.warnings.append(message)
 
 
 class FieldError(ValueError):
-    """A field that cannot be read; the row reader turns it into a Refusal."""
+    """A field that cannot be read; the reader turns it into a Problem."""
+
+
+class SourceError(Exception):
+    """The file set cannot be opened at all (no such directory, not a zip)."""
 
 
 class Row:
-    """One data row of a CSV file, its fields read by column name."""
+    """One data row of a CSV file, its fields read by column name.
 
-    __slots__ = ("_columns", "_values", "line")
+    ``error`` is set for a row that cannot be read as a whole (its field
+    count differs from the header's): only its identity columns are read,
+    to say which record was skipped.
+    """
 
-    def __init__(self, columns: dict[str, int], values: list[str], line: int) -> None:
+    __slots__ = ("_columns", "_values", "error", "line")
+
+    def __init__(
+        self, columns: dict[str, int], values: list[str], line: int, error: str | None = None
+    ) -> None:
         self._columns = columns
         self._values = values
         self.line = line
+        self.error = error
 
     def raw(self, column: str) -> str:
         index = self._columns.get(column)
-        return "" if index is None else self._values[index].strip()
+        if index is None or index >= len(self._values):
+            return ""
+        return self._values[index].strip()
 
     def text(self, column: str, *, max_length: int = 255) -> str:
         """A required, non-empty text field."""
-        # raw() inlined: this runs for most fields of a million-row file set.
-        index = self._columns.get(column)
-        value = "" if index is None else self._values[index].strip()
+        value = self.raw(column)
         if not value:
             raise FieldError(f"{column} is empty")
         if len(value) > max_length:
@@ -94,8 +138,7 @@ class Row:
         return value
 
     def optional_text(self, column: str, *, max_length: int = 255) -> str | None:
-        index = self._columns.get(column)
-        value = "" if index is None else self._values[index].strip()
+        value = self.raw(column)
         if len(value) > max_length:
             raise FieldError(f"{column} is longer than {max_length} characters")
         return value or None
@@ -188,46 +231,157 @@ def parse_year_group_names(value: str) -> dict[str, str]:
     return names
 
 
+# ---------------------------------------------------------------- where files come from
+
+
+class Source:
+    """The files of one export: a directory, or a zip archive read in place.
+
+    File names are matched without regard to case; in an archive, the CSV
+    files may sit in one folder (exports often zip their folder).
+    """
+
+    def __init__(self, label: str, names: dict[str, str]) -> None:
+        self.label = label
+        # lower-case file name → the name to open
+        self._names = names
+
+    def exists(self, name: str) -> bool:
+        return name.lower() in self._names
+
+    def open(self, name: str) -> TextIO:
+        raise NotImplementedError
+
+    def close(self) -> None:
+        return None
+
+    def __enter__(self) -> Source:
+        return self
+
+    def __exit__(self, *_: object) -> None:
+        self.close()
+
+
+class DirectorySource(Source):
+    def __init__(self, directory: Path) -> None:
+        names = {p.name.lower(): p.name for p in directory.iterdir() if p.is_file()}
+        super().__init__(str(directory), names)
+        self.directory = directory
+
+    def open(self, name: str) -> TextIO:
+        path = self.directory / self._names[name.lower()]
+        return path.open(newline="", encoding="utf-8-sig")
+
+
+class ZipSource(Source):
+    def __init__(self, path: Path) -> None:
+        try:
+            archive = zipfile.ZipFile(path)
+        except (zipfile.BadZipFile, OSError) as error:
+            raise SourceError(f"{path}: not a readable zip archive ({error})") from None
+        members = [
+            info.filename
+            for info in archive.infolist()
+            if not info.is_dir()
+            and info.filename.lower().endswith(".csv")
+            and not PurePosixPath(info.filename).name.startswith(".")
+            and "__MACOSX" not in info.filename
+        ]
+        folders = {str(PurePosixPath(member).parent) for member in members}
+        if len(folders) > 1:
+            archive.close()
+            listed = ", ".join(sorted(folders))
+            raise SourceError(f"{path}: the archive's CSV files are in several folders ({listed})")
+        super().__init__(
+            str(path), {PurePosixPath(member).name.lower(): member for member in members}
+        )
+        self.archive = archive
+
+    def open(self, name: str) -> TextIO:
+        raw = self.archive.open(self._names[name.lower()])
+        return io.TextIOWrapper(raw, encoding="utf-8-sig", newline="")
+
+    def close(self) -> None:
+        self.archive.close()
+
+
+def open_source(path: Path) -> Source:
+    """The export at ``path``: a directory of CSV files or a zip archive of them."""
+    if path.is_dir():
+        return DirectorySource(path)
+    if not path.exists():
+        raise SourceError(f"{path}: no such directory or zip file")
+    if zipfile.is_zipfile(path):
+        return ZipSource(path)
+    raise SourceError(f"{path}: not a directory or a zip archive of OneRoster CSV files")
+
+
+# ---------------------------------------------------------------- one file
+
+
 @dataclass(frozen=True)
 class CsvFile:
-    """One OneRoster file of a directory and the columns it must have."""
+    """One OneRoster file of an export and the columns it must have."""
 
     name: str
     required_columns: Sequence[str]
     # Said after the missing columns, when the reason is not obvious.
     hint: str = ""
 
-    def open(self, directory: Path, refusals: Refusals) -> Iterator[Row] | None:
-        """The file's rows, or None when its header refuses the whole file."""
-        # Closed here when the header is refused, else by _rows when read to the end.
-        handle = (directory / self.name).open(newline="", encoding="utf-8-sig")
+    def open(
+        self, source: Source, problems: Problems, *, optional: bool = False
+    ) -> Iterator[Row] | None:
+        """The file's rows, or None when it cannot be read as a whole.
+
+        A required file that cannot be read refuses the file set; an
+        optional one is left out with a warning (an export of another
+        OneRoster version names its columns differently).
+        """
+        handle = source.open(self.name)
         reader = csv.reader(handle)
+        reason: str | None = None
+        header: list[str] | None = None
         try:
             header = next(reader, None)
         except csv.Error as error:
-            header = None
-            refusals.add(self.name, 1, f"not a CSV file: {error}")
+            reason = f"not a CSV file: {error}"
+        except UnicodeDecodeError:
+            reason = _NOT_UTF8
         else:
             if header is None:
-                refusals.add(self.name, 1, "the file is empty: a header line is required")
-        if header is None:
+                reason = "the file is empty: a header line is required"
+        columns: dict[str, int] = {}
+        if header is not None and reason is None:
+            for index, name in enumerate(header):
+                # A blank header cell names no column; of two cells with one
+                # name the first is read.
+                columns.setdefault(name.strip(), index)
+            columns.pop("", None)
+            missing = [name for name in self.required_columns if name not in columns]
+            if missing:
+                reason = f"missing required column(s): {', '.join(missing)}"
+                if self.hint:
+                    reason = f"{reason} ({self.hint})"
+        if reason is not None or header is None:
             handle.close()
+            if optional:
+                problems.warn(f"{self.name}: {reason}; the file was left out")
+            else:
+                problems.refuse(self.name, 1, reason or "unreadable")
             return None
-        columns = {name.strip(): index for index, name in enumerate(header)}
-        missing = [name for name in self.required_columns if name not in columns]
-        if missing:
-            handle.close()
-            reason = f"missing required column(s): {', '.join(missing)}"
-            refusals.add(self.name, 1, f"{reason} ({self.hint})" if self.hint else reason)
-            return None
-        return self._rows(handle, reader, columns, refusals)
+        return self._rows(handle, reader, columns, len(header), problems)
 
     def _rows(
-        self, handle: TextIO, reader: Any, columns: dict[str, int], refusals: Refusals
+        self,
+        handle: TextIO,
+        reader: Iterator[list[str]],
+        columns: dict[str, int],
+        width: int,
+        problems: Problems,
     ) -> Iterator[Row]:
-        width = len(columns)
+        line_of = reader  # csv.reader keeps line_num
         with handle:
-            line = reader.line_num
+            line = getattr(line_of, "line_num", 1)
             while True:
                 start = line + 1
                 try:
@@ -235,54 +389,107 @@ class CsvFile:
                 except StopIteration:
                     return
                 except csv.Error as error:
-                    refusals.add(self.name, start, f"unreadable CSV: {error}")
+                    problems.refuse(self.name, start, f"unreadable CSV: {error}")
                     return
-                line = reader.line_num
-                if not values:
-                    continue  # a blank line
+                except UnicodeDecodeError:
+                    problems.refuse(self.name, start, _NOT_UTF8)
+                    return
+                line = getattr(line_of, "line_num", start)
+                if not values or not any(value.strip() for value in values):
+                    continue  # a blank line, or a spreadsheet's row of empty cells
+                if len(values) > width and not any(v.strip() for v in values[width:]):
+                    del values[width:]  # trailing empty fields
                 if len(values) != width:
-                    refusals.add(
-                        self.name, start, f"{len(values)} fields where the header has {width}"
-                    )
+                    problem = f"{len(values)} fields where the header has {width}"
+                    yield Row(columns, values, start, problem)
                     continue
                 yield Row(columns, values, start)
 
-    def exists(self, directory: Path) -> bool:
-        return (directory / self.name).is_file()
+    def exists(self, source: Source) -> bool:
+        return source.exists(self.name)
+
+
+_NOT_UTF8 = "not UTF-8 text: save the file as CSV UTF-8"
 
 
 class Records(Generic[T]):
-    """Valid records of one file by sourcedId, and every sourcedId seen.
+    """Valid records of one file by sourcedId, and those skipped with why.
 
-    A reference to a row that had its own problem is not reported again,
-    nor any reference into a file refused as a whole: the first refusal
-    names the cause.
+    ``partial`` is set when a row was skipped without a readable sourcedId:
+    the import cannot tell which record it was, so it deactivates nothing
+    of this file that the file set leaves out.
     """
 
     def __init__(self, file: str) -> None:
         self.file = file
         self.valid: dict[str, T] = {}
         self.seen: dict[str, int] = {}
-        self.complete = True
+        self.skipped: dict[str, Problem] = {}
+        self.partial = False
 
-    def rows(self, source: CsvFile, directory: Path, refusals: Refusals) -> Iterator[Row]:
-        rows = source.open(directory, refusals)
+    def rows(self, source: CsvFile, files: Source, problems: Problems) -> Iterator[Row]:
+        rows = source.open(files, problems)
         if rows is None:
-            self.complete = False
+            self.partial = True
             return iter(())
         return rows
 
-    def claim(self, row: Row, refusals: Refusals, column: str = "sourcedId") -> str | None:
+    def claim(self, row: Row, problems: Problems, column: str = "sourcedId") -> str | None:
+        """The row's sourcedId, or None when the row is skipped."""
         sourced_id = row.raw(column)
+        if row.error is not None:
+            if sourced_id and sourced_id not in self.seen:
+                self.seen[sourced_id] = row.line
+                self.skip(sourced_id, row.line, row.error, problems)
+            else:
+                self.partial = True
+                problems.skip(self.file, row.line, row.error, sourced_id)
+            return None
         if not sourced_id:
-            refusals.add(self.file, row.line, f"{column} is empty")
+            self.partial = True
+            problems.skip(self.file, row.line, f"{column} is empty")
             return None
         first = self.seen.get(sourced_id)
         if first is not None:
-            refusals.add(self.file, row.line, f"duplicate sourcedId {sourced_id!r} (line {first})")
+            problems.skip(
+                self.file,
+                row.line,
+                f"duplicate sourcedId (line {first} has it too; that line is read)",
+                sourced_id,
+            )
             return None
         self.seen[sourced_id] = row.line
         return sourced_id
 
-    def unknown(self, sourced_id: str) -> bool:
-        return self.complete and sourced_id not in self.seen
+    def skip(self, sourced_id: str, line: int | None, reason: str, problems: Problems) -> None:
+        self.valid.pop(sourced_id, None)
+        self.skipped[sourced_id] = problems.skip(self.file, line, reason, sourced_id)
+
+    def skip_because(
+        self,
+        sourced_id: str,
+        line: int | None,
+        reason: str,
+        cause: Problem | None,
+        problems: Problems,
+    ) -> None:
+        """Skip a record; when it depends on a skipped one, ``cause`` is that
+        one's first cause, which records depending on this one cite too."""
+        if cause is None:
+            self.skip(sourced_id, line, reason, problems)
+            return
+        self.valid.pop(sourced_id, None)
+        problems.skip(self.file, line, reason, sourced_id)
+        self.skipped[sourced_id] = cause
+
+    def why_missing(self, sourced_id: str, column: str) -> str:
+        """Why a reference to ``sourced_id`` in ``column`` cannot be followed."""
+        cause = self.skipped.get(sourced_id)
+        if cause is not None:
+            return depends_reason(f"{column} {sourced_id!r}", cause)
+        return f"{column} {sourced_id!r} is not in {self.file}"
+
+
+def depends_reason(what: str, cause: Problem) -> str:
+    """The reason of a record skipped because one it names was skipped."""
+    return f"{what} was skipped (see {cause.place})"

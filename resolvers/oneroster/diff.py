@@ -76,9 +76,9 @@ class TableSync:
         return "id" in self.table.c
 
 
-# Given the row as stored (None when new) and as the file set describes it,
-# the row to store: this is where "when did it change" columns are kept.
-Settle = Callable[[Values | None, Values], Values]
+# Given the row as stored (None when new), as the file set describes it, and
+# its key, the row to store: this is where "when did it change" columns are kept.
+Settle = Callable[[Values | None, Values, Key], Values]
 # Given a row the file set no longer lists, keep it, remove it, or store it
 # changed (deactivated).
 OnAbsent = Callable[[Key, Values], Values | Absent]
@@ -89,6 +89,10 @@ class Synced:
     changes: Changes
     # Every row in scope after the sync, by key (tables with an ``id``).
     ids: Mapping[Key, int]
+    # With ``is_active``: by the key's first part (the district for people),
+    # the rows active before the sync and those it deactivates.
+    active_before: Mapping[Any, int] = field(default_factory=dict)
+    deactivated_in: Mapping[Any, int] = field(default_factory=dict)
 
 
 async def sync_table(
@@ -108,26 +112,33 @@ async def sync_table(
     removals: list[tuple[Key, int | None]] = [((), row_id) for row_id in duplicate_ids]
     added = changed = deactivated = 0
     names = spec.key + spec.values
+    active_before: dict[Any, int] = {}
+    deactivated_in: dict[Any, int] = {}
+    if is_active is not None:
+        for key, (_, current) in existing.items():
+            if is_active(current):
+                active_before[key[0]] = active_before.get(key[0], 0) + 1
 
-    def count_update(before: Values, after: Values) -> None:
+    def count_update(key: Key, before: Values, after: Values) -> None:
         nonlocal changed, deactivated
         if is_active is not None and is_active(before) and not is_active(after):
             deactivated += 1
+            deactivated_in[key[0]] = deactivated_in.get(key[0], 0) + 1
         else:
             changed += 1
 
     for key, wanted in desired.items():
         found = existing.get(key)
         if found is None:
-            stored = settle(None, wanted) if settle else wanted
+            stored = settle(None, wanted, key) if settle else wanted
             inserts.append({**spec.constants, **dict(zip(names, key + stored, strict=True))})
             added += 1
             continue
         row_id, current = found
-        stored = settle(current, wanted) if settle else wanted
+        stored = settle(current, wanted, key) if settle else wanted
         if stored != current:
             updates.append((key, row_id, stored))
-            count_update(current, stored)
+            count_update(key, current, stored)
     if on_absent is not None:
         for key, (row_id, current) in existing.items():
             if key in desired:
@@ -137,18 +148,18 @@ async def sync_table(
                 removals.append((key, row_id))
             elif outcome is not Absent.KEEP and outcome != current:
                 updates.append((key, row_id, outcome))
-                count_update(current, outcome)
+                count_update(key, current, outcome)
     await _remove(connection, spec, removals)
     await _update(connection, spec, updates)
     await _insert(connection, spec, inserts)
     changes = Changes(added, changed, deactivated, len(removals))
     if not spec.has_id:
-        return Synced(changes, {})
+        return Synced(changes, {}, active_before, deactivated_in)
     if inserts or removals:
         ids = await _ids(connection, spec, scope)
     else:
         ids = {key: row_id for key, (row_id, _) in existing.items() if row_id is not None}
-    return Synced(changes, ids)
+    return Synced(changes, ids, active_before, deactivated_in)
 
 
 async def _load(

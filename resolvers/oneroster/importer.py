@@ -1,11 +1,15 @@
 """The OneRoster import (docs/architecture.md section 4): one file set, one transaction.
 
-``import_oneroster`` checks the whole file set first (``read_roster``,
-no database) and writes nothing if anything is wrong, reporting every
-problem with its file and line. Then it writes the file set table by table
-(``RosterImport``), loading what the database holds for the file set's
-districts and writing only the difference, in bulk. The caller owns the
-transaction: it commits, or rolls back for a dry run.
+``import_oneroster`` reads and checks the whole file set first
+(``read_roster``, no database): each row with a problem is skipped and
+listed with its file, line and reason, and whatever depends on it is
+skipped too; a missing or unreadable required file refuses the file set.
+Then it writes the valid records table by table (``RosterImport``), loading
+what the database holds for the file set's districts and writing only the
+difference, in bulk; what a skipped row names is left as stored. The caller
+owns the transaction: it commits, or rolls back for a dry run or a refusal
+(``SyncSummary.refused``: a fatal problem, ``strict`` with problems, or the
+mass-change guard).
 """
 
 from __future__ import annotations
@@ -14,7 +18,7 @@ import asyncio
 import datetime as dt
 import time
 from collections.abc import Iterable, Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -23,17 +27,28 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 
 from permissions.roles import Role
 from resolvers import tables
-from resolvers.oneroster.csv_files import Refusal, Refusals
+from resolvers.oneroster.csv_files import (
+    MAX_PROBLEMS_SHOWN,
+    Problem,
+    Problems,
+    Source,
+    SourceError,
+    open_source,
+)
 from resolvers.oneroster.diff import Changes
+from resolvers.oneroster.records import Roster
 from resolvers.oneroster.roster import read_roster
 from resolvers.oneroster.write import Progress, RosterImport
 from resolvers.tables import DISTRICTS, ROLE_GRANTS, SCHOOLS, STAFF
 
 __all__ = [
+    "DEFAULT_MASS_CHANGE_SHARE",
     "KINDS",
+    "MAX_PROBLEMS_SHOWN",
     "Changes",
+    "Problem",
     "Progress",
-    "Refusal",
+    "SourceError",
     "StaffRole",
     "SyncSummary",
     "grant_staff_roles",
@@ -60,34 +75,59 @@ KINDS = (
     "access_grants",
 )
 
+# A sync that would deactivate more than this share of a district's active
+# people (staff, students, contacts) is refused unless confirmed.
+DEFAULT_MASS_CHANGE_SHARE = 0.2
+# Fewer deactivations than this are never a mass change (a small district
+# losing two people is not a broken export).
+MASS_CHANGE_FLOOR = 10
+
+EXIT_WRITTEN, EXIT_REFUSED, EXIT_WRITTEN_WITH_PROBLEMS = 0, 1, 3
+
 
 @dataclass(frozen=True)
 class SyncSummary:
-    """What one import did, or why it was refused (then it did nothing)."""
+    """What one import did: changes, skipped rows, or why it was refused.
+
+    ``refused`` non-empty means nothing may be written: the caller rolls back.
+    """
 
     changes: Mapping[str, Changes]
-    # The first problems found (at most 50) and how many there were in all.
-    refused: tuple[Refusal, ...]
-    refused_count: int
+    # Rows skipped (listed with file, line, sourcedId and reason).
+    problems: tuple[Problem, ...]
+    refused: tuple[Problem, ...]
     # Guardian accounts whose contact record lost its last current student:
     # they move to READY_TO_REVOKE. Many at once usually means a bad export.
     would_revoke_accounts: int
     revoke_threshold: int
     seconds: float
+    notes: tuple[str, ...] = field(default=())
 
     @property
     def total(self) -> Changes:
         return sum(self.changes.values(), Changes())
 
     @property
+    def written(self) -> bool:
+        return not self.refused
+
+    @property
+    def exit_code(self) -> int:
+        """0 written cleanly, 3 written with rows skipped, 1 refused."""
+        if self.refused:
+            return EXIT_REFUSED
+        return EXIT_WRITTEN_WITH_PROBLEMS if self.problems else EXIT_WRITTEN
+
+    @property
     def warnings(self) -> tuple[str, ...]:
-        if self.would_revoke_accounts <= self.revoke_threshold:
-            return ()
-        return (
-            f"guardian accounts losing their last current student in this sync: "
-            f"{self.would_revoke_accounts} (threshold {self.revoke_threshold}); they would "
-            f"move to READY_TO_REVOKE. Check that the export is complete",
-        )
+        warnings = list(self.notes)
+        if self.would_revoke_accounts > self.revoke_threshold:
+            warnings.append(
+                f"guardian accounts losing their last current student in this sync: "
+                f"{self.would_revoke_accounts} (threshold {self.revoke_threshold}); they would "
+                f"move to READY_TO_REVOKE. Check that the export is complete"
+            )
+        return tuple(warnings)
 
     def as_dict(self) -> dict[str, Any]:
         """The summary as JSON-ready data (``--json``)."""
@@ -100,12 +140,15 @@ class SyncSummary:
                 "removed": changes.removed,
             }
 
+        outcome = {0: "written", 3: "written_with_problems", 1: "refused"}[self.exit_code]
         return {
-            "ok": not self.refused_count,
+            "ok": self.exit_code == EXIT_WRITTEN,
+            "outcome": outcome,
+            "exit_code": self.exit_code,
             "changes": {kind: counts(changes) for kind, changes in self.changes.items()},
             "total": counts(self.total),
-            "refused": [{"file": r.file, "line": r.line, "reason": r.reason} for r in self.refused],
-            "refused_count": self.refused_count,
+            "problems": [problem.as_dict() for problem in self.problems],
+            "refused": [problem.as_dict() for problem in self.refused],
             "would_revoke_accounts": self.would_revoke_accounts,
             "revoke_threshold": self.revoke_threshold,
             "warnings": list(self.warnings),
@@ -115,38 +158,78 @@ class SyncSummary:
 
 async def import_oneroster(
     connection: AsyncConnection,
-    directory: Path,
+    path: Path,
     *,
     revoke_threshold: int,
     now: dt.datetime | None = None,
     progress: Progress | None = None,
+    strict: bool = False,
+    mass_change_share: float = DEFAULT_MASS_CHANGE_SHARE,
+    confirm_mass_change: bool = False,
 ) -> SyncSummary:
-    """Import the OneRoster CSV file set in ``directory`` (never commits)."""
+    """Import the OneRoster export at ``path``, a directory or a zip (never commits).
+
+    Raises ``SourceError`` when ``path`` is neither.
+    """
     started = time.perf_counter()
     say = progress or _silent
-    refusals = Refusals()
-    # Reading a large file set takes seconds of CPU: off the event loop.
-    roster = await asyncio.to_thread(read_roster, directory, refusals)
-    if roster is None:
+    problems = Problems()
+    with open_source(path) as source:
+        # Reading a large file set takes seconds of CPU: off the event loop.
+        roster = await asyncio.to_thread(_read, source, problems)
+
+    def summary(
+        refused: Iterable[Problem], changes: Mapping[str, Changes], would_revoke: int = 0
+    ) -> SyncSummary:
         return SyncSummary(
-            changes={},
-            refused=tuple(refusals.shown),
-            refused_count=refusals.count,
-            would_revoke_accounts=0,
+            changes=changes,
+            problems=tuple(problems.skipped),
+            refused=tuple(refused),
+            would_revoke_accounts=would_revoke,
             revoke_threshold=revoke_threshold,
             seconds=time.perf_counter() - started,
+            notes=tuple(problems.warnings),
+        )
+
+    if roster is None:
+        return summary(problems.fatal, {})
+    if strict and problems.skipped:
+        count = len(problems.skipped)
+        return summary(
+            [Problem("", None, f"--strict: {count} row(s) have problems, so nothing was written")],
+            {},
         )
     say(f"checked the file set in {time.perf_counter() - started:.1f} s")
     run = RosterImport(connection, roster, now or tables.utc_now(), say)
     would_revoke = await run.write()
-    return SyncSummary(
-        changes={kind: run.changes.get(kind, Changes()) for kind in KINDS},
-        refused=(),
-        refused_count=0,
-        would_revoke_accounts=would_revoke,
-        revoke_threshold=revoke_threshold,
-        seconds=time.perf_counter() - started,
-    )
+    changes = {kind: run.changes.get(kind, Changes()) for kind in KINDS}
+    refused = [] if confirm_mass_change else _mass_changes(run, mass_change_share)
+    return summary(refused, changes, would_revoke)
+
+
+def _read(source: Source, problems: Problems) -> Roster | None:
+    return read_roster(source, problems)
+
+
+def _mass_changes(run: RosterImport, share: float) -> list[Problem]:
+    """The districts this sync would deactivate too many people of."""
+    district_sid = {row_id: sid for sid, row_id in run.district_id.items()}
+    refused = []
+    for district, before in sorted(run.people_before.items()):
+        deactivated = run.people_deactivated.get(district, 0)
+        if deactivated >= MASS_CHANGE_FLOOR and deactivated > share * before:
+            refused.append(
+                Problem(
+                    "",
+                    None,
+                    f"district {district_sid.get(district, district)!r}: this sync would "
+                    f"deactivate {deactivated} of its {before} active people "
+                    f"({deactivated / before:.0%}), more than the {share:.0%} allowed "
+                    f"(ACCESSGRAPH_SYNC_MASS_CHANGE_SHARE). Check that the export is "
+                    f"complete, or run again with --confirm-mass-change",
+                )
+            )
+    return refused
 
 
 def _silent(_: str) -> None:

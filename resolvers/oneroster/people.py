@@ -10,10 +10,10 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Iterable, Mapping
 from dataclasses import dataclass
-from pathlib import Path
+from typing import TYPE_CHECKING
 
 from permissions.roles import Role
-from resolvers.oneroster.csv_files import FieldError, Records, Refusals, Row
+from resolvers.oneroster.csv_files import FieldError, Problem, Problems, Records, Row, Source
 from resolvers.oneroster.records import (
     DEFAULT_CONTACT_TYPE,
     DEMOGRAPHICS,
@@ -22,11 +22,14 @@ from resolvers.oneroster.records import (
     USERS_1_1,
     ContactRecord,
     GuardianRecord,
+    Keep,
     Kind,
-    Org,
     StaffRecord,
     StudentRecord,
 )
+
+if TYPE_CHECKING:
+    from resolvers.oneroster.roster import OrgTree, Place
 
 # OneRoster role → (kind of user, role granted at the role's org). None:
 # a staff record without a role here (proctors, IT administrators).
@@ -82,13 +85,13 @@ KIND_NAMES = {
 }
 
 
-def read_users(directory: Path, refusals: Refusals) -> tuple[Records[User], list[RoleRow]]:
+def read_users(source: Source, problems: Problems) -> tuple[Records[User], list[RoleRow]]:
     """The users, and their roles when the file set has the 1.1 layout."""
     users: Records[User] = Records(USERS.name)
     roles_1_1: list[RoleRow] = []
-    layout = USERS if ROLES.exists(directory) else USERS_1_1
-    for row in users.rows(layout, directory, refusals):
-        sourced_id = users.claim(row, refusals)
+    layout = USERS if ROLES.exists(source) else USERS_1_1
+    for row in users.rows(layout, source, problems):
+        sourced_id = users.claim(row, problems)
         if sourced_id is None:
             continue
         try:
@@ -110,233 +113,309 @@ def read_users(directory: Path, refusals: Refusals) -> tuple[Records[User], list
             if layout is USERS_1_1:
                 roles_1_1.extend(_roles_of_1_1_user(row, sourced_id))
         except FieldError as error:
-            refusals.add(USERS.name, row.line, str(error))
+            users.skip(sourced_id, row.line, str(error), problems)
             continue
         users.valid[sourced_id] = user
     return users, roles_1_1
 
 
 def _roles_of_1_1_user(row: Row, user: str) -> list[RoleRow]:
-    """OneRoster 1.1 keeps a user's one role and their orgs on the users.csv row."""
-    role = row.text("role").lower()
+    """OneRoster 1.1 keeps a user's roles and their orgs on the users.csv row.
+
+    Some 1.1 exports list several roles (``teacher,parent``): each role is
+    held at each of the user's orgs.
+    """
+    roles = [role.lower() for role in row.ids("role")]
+    if not roles:
+        raise FieldError("role is empty")
     orgs = row.ids("orgSourcedIds")
     if not orgs:
         raise FieldError("orgSourcedIds is empty")
     return [
         RoleRow(USERS.name, row.line, user, role, org, primary=index == 0, active=True)
+        for role in roles
         for index, org in enumerate(orgs)
     ]
 
 
 def read_roles(
-    directory: Path,
-    refusals: Refusals,
+    source: Source,
+    problems: Problems,
     users: Records[User],
-    orgs: Records[Org],
-    district_of: Mapping[str, str],
+    tree: OrgTree,
     roles_1_1: list[RoleRow],
-) -> dict[str, list[RoleRow]]:
-    """Each user's checked role rows: a known role at a school or district."""
+) -> dict[str, list[tuple[RoleRow, Place]]]:
+    """Each user's usable role rows, placed at their district and school.
+
+    A role row with a problem skips its user (the problem is listed once,
+    at the role row); users of skipped rows are not listed again.
+    """
     rows: Iterable[RoleRow] = roles_1_1
-    if ROLES.exists(directory):
-        opened = ROLES.open(directory, refusals)
-        if opened is None:
-            # roles.csv was refused as a whole: its users are not refused again.
-            return {user: [] for user in users.valid}
-        rows = _role_rows(opened, refusals)
-    # A user whose role rows were all refused maps to an empty list, so that
-    # they are not refused a second time for having no role.
-    by_user: dict[str, list[RoleRow]] = {}
+    unread: list[int] = []
+    if ROLES.exists(source):
+        opened = ROLES.open(source, problems)
+        rows = _role_rows(opened or (), problems, users, unread)
+    by_user: dict[str, list[tuple[RoleRow, Place]]] = {}
     for role in rows:
         if role.user not in users.valid:
-            if users.unknown(role.user):
-                refusals.add(
-                    role.file, role.line, f"userSourcedId {role.user!r} is not in users.csv"
+            if role.user not in users.skipped:
+                problems.skip(
+                    role.file, role.line, users.why_missing(role.user, "userSourcedId"), role.user
                 )
             continue
-        held = by_user.setdefault(role.user, [])
         if role.role not in _ROLES:
-            refusals.add(role.file, role.line, f"unknown role {role.role!r}")
-        elif role.org in district_of:
-            held.append(role)
-        elif role.org in orgs.valid:
-            kind = orgs.valid[role.org].kind
-            refusals.add(
-                role.file, role.line, f"org {role.org!r} is a {kind}, not a school or district"
-            )
-        elif orgs.unknown(role.org):
-            refusals.add(role.file, role.line, f"org {role.org!r} is not in orgs.csv")
+            _skip_user(users, role, f"unknown role {role.role!r}", None, problems)
+            continue
+        place = tree.place(role.org, "orgSourcedId")
+        if isinstance(place, str):
+            _skip_user(users, role, place, tree.cause(role.org), problems)
+            continue
+        by_user.setdefault(role.user, []).append((role, place))
+    for user in list(users.valid.values()):
+        if user.sourced_id not in by_user:
+            reason = "the user has no role"
+            if unread:
+                lines = ", ".join(str(line) for line in unread[:5])
+                reason = (
+                    f"the user has no readable role (roles.csv line(s) {lines} could not be read)"
+                )
+            users.skip(user.sourced_id, user.line, reason, problems)
     return by_user
 
 
-def _role_rows(rows: Iterable[Row], refusals: Refusals) -> Iterable[RoleRow]:
+def _skip_user(
+    users: Records[User], role: RoleRow, reason: str, cause: Problem | None, problems: Problems
+) -> None:
+    """Skip a user for a problem of one of their role rows, listed at that row."""
+    if role.user in users.skipped:
+        problems.skip(role.file, role.line, reason, role.user)
+        return
+    users.valid.pop(role.user, None)
+    problem = problems.skip(role.file, role.line, reason, role.user)
+    users.skipped[role.user] = cause or problem
+
+
+def _role_rows(
+    rows: Iterable[Row], problems: Problems, users: Records[User], unread: list[int]
+) -> Iterable[RoleRow]:
     for row in rows:
-        try:
-            yield RoleRow(
-                file=ROLES.name,
-                line=row.line,
-                user=row.text("userSourcedId"),
-                role=row.text("role").lower(),
-                org=row.text("orgSourcedId"),
-                primary=row.raw("roleType").lower() == "primary",
-                active=row.is_active(),
-            )
-        except FieldError as error:
-            refusals.add(ROLES.name, row.line, str(error))
+        user = row.raw("userSourcedId")
+        reason = row.error
+        if reason is None:
+            try:
+                yield RoleRow(
+                    file=ROLES.name,
+                    line=row.line,
+                    user=row.text("userSourcedId"),
+                    role=row.text("role").lower(),
+                    org=row.text("orgSourcedId"),
+                    primary=row.raw("roleType").lower() == "primary",
+                    active=row.is_active(),
+                )
+                continue
+            except FieldError as error:
+                reason = str(error)
+        if not user:
+            unread.append(row.line)
+            problems.skip(ROLES.name, row.line, reason)
+        elif user in users.valid:
+            users.valid.pop(user)
+            users.skipped[user] = problems.skip(ROLES.name, row.line, reason, user)
+        else:
+            problems.skip(ROLES.name, row.line, reason, user)
 
 
 def read_demographics(
-    directory: Path, refusals: Refusals, users: Records[User]
-) -> dict[str, dt.date]:
+    source: Source, problems: Problems, users: Records[User]
+) -> tuple[dict[str, dt.date], Keep]:
+    """Dates of birth by user; the users whose stored date a skipped row keeps."""
     birth_dates: dict[str, dt.date] = {}
-    if not DEMOGRAPHICS.exists(directory):
-        return birth_dates
-    for row in DEMOGRAPHICS.open(directory, refusals) or ():
+    kept: set[str] = set()
+    if not DEMOGRAPHICS.exists(source):
+        return birth_dates, Keep(everything=True)
+    rows = DEMOGRAPHICS.open(source, problems, optional=True)
+    if rows is None:
+        return birth_dates, Keep(everything=True)
+    partial = False
+    for row in rows:
         sourced_id = row.raw("sourcedId")
-        if users.unknown(sourced_id):
-            refusals.add(DEMOGRAPHICS.name, row.line, f"sourcedId {sourced_id!r} is not a user")
+        if row.error is not None:
+            partial = partial or not sourced_id
+            kept.add(sourced_id)
+            problems.skip(DEMOGRAPHICS.name, row.line, row.error, sourced_id)
+            continue
+        if sourced_id not in users.valid:
+            if sourced_id not in users.skipped:
+                problems.skip(
+                    DEMOGRAPHICS.name,
+                    row.line,
+                    f"sourcedId {sourced_id!r} is not a user",
+                    sourced_id,
+                )
             continue
         try:
             birth_date = row.optional_date("birthDate")
         except FieldError as error:
-            refusals.add(DEMOGRAPHICS.name, row.line, str(error))
+            kept.add(sourced_id)
+            problems.skip(DEMOGRAPHICS.name, row.line, str(error), sourced_id)
             continue
         if birth_date is not None:
             birth_dates[sourced_id] = birth_date
-    return birth_dates
+    return birth_dates, Keep(frozenset(kept), partial)
 
 
 class People:
-    """Users resolved by their roles into staff, students and contacts."""
+    """Users resolved by their roles into staff, students and contacts.
+
+    One person may be several: a teacher who is also a parent is a staff
+    record and a guardian record, each decided by its own role rows
+    (docs/architecture.md section 4). A contact may be one at schools of
+    several districts: one guardian record per district.
+    """
 
     def __init__(self) -> None:
-        self.kind_of: dict[str, Kind] = {}
-        self.district_of: dict[str, str] = {}
+        self.kinds_of: dict[str, frozenset[Kind]] = {}
         self.staff: dict[str, StaffRecord] = {}
         self.students: dict[str, StudentRecord] = {}
-        self.guardians: dict[str, GuardianRecord] = {}
+        # (district, sourcedId) → record
+        self.guardians: dict[tuple[str, str], GuardianRecord] = {}
+        self._guardian_districts: dict[str, set[str]] = {}
+
+    def staff_district(self, user: str) -> str:
+        return self.staff[user].district
+
+    def student_district(self, user: str) -> str:
+        return self.students[user].district
 
     @classmethod
     def resolve(
         cls,
         users: Records[User],
-        role_rows: Mapping[str, list[RoleRow]],
-        orgs: Records[Org],
-        district_of: Mapping[str, str],
+        role_rows: Mapping[str, list[tuple[RoleRow, Place]]],
+        tree: OrgTree,
         birth_dates: Mapping[str, dt.date],
-        refusals: Refusals,
+        problems: Problems,
     ) -> People:
         people = cls()
-        for user in users.valid.values():
-            rows = role_rows.get(user.sourced_id)
-            if rows is None:
-                refusals.add(USERS.name, user.line, "the user has no role")
-            elif rows:
-                people._add(user, rows, orgs, district_of, birth_dates, refusals)
+        for user in list(users.valid.values()):
+            reason = people._add(user, role_rows[user.sourced_id], birth_dates)
+            if reason is not None:
+                users.skip(user.sourced_id, user.line, reason, problems)
+        for district, sourced_id in people.guardians:
+            people._guardian_districts.setdefault(sourced_id, set()).add(district)
         return people
 
     def _add(
         self,
         user: User,
-        rows: list[RoleRow],
-        orgs: Records[Org],
-        district_of: Mapping[str, str],
+        rows: list[tuple[RoleRow, Place]],
         birth_dates: Mapping[str, dt.date],
-        refusals: Refusals,
-    ) -> None:
-        kinds = {_ROLES[row.role][0] for row in rows}
-        if len(kinds) > 1:
-            names = " and ".join(sorted(KIND_NAMES[kind] for kind in kinds))
-            refusals.add(USERS.name, user.line, f"the user's roles make them {names}")
-            return
-        districts = {district_of[row.org] for row in rows}
-        if len(districts) > 1:
-            refusals.add(
-                USERS.name,
-                user.line,
-                f"the user's orgs are in more than one district: {', '.join(sorted(districts))}",
-            )
-            return
-        kind, district = kinds.pop(), districts.pop()
-        # A role the SIS is deleting no longer places the user at its org,
-        # unless it is all the user has left.
-        current = [row for row in rows if row.active] or rows
-        school_orgs = [row.org for row in current if orgs.valid[row.org].kind == "school"]
+    ) -> str | None:
+        """Record the user's staff, student and contact records, or why not."""
+        by_kind: dict[Kind, list[tuple[RoleRow, Place]]] = {}
+        for row, place in rows:
+            by_kind.setdefault(_ROLES[row.role][0], []).append((row, place))
+        for kind in (Kind.STAFF, Kind.STUDENT):
+            districts = {place.district for _, place in by_kind.get(kind, ())}
+            if len(districts) > 1:
+                return (
+                    f"the user's roles as {KIND_NAMES[kind]} are in more than one district: "
+                    f"{', '.join(sorted(districts))}"
+                )
+        student_rows = by_kind.get(Kind.STUDENT)
+        student_school: str | None = None
+        if student_rows:
+            current = [r for r in student_rows if r[0].active] or student_rows
+            schools = [place.school for _, place in current if place.school is not None]
+            primary = [p.school for r, p in current if r.primary and p.school is not None]
+            student_school = next(iter(primary or schools), None)
+            if student_school is None:
+                return "a student needs a school among their orgs"
         sourced_id = user.sourced_id
-        if kind is Kind.STAFF:
+        staff_rows = by_kind.get(Kind.STAFF)
+        if staff_rows:
+            # A role the SIS is deleting no longer places the user at its
+            # org, unless it is all the user has left.
+            active = user.active and any(row.active for row, _ in staff_rows)
+            current = [r for r in staff_rows if r[0].active] or staff_rows
             self.staff[sourced_id] = StaffRecord(
                 sourced_id=sourced_id,
-                district=district,
+                district=staff_rows[0][1].district,
                 given_name=user.given_name,
                 family_name=user.family_name,
                 email=user.email,
-                active=user.active,
-                schools=frozenset(school_orgs),
+                active=active,
+                schools=frozenset(p.school for _, p in current if p.school is not None),
                 # A deactivated staff member holds no role from the SIS.
                 roles=frozenset(
                     grant
-                    for row in rows
-                    if user.active and row.active
-                    for grant in [_grant(row, orgs)]
+                    for row, place in staff_rows
+                    if active and row.active
+                    for grant in [_grant(row, place)]
                     if grant is not None
                 ),
             )
-        elif kind is Kind.STUDENT:
-            primary = [row.org for row in current if row.primary and row.org in school_orgs]
-            school = next(iter(primary or school_orgs), None)
-            if school is None:
-                refusals.add(USERS.name, user.line, "a student needs a school among their orgs")
-                return
+        if student_rows and student_school is not None:
             self.students[sourced_id] = StudentRecord(
                 sourced_id=sourced_id,
-                district=district,
-                school=school,
+                district=student_rows[0][1].district,
+                school=student_school,
                 grade=user.grades[0] if user.grades else None,
                 given_name=user.given_name,
                 family_name=user.family_name,
                 email=user.email,
                 birth_date=birth_dates.get(sourced_id),
-                active=user.active,
+                active=user.active and any(row.active for row, _ in student_rows),
             )
-        else:
-            self.guardians[sourced_id] = GuardianRecord(
+        contact_rows = by_kind.get(Kind.CONTACT, [])
+        for district in sorted({place.district for _, place in contact_rows}):
+            here = [row for row, place in contact_rows if place.district == district]
+            self.guardians[district, sourced_id] = GuardianRecord(
                 sourced_id=sourced_id,
                 district=district,
                 given_name=user.given_name,
                 family_name=user.family_name,
                 email=user.email,
                 phone=user.phone,
-                active=user.active,
+                active=user.active and any(row.active for row in here),
             )
-        self.kind_of[sourced_id] = kind
-        self.district_of[sourced_id] = district
+        self.kinds_of[sourced_id] = frozenset(by_kind)
+        return None
 
     def contacts(
-        self, users: Records[User], refusals: Refusals
-    ) -> dict[tuple[str, str], ContactRecord]:
+        self, users: Records[User], problems: Problems
+    ) -> tuple[dict[tuple[str, str], ContactRecord], Keep]:
         """Guardian-student links, named on either side (agentSourcedIds).
 
         A restriction names a student and is itself a link: a restricted
         contact must be on record even when the SIS lists no other tie, so
-        that any access the person holds is taken back.
+        that any access the person holds is taken back. A link that cannot
+        be made is listed and the stored one, if any, is kept.
         """
         links: dict[tuple[str, str], None] = {}
+        kept: set[tuple[str, str]] = set()
         for user in users.valid.values():
-            kind = self.kind_of.get(user.sourced_id)
-            if kind is Kind.CONTACT:
+            kinds = self.kinds_of.get(user.sourced_id, frozenset())
+            if Kind.CONTACT in kinds:
                 for column, students in (
                     ("agentSourcedIds", user.agents),
                     ("metadata.restrictedStudentSourcedIds", user.restricted),
                 ):
                     for student in students:
-                        if self._linkable(user, column, student, Kind.STUDENT, users, refusals):
-                            links[student, user.sourced_id] = None
-            elif kind is Kind.STUDENT:
+                        pair = (student, user.sourced_id)
+                        if self._linkable(user, column, student, Kind.STUDENT, users, problems):
+                            links[pair] = None
+                        else:
+                            kept.add(pair)
+            if Kind.STUDENT in kinds:
                 for guardian in user.agents:
+                    pair = (user.sourced_id, guardian)
                     if self._linkable(
-                        user, "agentSourcedIds", guardian, Kind.CONTACT, users, refusals
+                        user, "agentSourcedIds", guardian, Kind.CONTACT, users, problems
                     ):
-                        links[user.sourced_id, guardian] = None
+                        links[pair] = None
+                    else:
+                        kept.add(pair)
         contacts: dict[tuple[str, str], ContactRecord] = {}
         for student, guardian in links:
             contact = users.valid[guardian]
@@ -345,7 +424,7 @@ class People:
                 portal_eligible=contact.portal_eligible,
                 restricted=student in contact.restricted,
             )
-        return contacts
+        return contacts, Keep(frozenset(kept), users.partial)
 
     def _linkable(
         self,
@@ -354,34 +433,51 @@ class People:
         other: str,
         expected: Kind,
         users: Records[User],
-        refusals: Refusals,
+        problems: Problems,
     ) -> bool:
-        kind = self.kind_of.get(other)
-        if kind is None:
-            if users.unknown(other):
-                refusals.add(USERS.name, user.line, f"{column} names {other!r}, not in users.csv")
+        kinds = self.kinds_of.get(other)
+        if kinds is None:
+            if other not in users.skipped:  # else its own problem is listed
+                problems.skip(
+                    USERS.name, user.line, users.why_missing(other, column), user.sourced_id
+                )
             return False
-        if kind is not expected:
-            refusals.add(
+        if expected not in kinds:
+            names = " and ".join(sorted(KIND_NAMES[kind] for kind in kinds))
+            problems.skip(
                 USERS.name,
                 user.line,
-                f"{column} names {other!r}, {KIND_NAMES[kind]}, not {KIND_NAMES[expected]}",
+                f"{column} names {other!r}, {names}, not {KIND_NAMES[expected]}",
+                user.sourced_id,
             )
             return False
-        if self.district_of[other] != self.district_of[user.sourced_id]:
-            refusals.add(USERS.name, user.line, f"{column} names {other!r}, of another district")
+        student, guardian = (
+            (other, user.sourced_id)
+            if expected is Kind.STUDENT
+            else (
+                user.sourced_id,
+                other,
+            )
+        )
+        if self.students[student].district not in self._guardian_districts.get(guardian, set()):
+            problems.skip(
+                USERS.name,
+                user.line,
+                f"{column} names {other!r}, of another district",
+                user.sourced_id,
+            )
             return False
         return True
 
 
-def _grant(row: RoleRow, orgs: Records[Org]) -> tuple[Role, str | None] | None:
+def _grant(row: RoleRow, place: Place) -> tuple[Role, str | None] | None:
     """The role a role row grants, at a school or (None) its whole district."""
     role = _ROLES[row.role][1]
     if role is None:
         return None
-    at_school = orgs.valid[row.org].kind == "school"
+    at_school = place.school is not None
     if row.role == "administrator":
         role = Role.SCHOOL_ADMIN if at_school else Role.DISTRICT_ADMIN
-    if role is Role.DISTRICT_ADMIN or not at_school:
+    if role is Role.DISTRICT_ADMIN or place.school is None:
         return role, None
-    return role, row.org
+    return role, place.school

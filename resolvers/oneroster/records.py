@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
-from collections.abc import Mapping
+from collections.abc import Hashable, Mapping
 from dataclasses import dataclass
 
 from permissions.roles import Role
@@ -68,6 +68,7 @@ class SessionRecord:
     session_type: str
     start_date: dt.date
     end_date: dt.date
+    active: bool
 
 
 @dataclass(frozen=True, slots=True)
@@ -131,6 +132,21 @@ class EnrolmentRecord:
 
 
 @dataclass(frozen=True)
+class Keep:
+    """Records the import leaves as they are although the file set leaves them out.
+
+    A skipped row's record is kept as stored, and so is every record of a
+    file that had a row whose sourcedId could not be read (``everything``).
+    """
+
+    ids: frozenset[Hashable] = frozenset()
+    everything: bool = False
+
+    def __contains__(self, key: object) -> bool:
+        return self.everything or key in self.ids
+
+
+@dataclass(frozen=True)
 class Roster:
     """A checked file set. Links are keyed by sourcedIds."""
 
@@ -151,6 +167,14 @@ class Roster:
     enrolments: Mapping[tuple[str, str], EnrolmentRecord]
     # Without demographics.csv, dates of birth are not the file set's to change.
     has_birth_dates: bool
+    # What skipped rows leave as stored: users (any kind) and sections by
+    # sourcedId, enrolments and section teachers by (section, user),
+    # contacts by (student, guardian), birth dates by student.
+    keep_users: Keep = Keep()
+    keep_sections: Keep = Keep()
+    keep_enrolments: Keep = Keep()
+    keep_contacts: Keep = Keep()
+    keep_birth_dates: Keep = Keep()
 
 
 # ---------------------------------------------------------------- parsed rows
@@ -167,3 +191,15 @@ class Org:
     parent: str
     email_domains: str
     year_group_names: Mapping[str, str]
+
+
+ORG_TYPES = ("district", "school", "department", "local", "state", "national")
+
+
+def implicit_district_id(school: str) -> str:
+    """The sourcedId of the district made for a school that names none.
+
+    Derived from the school's own sourcedId, so it is the same at every
+    sync (docs/architecture.md section 4).
+    """
+    return f"{school}~district"

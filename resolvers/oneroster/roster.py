@@ -2,15 +2,26 @@
 
 ``read_roster`` reads every file of docs/architecture.md section 4, checks every field and
 every reference, and resolves each record to its district, without touching
-the database: a file set is refused as a whole, with every reason at once.
+the database. A row with a problem is skipped, with its file, line and
+reason; a record naming a skipped one is skipped too, citing the first
+cause. Only a missing required file or an unreadable one refuses the file
+set as a whole (``Problems.fatal``).
 """
 
 from __future__ import annotations
 
-from collections.abc import Iterable, Mapping
-from pathlib import Path
+from collections.abc import Iterable
+from dataclasses import dataclass, field
 
-from resolvers.oneroster.csv_files import FieldError, Records, Refusals, parse_year_group_names
+from resolvers.oneroster.csv_files import (
+    FieldError,
+    Problem,
+    Problems,
+    Records,
+    Row,
+    Source,
+    parse_year_group_names,
+)
 from resolvers.oneroster.people import (
     KIND_NAMES,
     People,
@@ -24,11 +35,13 @@ from resolvers.oneroster.records import (
     DEMOGRAPHICS,
     ENROLLMENTS,
     MANIFEST,
+    ORG_TYPES,
     ORGS,
     REQUIRED_FILES,
     SESSIONS,
     DistrictRecord,
     EnrolmentRecord,
+    Keep,
     Kind,
     Org,
     Roster,
@@ -36,77 +49,82 @@ from resolvers.oneroster.records import (
     SectionRecord,
     SessionRecord,
     StudentRecord,
+    implicit_district_id,
 )
 
 
-def read_roster(directory: Path, refusals: Refusals) -> Roster | None:
-    """The file set in ``directory``, or None with the reasons in ``refusals``."""
-    if not directory.is_dir():
-        refusals.add(str(directory), None, "not a directory")
-        return None
+def read_roster(source: Source, problems: Problems) -> Roster | None:
+    """The file set in ``source``, or None when ``problems.fatal`` refuses it."""
     for required in REQUIRED_FILES:
-        if not required.exists(directory):
-            refusals.add(required.name, None, "required file is missing")
-    if refusals:
+        if not required.exists(source):
+            problems.refuse(required.name, None, "required file is missing")
+    if problems.fatal:
         return None
-    if MANIFEST.exists(directory):
-        _check_manifest(directory, refusals)
-    orgs = _read_orgs(directory, refusals)
-    district_of = _district_of_orgs(orgs, refusals)
-    sessions = _read_sessions(directory, refusals, orgs, district_of)
-    users, roles_1_1 = read_users(directory, refusals)
-    role_rows = read_roles(directory, refusals, users, orgs, district_of, roles_1_1)
-    birth_dates = read_demographics(directory, refusals, users)
-    people = People.resolve(users, role_rows, orgs, district_of, birth_dates, refusals)
-    sections = _read_classes(directory, refusals, orgs, district_of, sessions)
-    contacts = people.contacts(users, refusals)
-    section_teachers, enrolments = _read_enrollments(directory, refusals, sections, users, people)
-    if refusals:
+    if MANIFEST.exists(source):
+        _check_manifest(source, problems)
+    orgs = _read_orgs(source, problems)
+    tree = OrgTree.resolve(orgs, problems)
+    sessions = _read_sessions(source, problems, tree)
+    users, roles_1_1 = read_users(source, problems)
+    role_rows = read_roles(source, problems, users, tree, roles_1_1)
+    birth_dates, keep_birth_dates = read_demographics(source, problems, users)
+    people = People.resolve(users, role_rows, tree, birth_dates, problems)
+    sections = _read_classes(source, problems, tree, sessions)
+    contacts, keep_contacts = people.contacts(users, problems)
+    teachers, enrolments, keep_enrolments = _read_enrollments(
+        source, problems, sections, users, people
+    )
+    if problems.fatal:
         return None
-    year_groups = _year_groups(orgs, people.students.values())
     return Roster(
-        districts=tuple(
-            DistrictRecord(org.sourced_id, org.name, org.email_domains)
-            for org in orgs.valid.values()
-            if org.kind == "district"
-        ),
-        schools=tuple(
-            SchoolRecord(org.sourced_id, district_of[org.sourced_id], org.name)
-            for org in orgs.valid.values()
-            if org.kind == "school"
-        ),
-        year_groups=year_groups,
+        districts=tuple(tree.districts.values()),
+        schools=tuple(tree.schools.values()),
+        year_groups=_year_groups(tree, people.students.values()),
         sessions=tuple(sessions.valid.values()),
         sections=tuple(sections.valid.values()),
         staff=tuple(people.staff.values()),
         students=tuple(people.students.values()),
         guardians=tuple(people.guardians.values()),
         contacts=contacts,
-        section_teachers=section_teachers,
+        section_teachers=teachers,
         enrolments=enrolments,
-        has_birth_dates=DEMOGRAPHICS.exists(directory),
+        has_birth_dates=DEMOGRAPHICS.exists(source),
+        keep_users=Keep(frozenset(users.skipped), users.partial),
+        keep_sections=Keep(frozenset(sections.skipped), sections.partial),
+        keep_enrolments=keep_enrolments,
+        keep_contacts=keep_contacts,
+        keep_birth_dates=keep_birth_dates,
     )
 
 
-def _check_manifest(directory: Path, refusals: Refusals) -> None:
-    for row in MANIFEST.open(directory, refusals) or ():
+def _check_manifest(source: Source, problems: Problems) -> None:
+    rows = MANIFEST.open(source, problems)
+    if rows is None:
+        return  # refused as a whole: the file set is not read further
+    for row in rows:
+        if row.error is not None:
+            problems.refuse(MANIFEST.name, row.line, row.error)
+            continue
         name, value = row.raw("propertyName"), row.raw("value").lower()
         if name.startswith("file.") and value == "delta":
             # A delta file lists changes only: read as a full export it would
             # deactivate everyone it leaves out.
-            refusals.add(
+            problems.refuse(
                 MANIFEST.name, row.line, f"{name} is delta: only bulk (full) exports are imported"
             )
 
 
-def _read_orgs(directory: Path, refusals: Refusals) -> Records[Org]:
+# ---------------------------------------------------------------- orgs
+
+
+def _read_orgs(source: Source, problems: Problems) -> Records[Org]:
     orgs: Records[Org] = Records(ORGS.name)
-    for row in orgs.rows(ORGS, directory, refusals):
-        sourced_id = orgs.claim(row, refusals)
+    for row in orgs.rows(ORGS, source, problems):
+        sourced_id = orgs.claim(row, problems)
         if sourced_id is None:
             continue
         try:
-            kind = row.text("type").lower()
+            kind = _org_type(row)
             names = row.raw("metadata.yearGroupNames") if kind == "school" else ""
             domains = row.joined_ids("metadata.emailDomains", max_length=2000)
             org = Org(
@@ -119,73 +137,162 @@ def _read_orgs(directory: Path, refusals: Refusals) -> Records[Org]:
                 year_group_names=parse_year_group_names(names) if names else {},
             )
         except FieldError as error:
-            refusals.add(ORGS.name, row.line, str(error))
+            orgs.skip(sourced_id, row.line, str(error), problems)
             continue
         orgs.valid[sourced_id] = org
     return orgs
 
 
-def _district_of_orgs(orgs: Records[Org], refusals: Refusals) -> dict[str, str]:
-    """Districts and schools by sourcedId → their district's sourcedId."""
-    district_of = {sid: sid for sid, org in orgs.valid.items() if org.kind == "district"}
-    # Said only when no org row was refused: a refused row may be the district.
-    if not district_of and orgs.complete and len(orgs.valid) == len(orgs.seen):
-        refusals.add(ORGS.name, None, "no org of type district: every school needs one")
-    for org in orgs.valid.values():
-        if org.kind != "school":
-            continue
-        if org.parent in district_of:
-            district_of[org.sourced_id] = org.parent
-        elif not org.parent:
-            refusals.add(ORGS.name, org.line, "a school needs parentSourcedId naming its district")
-        elif org.parent in orgs.valid or orgs.unknown(org.parent):
-            refusals.add(
-                ORGS.name, org.line, f"parentSourcedId {org.parent!r} is not a district in orgs.csv"
-            )
-    return district_of
+def _org_type(row: Row) -> str:
+    kind = row.text("type").lower()
+    if kind not in ORG_TYPES:
+        raise FieldError(f"type must be one of {', '.join(ORG_TYPES)}, not {kind!r}")
+    return kind
 
 
-def _read_sessions(
-    directory: Path, refusals: Refusals, orgs: Records[Org], district_of: Mapping[str, str]
-) -> Records[SessionRecord]:
+@dataclass
+class Place:
+    """Where an org reference puts a record: a district, and a school or None."""
+
+    district: str
+    school: str | None
+
+
+@dataclass
+class OrgTree:
+    """Districts and schools as written; every usable org's place.
+
+    A school names its district as parent. A school without one, or whose
+    parent is not a district (a local or state org, another school), stands
+    alone in an implicit district of its own (``implicit_district_id``). A
+    department belongs to its school: users and classes placed in it are
+    placed at that school.
+    """
+
+    orgs: Records[Org]
+    districts: dict[str, DistrictRecord] = field(default_factory=dict)
+    schools: dict[str, SchoolRecord] = field(default_factory=dict)
+    places: dict[str, Place] = field(default_factory=dict)
+
+    @classmethod
+    def resolve(cls, orgs: Records[Org], problems: Problems) -> OrgTree:
+        tree = cls(orgs)
+        for org in list(orgs.valid.values()):
+            if org.kind == "district":
+                tree.districts[org.sourced_id] = DistrictRecord(
+                    org.sourced_id, org.name, org.email_domains
+                )
+                tree.places[org.sourced_id] = Place(org.sourced_id, None)
+        for org in list(orgs.valid.values()):
+            if org.kind == "school":
+                tree._place_school(org, problems)
+        for org in list(orgs.valid.values()):
+            if org.kind == "department":
+                tree._place_department(org, problems, set())
+        return tree
+
+    def _place_school(self, org: Org, problems: Problems) -> None:
+        parent = self.orgs.valid.get(org.parent) if org.parent else None
+        if parent is not None and parent.kind == "district":
+            district = parent.sourced_id
+        elif org.parent and parent is None:
+            reason = self.orgs.why_missing(org.parent, "parentSourcedId")
+            cause = self.orgs.skipped.get(org.parent)
+            self.orgs.skip_because(org.sourced_id, org.line, reason, cause, problems)
+            return
+        else:
+            if parent is not None:
+                problems.warn(
+                    f"{ORGS.name} line {org.line}: school {org.sourced_id!r} has parentSourcedId "
+                    f"{org.parent!r}, a {parent.kind}, not a district: it is imported as a "
+                    f"standalone school in a district of its own"
+                )
+            district = implicit_district_id(org.sourced_id)
+            self.districts[district] = DistrictRecord(district, org.name, "")
+        self.schools[org.sourced_id] = SchoolRecord(org.sourced_id, district, org.name)
+        self.places[org.sourced_id] = Place(district, org.sourced_id)
+
+    def _place_department(self, org: Org, problems: Problems, visiting: set[str]) -> Place | None:
+        place = self.places.get(org.sourced_id)
+        if place is not None or org.sourced_id not in self.orgs.valid:
+            return place
+        parent = self.orgs.valid.get(org.parent) if org.parent else None
+        if parent is not None and parent.kind == "department" and org.sourced_id not in visiting:
+            place = self._place_department(parent, problems, visiting | {org.sourced_id})
+        else:
+            place = self.places.get(org.parent) if parent is not None else None
+        cause = self.orgs.skipped.get(org.parent)
+        if cause is not None:
+            reason = self.orgs.why_missing(org.parent, "parentSourcedId")
+            self.orgs.skip_because(org.sourced_id, org.line, reason, cause, problems)
+            return None
+        if place is None or place.school is None:
+            if not org.parent:
+                reason = "a department needs parentSourcedId naming its school"
+            elif parent is None:
+                reason = f"parentSourcedId {org.parent!r} is not in {ORGS.name}"
+            else:
+                reason = f"parentSourcedId {org.parent!r} is a {parent.kind}: a department's parent is a school"
+            self.orgs.skip(org.sourced_id, org.line, reason, problems)
+            return None
+        self.places[org.sourced_id] = place
+        return place
+
+    def place(self, org: str, column: str) -> Place | str:
+        """Where ``org`` puts a record, or why it cannot be followed."""
+        place = self.places.get(org)
+        if place is not None:
+            return place
+        found = self.orgs.valid.get(org)
+        if found is not None:
+            return f"{column} {org!r} is a {found.kind}: not a district, school or department"
+        return self.orgs.why_missing(org, column)
+
+    def cause(self, org: str) -> Problem | None:
+        """The skipped org row a reference to ``org`` depends on, if any."""
+        return self.orgs.skipped.get(org)
+
+
+# ---------------------------------------------------------------- sessions and classes
+
+
+def _read_sessions(source: Source, problems: Problems, tree: OrgTree) -> Records[SessionRecord]:
     sessions: Records[SessionRecord] = Records(SESSIONS.name)
-    every_district = tuple(sid for sid, org in orgs.valid.items() if org.kind == "district")
-    for row in sessions.rows(SESSIONS, directory, refusals):
-        sourced_id = sessions.claim(row, refusals)
+    every_district = tuple(tree.districts)
+    for row in sessions.rows(SESSIONS, source, problems):
+        sourced_id = sessions.claim(row, problems)
         if sourced_id is None:
             continue
         org = row.raw("orgSourcedId")
-        if org and org not in district_of:
-            if org in orgs.valid:
-                refusals.add(SESSIONS.name, row.line, f"org {org!r} is not a school or district")
-            elif orgs.unknown(org):
-                refusals.add(SESSIONS.name, row.line, f"orgSourcedId {org!r} is not in orgs.csv")
-            continue
+        districts = every_district
+        if org:
+            place = tree.place(org, "orgSourcedId")
+            if isinstance(place, str):
+                sessions.skip_because(sourced_id, row.line, place, tree.cause(org), problems)
+                continue
+            districts = (place.district,)
         try:
             start, end = row.date_range("startDate", "endDate")
             sessions.valid[sourced_id] = SessionRecord(
                 sourced_id=sourced_id,
-                districts=(district_of[org],) if org else every_district,
+                districts=districts,
                 title=row.text("title"),
                 session_type=row.text("type", max_length=32),
                 start_date=start,
                 end_date=end,
+                active=row.is_active(),
             )
         except FieldError as error:
-            refusals.add(SESSIONS.name, row.line, str(error))
+            sessions.skip(sourced_id, row.line, str(error), problems)
     return sessions
 
 
 def _read_classes(
-    directory: Path,
-    refusals: Refusals,
-    orgs: Records[Org],
-    district_of: Mapping[str, str],
-    sessions: Records[SessionRecord],
+    source: Source, problems: Problems, tree: OrgTree, sessions: Records[SessionRecord]
 ) -> Records[SectionRecord]:
     sections: Records[SectionRecord] = Records(CLASSES.name)
-    for row in sections.rows(CLASSES, directory, refusals):
-        sourced_id = sections.claim(row, refusals)
+    for row in sections.rows(CLASSES, source, problems):
+        sourced_id = sections.claim(row, problems)
         if sourced_id is None:
             continue
         try:
@@ -194,43 +301,43 @@ def _read_classes(
             name = row.text("title")
             active = row.is_active()
         except FieldError as error:
-            refusals.add(CLASSES.name, row.line, str(error))
+            sections.skip(sourced_id, row.line, str(error), problems)
             continue
-        org = orgs.valid.get(school)
-        if org is None or org.kind != "school":
-            if org is not None or orgs.unknown(school):
-                refusals.add(
-                    CLASSES.name,
-                    row.line,
-                    f"schoolSourcedId {school!r} is not a school in orgs.csv",
-                )
+        place = tree.place(school, "schoolSourcedId")
+        if isinstance(place, str) or place.school is None:
+            reason = (
+                place
+                if isinstance(place, str)
+                else f"schoolSourcedId {school!r} is a district, not a school"
+            )
+            sections.skip_because(sourced_id, row.line, reason, tree.cause(school), problems)
             continue
-        district = district_of.get(school)
-        if district is None:
-            continue  # the school's own line was refused
         term = terms[0] if terms else None
         if term is not None:
             session = sessions.valid.get(term)
             if session is None:
-                if sessions.unknown(term):
-                    refusals.add(
-                        CLASSES.name,
-                        row.line,
-                        f"termSourcedIds names {term!r}, not in academicSessions.csv",
-                    )
+                reason = sessions.why_missing(term, "termSourcedIds")
+                sections.skip_because(
+                    sourced_id, row.line, reason, sessions.skipped.get(term), problems
+                )
                 continue
-            if district not in session.districts:
-                refusals.add(CLASSES.name, row.line, f"term {term!r} belongs to another district")
+            if place.district not in session.districts:
+                sections.skip(
+                    sourced_id, row.line, f"term {term!r} belongs to another district", problems
+                )
                 continue
         sections.valid[sourced_id] = SectionRecord(
             sourced_id=sourced_id,
-            district=district,
-            school=school,
+            district=place.district,
+            school=place.school,
             term=term,
             name=name,
             active=active,
         )
     return sections
+
+
+# ---------------------------------------------------------------- enrolments
 
 
 # Enrolment roles that make no section link here.
@@ -243,80 +350,95 @@ _ENROLMENT_KINDS = {"teacher": Kind.STAFF, "student": Kind.STUDENT}
 
 
 def _read_enrollments(
-    directory: Path,
-    refusals: Refusals,
+    source: Source,
+    problems: Problems,
     sections: Records[SectionRecord],
     users: Records[User],
     people: People,
-) -> tuple[dict[tuple[str, str], str | None], dict[tuple[str, str], EnrolmentRecord]]:
+) -> tuple[dict[tuple[str, str], str | None], dict[tuple[str, str], EnrolmentRecord], Keep]:
     teachers: dict[tuple[str, str], str | None] = {}
     enrolments: dict[tuple[str, str], EnrolmentRecord] = {}
-    for row in ENROLLMENTS.open(directory, refusals) or ():
-        try:
-            section_id = row.text("classSourcedId")
-            user = row.text("userSourcedId")
-            role = row.text("role").lower()
-            active = row.is_active()
-            sourced_id = row.optional_text("sourcedId")
-        except FieldError as error:
-            refusals.add(ENROLLMENTS.name, row.line, str(error))
-            continue
-        section = sections.valid.get(section_id)
-        if section is None:
-            if sections.unknown(section_id):
-                refusals.add(
-                    ENROLLMENTS.name,
-                    row.line,
-                    f"classSourcedId {section_id!r} is not in classes.csv",
-                )
-            continue
-        if role in _OTHER_ENROLMENT_ROLES:
-            continue
-        expected = _ENROLMENT_KINDS.get(role)
-        if expected is None:
-            refusals.add(ENROLLMENTS.name, row.line, f"unknown role {role!r}")
-            continue
-        kind = people.kind_of.get(user)
-        if kind is None:
-            if users.unknown(user):
-                refusals.add(
-                    ENROLLMENTS.name, row.line, f"userSourcedId {user!r} is not in users.csv"
-                )
-            continue
-        if kind is not expected:
-            refusals.add(
-                ENROLLMENTS.name,
-                row.line,
-                f"userSourcedId {user!r} is {KIND_NAMES[kind]}, not {KIND_NAMES[expected]}",
-            )
-            continue
-        if people.district_of[user] != section.district:
-            refusals.add(
-                ENROLLMENTS.name,
-                row.line,
-                f"userSourcedId {user!r} and class {section_id!r} are in different districts",
-            )
-            continue
-        key = (section_id, user)
-        if kind is Kind.STAFF:
-            if active:
-                teachers.setdefault(key, sourced_id)
-            continue
-        # The same pair listed twice: an active row wins over a deleted one.
-        previous = enrolments.get(key)
-        if previous is None or (active and not previous.active):
-            enrolments[key] = EnrolmentRecord(sourced_id, active)
-    return teachers, enrolments
+    kept: set[tuple[str, str]] = set()
+    partial = False
+    rows = ENROLLMENTS.open(source, problems)
+    for row in rows or ():
+        pair = (row.raw("classSourcedId"), row.raw("userSourcedId"))
+        outcome = _enrolment(row, sections, users, people)
+        if isinstance(outcome, _Kept):
+            kept.add(pair)  # what it names was skipped, and is listed
+        elif isinstance(outcome, str):
+            problems.skip(ENROLLMENTS.name, row.line, outcome, row.raw("sourcedId"))
+            kept.add(pair)
+            partial = partial or not all(pair)
+        elif outcome is not None:
+            kind, active, sourced_id = outcome
+            if kind is Kind.STAFF:
+                if active:
+                    teachers.setdefault(pair, sourced_id)
+                continue
+            # The same pair listed twice: an active row wins over a deleted one.
+            previous = enrolments.get(pair)
+            if previous is None or (active and not previous.active):
+                enrolments[pair] = EnrolmentRecord(sourced_id, active)
+    return teachers, enrolments, Keep(frozenset(kept), partial or rows is None)
 
 
-def _year_groups(
-    orgs: Records[Org], students: Iterable[StudentRecord]
-) -> dict[tuple[str, str], str]:
+class _Kept:
+    """An enrolment naming a skipped class or user: kept as stored, not listed again."""
+
+
+def _enrolment(
+    row: Row, sections: Records[SectionRecord], users: Records[User], people: People
+) -> tuple[Kind, bool, str | None] | str | _Kept | None:
+    """An enrolment row's link (kind, active, sourcedId), why it is skipped,
+    or None for a role that makes no link here."""
+    if row.error is not None:
+        return row.error
+    try:
+        section_id = row.text("classSourcedId")
+        user = row.text("userSourcedId")
+        role = row.text("role").lower()
+        active = row.is_active()
+        sourced_id = row.optional_text("sourcedId")
+    except FieldError as error:
+        return str(error)
+    section = sections.valid.get(section_id)
+    if section is None:
+        if section_id in sections.skipped:
+            return _Kept()
+        return sections.why_missing(section_id, "classSourcedId")
+    if role in _OTHER_ENROLMENT_ROLES:
+        return None
+    expected = _ENROLMENT_KINDS.get(role)
+    if expected is None:
+        return f"unknown role {role!r}"
+    kinds = people.kinds_of.get(user)
+    if kinds is None:
+        if user in users.skipped:
+            return _Kept()
+        return users.why_missing(user, "userSourcedId")
+    if expected not in kinds:
+        names = " and ".join(KIND_NAMES[kind] for kind in sorted(kinds, key=_kind_order))
+        return f"userSourcedId {user!r} is {names}, not {KIND_NAMES[expected]}"
+    if expected is Kind.STAFF:
+        district = people.staff_district(user)
+    else:
+        district = people.student_district(user)
+    if district != section.district:
+        return f"userSourcedId {user!r} and class {section_id!r} are in different districts"
+    return expected, active, sourced_id
+
+
+def _kind_order(kind: Kind) -> str:
+    return kind.value
+
+
+def _year_groups(tree: OrgTree, students: Iterable[StudentRecord]) -> dict[tuple[str, str], str]:
     """Every grade a school names or a student is in, with its name."""
     names = {
-        (org.sourced_id, code): name
-        for org in orgs.valid.values()
-        for code, name in org.year_group_names.items()
+        (school, code): name
+        for school in tree.schools
+        for code, name in tree.orgs.valid[school].year_group_names.items()
     }
     for student in students:
         if student.grade is not None:

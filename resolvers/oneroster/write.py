@@ -53,19 +53,36 @@ class RosterImport:
         self.now = now
         self.say = say
         self.changes: dict[str, Changes] = {}
+        # By district id: people (staff, students, guardians) active before
+        # the sync, and those it deactivates (the mass-change guard).
+        self.people_before: dict[int, int] = {}
+        self.people_deactivated: dict[int, int] = {}
         self.district_id: dict[str, int] = {}
         self.school_id: dict[str, int] = {}
         self.year_group_id: dict[tuple[str, str], int] = {}
         self.student_id: dict[str, int] = {}
-        self.guardian_id: dict[str, int] = {}
+        # (district sourcedId, sourcedId) → id: a contact may be one in several districts.
+        self.guardian_id: dict[tuple[str, str], int] = {}
         self.staff_id: dict[str, int] = {}
         self.section_id: dict[str, int] = {}
+        # id → sourcedId of every row in scope, for what skipped rows keep
+        self.staff_sid: dict[int, str] = {}
+        self.student_sid: dict[int, str] = {}
+        self.guardian_sid: dict[int, str] = {}
+        self.section_sid: dict[int, str] = {}
 
     async def sync(
         self, kind: str, spec: TableSync, desired: Mapping[Key, Values], **options: Any
     ) -> Mapping[Key, int]:
         synced = await sync_table(self.connection, spec, desired, **options)
         self.changes[kind] = synced.changes
+        if kind in {"staff", "students", "guardians"}:
+            for counts, found in (
+                (self.people_before, synced.active_before),
+                (self.people_deactivated, synced.deactivated_in),
+            ):
+                for district, count in found.items():
+                    counts[district] = counts.get(district, 0) + count
         self.say(f"{kind}: {len(desired):,} in the files, {_described(synced.changes)}")
         return synced.ids
 
@@ -169,15 +186,19 @@ class RosterImport:
                 for s in roster.sections
             },
             scope=self._in_districts(SECTIONS),
-            on_absent=lambda _, row: (*row[:3], False),
+            on_absent=lambda key, row: (
+                Absent.KEEP if key[1] in roster.keep_sections else (*row[:3], False)
+            ),
             is_active=lambda row: bool(row[3]),
         )
         self.section_id = self._by_sourced_id(ids, roster.sections)
+        self.section_sid = {row_id: key[1] for key, row_id in ids.items()}
 
     async def staff(self) -> None:
         roster, district_id, now = self.roster, self.district_id, self.now
+        keep = roster.keep_users
 
-        def settle(stored: Values | None, wanted: Values) -> Values:
+        def settle(stored: Values | None, wanted: Values, _key: Key = ()) -> Values:
             # deactivated_at records when the SIS deactivated the record:
             # kept while the state holds, cleared when it comes back.
             active = wanted[3]
@@ -204,11 +225,15 @@ class RosterImport:
             },
             scope=self._in_districts(STAFF),
             settle=settle,
-            on_absent=lambda _, row: settle(row, (*row[:3], False, None)),
+            on_absent=lambda key, row: (
+                Absent.KEEP if key[1] in keep else settle(row, (*row[:3], False, None))
+            ),
             is_active=lambda row: bool(row[3]),
         )
         self.staff_id = self._by_sourced_id(ids, roster.staff)
+        self.staff_sid = {row_id: key[1] for key, row_id in ids.items()}
         listed = set(self.staff_id.values())
+        kept = {row_id for (_, sourced_id), row_id in ids.items() if sourced_id in keep}
         await self.sync(
             "staff_schools",
             TableSync(STAFF_SCHOOLS, ("staff_member_id", "school_id"), ("district_id",)),
@@ -220,7 +245,9 @@ class RosterImport:
             scope=self._in_districts(STAFF_SCHOOLS),
             # Staff the SIS no longer lists keep their schools, so that a
             # deactivated record still shows where it belonged.
-            on_absent=lambda key, _: Absent.REMOVE if key[0] in listed else Absent.KEEP,
+            on_absent=lambda key, _: (
+                Absent.REMOVE if key[0] in listed and key[0] not in kept else Absent.KEEP
+            ),
         )
         await self.sync(
             "role_grants",
@@ -244,16 +271,19 @@ class RosterImport:
                 ROLE_GRANTS.c.source == "SIS_SYNC",
                 ROLE_GRANTS.c.staff_member_id.is_not(None),
             ),
-            on_absent=lambda _key, _row: Absent.REMOVE,
+            # A skipped staff row keeps the grants it had.
+            on_absent=lambda key, _row: Absent.KEEP if key[0] in kept else Absent.REMOVE,
         )
 
     async def students(self) -> None:
         roster, district_id, now = self.roster, self.district_id, self.now
+        keep = roster.keep_users
+        keep_birth_dates = roster.keep_birth_dates
 
-        def settle(stored: Values | None, wanted: Values) -> Values:
+        def settle(stored: Values | None, wanted: Values, key: Key = ((), "")) -> Values:
             status = wanted[6]
             birth_date = wanted[5]
-            if stored is not None and not roster.has_birth_dates:
+            if stored is not None and key[1] in keep_birth_dates:
                 birth_date = stored[5]
             if stored is None:
                 changed_at = None if status == ENROLLED else now
@@ -297,13 +327,17 @@ class RosterImport:
             },
             scope=self._in_districts(STUDENTS),
             settle=settle,
-            on_absent=lambda _, row: settle(row, (*row[:6], WITHDRAWN, None)),
+            on_absent=lambda key, row: (
+                Absent.KEEP if key[1] in keep else settle(row, (*row[:6], WITHDRAWN, None))
+            ),
             is_active=lambda row: row[6] == ENROLLED,
         )
         self.student_id = self._by_sourced_id(ids, roster.students)
+        self.student_sid = {row_id: key[1] for key, row_id in ids.items()}
 
     async def guardians_and_contacts(self) -> None:
         roster, district_id = self.roster, self.district_id
+        keep = roster.keep_users
         ids = await self.sync(
             "guardians",
             TableSync(
@@ -322,20 +356,27 @@ class RosterImport:
                 for g in roster.guardians
             },
             scope=self._in_districts(GUARDIANS),
-            on_absent=lambda _, row: (*row[:4], False),
+            on_absent=lambda key, row: Absent.KEEP if key[1] in keep else (*row[:4], False),
             is_active=lambda row: bool(row[4]),
         )
-        self.guardian_id = self._by_sourced_id(ids, roster.guardians)
-        district_of_guardian = {g.sourced_id: district_id[g.district] for g in roster.guardians}
+        self.guardian_sid = {row_id: key[1] for key, row_id in ids.items()}
+        self.guardian_id = {
+            (g.district, g.sourced_id): ids[(district_id[g.district], g.sourced_id)]
+            for g in roster.guardians
+        }
+        district_of_student = {s.sourced_id: s.district for s in roster.students}
         listed_students = set(self.student_id.values())
         listed_guardians = set(self.guardian_id.values())
+        keep_contacts = roster.keep_contacts
 
         def on_absent(key: Key, _: Values) -> Absent:
             # A link the SIS dropped between two people it still lists is
-            # gone; links of people it no longer lists stay on record.
-            if key[0] in listed_students and key[1] in listed_guardians:
-                return Absent.REMOVE
-            return Absent.KEEP
+            # gone; links of people it no longer lists stay on record, and
+            # so do links a skipped row named.
+            if key[0] not in listed_students or key[1] not in listed_guardians:
+                return Absent.KEEP
+            pair = (self.student_sid[key[0]], self.guardian_sid[key[1]])
+            return Absent.KEEP if pair in keep_contacts else Absent.REMOVE
 
         await self.sync(
             "contacts",
@@ -345,8 +386,11 @@ class RosterImport:
                 ("district_id", "contact_type", "portal_eligible", "restricted"),
             ),
             {
-                (self.student_id[student], self.guardian_id[guardian]): (
-                    district_of_guardian[guardian],
+                (
+                    self.student_id[student],
+                    self.guardian_id[(district_of_student[student], guardian)],
+                ): (
+                    district_id[district_of_student[student]],
                     contact.contact_type,
                     contact.portal_eligible,
                     contact.restricted,
@@ -360,6 +404,15 @@ class RosterImport:
     async def section_links(self) -> None:
         roster = self.roster
         district_of_section = {s.sourced_id: self.district_id[s.district] for s in roster.sections}
+        keep = roster.keep_enrolments
+        keep_users, keep_sections = roster.keep_users, roster.keep_sections
+
+        def kept(section_id: int, user: str | None) -> bool:
+            section = self.section_sid.get(section_id)
+            if section is None or user is None:
+                return True  # outside what this file set lists
+            return section in keep_sections or user in keep_users or (section, user) in keep
+
         await self.sync(
             "section_teachers",
             TableSync(
@@ -373,7 +426,9 @@ class RosterImport:
                 for (section, staff), sourced_id in roster.section_teachers.items()
             },
             scope=self._in_districts(SECTION_TEACHERS),
-            on_absent=lambda _key, _row: Absent.REMOVE,
+            on_absent=lambda key, _row: (
+                Absent.KEEP if kept(key[0], self.staff_sid.get(key[1])) else Absent.REMOVE
+            ),
         )
         await self.sync(
             "enrolments",
@@ -389,7 +444,9 @@ class RosterImport:
                 for (section, student), enrolment in roster.enrolments.items()
             },
             scope=self._in_districts(ENROLMENTS),
-            on_absent=lambda _, row: (*row[:2], False),
+            on_absent=lambda key, row: (
+                Absent.KEEP if kept(key[0], self.student_sid.get(key[1])) else (*row[:2], False)
+            ),
             is_active=lambda row: bool(row[2]),
         )
 
