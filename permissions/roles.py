@@ -14,7 +14,9 @@ class Role(enum.Enum):
     SECURITY_CONTACT = "SECURITY_CONTACT"
 
 
-class AccountKind(enum.Enum):
+class AccountKind(enum.StrEnum):
+    """``accounts.kind``."""
+
     STAFF = "STAFF"
     GUARDIAN = "GUARDIAN"
     STUDENT = "STUDENT"

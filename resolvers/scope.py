@@ -16,7 +16,7 @@ from sqlalchemy.sql import ColumnElement, FromClause
 from sqlalchemy.sql.functions import FunctionElement
 
 from permissions.capabilities import CAPABILITIES, STUDENT_SECTION_CAPABILITIES, Capability
-from permissions.roles import SCHOOL_WIDE_ROLES, Relation, Role
+from permissions.roles import SCHOOL_WIDE_ROLES, AccountKind, Relation, Role
 from permissions.scope import Scope
 from permissions.viewer import Viewer
 from resolvers.tables import (
@@ -217,7 +217,7 @@ def at_district_domain(accounts: FromClause, districts: FromClause) -> ColumnEle
 
 def unlinked_staff_account(accounts: FromClause = ACCOUNTS) -> ColumnElement[bool]:
     return sa.and_(
-        accounts.c.kind == "STAFF",
+        accounts.c.kind == AccountKind.STAFF,
         accounts.c.staff_member_id.is_(None),
         accounts.c.revoked_at.is_(None),
     )

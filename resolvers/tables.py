@@ -18,6 +18,7 @@ Conventions, and why:
 from __future__ import annotations
 
 import datetime as dt
+import enum
 from typing import Any, ClassVar
 
 import sqlalchemy as sa
@@ -69,6 +70,71 @@ def _required_time() -> Any:
 
 def _fk(target: str, *, nullable: bool = False, index: bool = False) -> Any:
     return Field(default=None, foreign_key=target, nullable=nullable, index=index)
+
+
+# ------------------------------------------------------------- stored values
+
+# The values of the enumeration columns (short strings, see above). StrEnum
+# members are those strings, so statements and comparisons use the members,
+# never string literals; schema/enums.py exposes them as the GraphQL enums.
+# Account kinds and roles are policy's words (permissions/roles.py).
+
+
+class EnrolmentStatus(enum.StrEnum):
+    """``students.status``."""
+
+    ENROLLED = "ENROLLED"
+    WITHDRAWN = "WITHDRAWN"
+    GRADUATED = "GRADUATED"
+
+
+class GrantSource(enum.StrEnum):
+    """``student_access_grants.source``: how the guardian (or the student) got access."""
+
+    ACCESS_CODE = "ACCESS_CODE"
+    CONNECTION_REQUEST = "CONNECTION_REQUEST"
+    SIS_SYNC = "SIS_SYNC"
+    STUDENT_LOGIN = "STUDENT_LOGIN"
+
+
+class RoleGrantSource(enum.StrEnum):
+    """``role_grants.source``: from the SIS, or by hand (grantRole, the CLI)."""
+
+    SIS_SYNC = "SIS_SYNC"
+    MANUAL = "MANUAL"
+
+
+class AccessCodeStatus(enum.StrEnum):
+    """``access_codes.status``."""
+
+    ACTIVE = "ACTIVE"
+    RESET = "RESET"
+
+
+class ConnectionRequestStatus(enum.StrEnum):
+    """``connection_requests.status``; REQUEST_EXPIRED is also derived from
+    ``expires_at`` when read."""
+
+    WAITING_FOR_ACTIVATION = "WAITING_FOR_ACTIVATION"
+    ACTIVATED = "ACTIVATED"
+    REQUEST_EXPIRED = "REQUEST_EXPIRED"
+    DELETED = "DELETED"
+
+
+class QuestionType(enum.StrEnum):
+    """``form_questions.question_type``."""
+
+    TEXT = "TEXT"
+    CHOICE = "CHOICE"
+    DATE = "DATE"
+    GUARDIAN_DETAILS = "GUARDIAN_DETAILS"
+
+
+class FormAssignmentStatus(enum.StrEnum):
+    """``form_assignments.status``."""
+
+    ASSIGNED = "ASSIGNED"
+    SUBMITTED = "SUBMITTED"
 
 
 class TableModel(SQLModel):
@@ -159,7 +225,7 @@ class Student(TableModel, table=True):
     email: str | None = Field(default=None, max_length=320)
     date_of_birth: dt.date | None = None
     # ENROLLED, WITHDRAWN or GRADUATED.
-    status: str = Field(default="ENROLLED", max_length=16)
+    status: str = Field(default=EnrolmentStatus.ENROLLED, max_length=16)
     status_changed_at: dt.datetime | None = _time()
 
 
@@ -341,8 +407,7 @@ class RoleGrant(TableModel, table=True):
     staff_member_id: int | None = _fk("staff_members.id", nullable=True)
     role: str = Field(max_length=32)
     school_id: int | None = _fk("schools.id", nullable=True)
-    # SIS_SYNC or MANUAL (grantRole / the CLI).
-    source: str = Field(default="MANUAL", max_length=16)
+    source: str = Field(default=RoleGrantSource.MANUAL, max_length=16)
     created_at: dt.datetime = _required_time()
 
 
@@ -425,7 +490,7 @@ class AccessCode(TableModel, table=True):
     student_id: int = _fk("students.id")
     # Stored normalised: upper case, no separators.
     code: str = Field(max_length=32)
-    status: str = Field(default="ACTIVE", max_length=16)
+    status: str = Field(default=AccessCodeStatus.ACTIVE, max_length=16)
     created_at: dt.datetime = _required_time()
     created_by_staff_id: int | None = _fk("staff_members.id", nullable=True)
     reset_at: dt.datetime | None = _time()
@@ -451,7 +516,7 @@ class ConnectionRequest(TableModel, table=True):
     token_hash: str = Field(max_length=128)
     # WAITING_FOR_ACTIVATION, ACTIVATED, REQUEST_EXPIRED (derived from
     # expires_at as well), DELETED.
-    status: str = Field(default="WAITING_FOR_ACTIVATION", max_length=32)
+    status: str = Field(default=ConnectionRequestStatus.WAITING_FOR_ACTIVATION, max_length=32)
     failed_pin_attempts: int = Field(default=0)
     locked_at: dt.datetime | None = _time()
     created_at: dt.datetime = _required_time()
@@ -590,7 +655,7 @@ class FormAssignment(TableModel, table=True):
     # True: the student completes it; false: their guardians do.
     assigned_to_student: bool = Field(default=False)
     assignee_account_id: int | None = _fk("accounts.id", nullable=True)
-    status: str = Field(default="ASSIGNED", max_length=16)
+    status: str = Field(default=FormAssignmentStatus.ASSIGNED, max_length=16)
     submitted_at: dt.datetime | None = _time()
     submitted_by_account_id: int | None = _fk("accounts.id", nullable=True)
     created_at: dt.datetime = _required_time()

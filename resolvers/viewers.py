@@ -31,6 +31,8 @@ from resolvers.tables import (
     STAFF,
     STUDENTS,
     YEAR_GROUPS,
+    EnrolmentStatus,
+    GrantSource,
 )
 
 _INT_NULL = sa.cast(sa.null(), sa.Integer)
@@ -210,7 +212,10 @@ def _taught() -> sa.Select[Any]:
         )
         .outerjoin(
             STUDENTS,
-            sa.and_(STUDENTS.c.id == ENROLMENTS.c.student_id, STUDENTS.c.status == "ENROLLED"),
+            sa.and_(
+                STUDENTS.c.id == ENROLMENTS.c.student_id,
+                STUDENTS.c.status == EnrolmentStatus.ENROLLED,
+            ),
         )
         .where(SECTION_TEACHERS.c.staff_member_id == _STAFF_MEMBER_ID)
     )
@@ -223,8 +228,8 @@ def _granted(*, guardian: bool) -> sa.Select[Any]:
     conditions = [
         GRANTS.c.account_id == _ACCOUNT_ID,
         GRANTS.c.revoked_at.is_(None),
-        GRANTS.c.source != "STUDENT_LOGIN",
-        STUDENTS.c.status == "ENROLLED",
+        GRANTS.c.source != GrantSource.STUDENT_LOGIN,
+        STUDENTS.c.status == EnrolmentStatus.ENROLLED,
     ]
     if guardian:
         conditions.append(
@@ -266,7 +271,7 @@ def _self() -> sa.Select[Any]:
         .join(YEAR_GROUPS, YEAR_GROUPS.c.id == STUDENTS.c.year_group_id)
         .where(
             STUDENTS.c.id == _STUDENT_ID,
-            STUDENTS.c.status == "ENROLLED",
+            STUDENTS.c.status == EnrolmentStatus.ENROLLED,
             SCHOOLS.c.student_logins_enabled,
             YEAR_GROUPS.c.student_logins_enabled,
         )

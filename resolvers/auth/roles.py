@@ -27,9 +27,7 @@ from permissions.scope import Scope
 from permissions.viewer import Viewer
 from resolvers.db import Db
 from resolvers.scope import account_filter, district_filter, school_filter
-from resolvers.tables import ACCOUNTS, DISTRICTS, ROLE_GRANTS, SCHOOLS
-
-MANUAL = "MANUAL"
+from resolvers.tables import ACCOUNTS, DISTRICTS, ROLE_GRANTS, SCHOOLS, RoleGrantSource
 
 
 def narrowed(viewer: Viewer, capability: Capability) -> Viewer:
@@ -148,7 +146,7 @@ async def holds_manual_grant(db: Db, *, account_id: int, role: Role, place: Plac
         .where(
             ROLE_GRANTS.c.account_id == account_id,
             ROLE_GRANTS.c.role == role.value,
-            ROLE_GRANTS.c.source == MANUAL,
+            ROLE_GRANTS.c.source == RoleGrantSource.MANUAL,
             _at(place),
         )
         .limit(1)
@@ -161,7 +159,9 @@ async def holds_sis_grant(
 ) -> bool:
     """The role comes from the SIS: on the account's staff record, or on
     the account with a source other than MANUAL."""
-    holder = sa.and_(ROLE_GRANTS.c.account_id == account_id, ROLE_GRANTS.c.source != MANUAL)
+    holder = sa.and_(
+        ROLE_GRANTS.c.account_id == account_id, ROLE_GRANTS.c.source != RoleGrantSource.MANUAL
+    )
     if staff_member_id is not None:
         holder = sa.or_(holder, ROLE_GRANTS.c.staff_member_id == staff_member_id)
     found = await db.scalar(
@@ -181,7 +181,7 @@ async def add_manual_grant(
             role=role.value,
             school_id=place.school_id,
             district_id=place.district_id,
-            source=MANUAL,
+            source=RoleGrantSource.MANUAL,
             created_at=now,
         )
     )
@@ -194,7 +194,7 @@ async def remove_manual_grants(db: Db, *, account_id: int, role: Role, place: Pl
         sa.delete(ROLE_GRANTS).where(
             ROLE_GRANTS.c.account_id == account_id,
             ROLE_GRANTS.c.role == role.value,
-            ROLE_GRANTS.c.source == MANUAL,
+            ROLE_GRANTS.c.source == RoleGrantSource.MANUAL,
             _at(place),
         )
     )

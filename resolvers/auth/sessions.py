@@ -9,6 +9,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Row
 
+from permissions.roles import AccountKind
 from resolvers.db import Db
 from resolvers.tables import ACCOUNTS, SESSIONS, STAFF
 
@@ -51,7 +52,7 @@ async def account_by_email(db: Db, email: str) -> Row[Any] | None:
             sa.func.lower(ACCOUNTS.c.email) == normalise_email(email),
             ACCOUNTS.c.revoked_at.is_(None),
         )
-        .order_by(sa.case((ACCOUNTS.c.kind == "STAFF", 0), else_=1), ACCOUNTS.c.id)
+        .order_by(sa.case((ACCOUNTS.c.kind == AccountKind.STAFF, 0), else_=1), ACCOUNTS.c.id)
         .limit(1)
     )
 
@@ -74,7 +75,7 @@ async def create_staff_account(db: Db, staff: Row[Any], *, now: dt.datetime) -> 
     result = await db.execute(
         sa.insert(ACCOUNTS)
         .values(
-            kind="STAFF",
+            kind=AccountKind.STAFF,
             email=normalise_email(staff.email),
             email_verified_at=now,
             display_name=f"{staff.given_name} {staff.family_name}",

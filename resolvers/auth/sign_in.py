@@ -30,6 +30,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Row
 
+from permissions.roles import AccountKind
 from resolvers.auth import sessions
 from resolvers.auth.sessions import normalise_email
 from resolvers.db import Db
@@ -252,7 +253,7 @@ async def password_account_by_email(db: Db, email: str) -> Row[Any] | None:
             ACCOUNTS.c.revoked_at.is_(None),
             ACCOUNTS.c.password_hash.is_not(None),
         )
-        .order_by(sa.case((ACCOUNTS.c.kind == "STAFF", 0), else_=1), ACCOUNTS.c.id)
+        .order_by(sa.case((ACCOUNTS.c.kind == AccountKind.STAFF, 0), else_=1), ACCOUNTS.c.id)
         .limit(1)
     )
 
@@ -294,7 +295,7 @@ async def link_staff_by_email(db: Db, account: Row[Any]) -> int | None:
     email equals an active staff record's records data as that record.
     Returns the staff member id when a link was made."""
     if (
-        account.kind != "STAFF"
+        account.kind != AccountKind.STAFF
         or account.staff_member_id is not None
         or account.email is None
         or account.email_verified_at is None
@@ -315,10 +316,10 @@ async def kind_for_new_account(db: Db, email: str | None) -> str:
     """STAFF for the address of a staff record or at a district's own
     domain; GUARDIAN for everyone else (parents sign up with personal mail)."""
     if email is None:
-        return "GUARDIAN"
+        return AccountKind.GUARDIAN
     if await active_staff_member_by_email(db, email) is not None:
-        return "STAFF"
-    return "STAFF" if await is_district_domain(db, email) else "GUARDIAN"
+        return AccountKind.STAFF
+    return AccountKind.STAFF if await is_district_domain(db, email) else AccountKind.GUARDIAN
 
 
 # ---------------------------------------------------------------- password sign-up
@@ -452,7 +453,7 @@ async def sign_in_with_identity(
             sa.select(ACCOUNTS.c.id)
             .where(
                 ACCOUNTS.c.staff_member_id == staff.id,
-                ACCOUNTS.c.kind == "STAFF",
+                ACCOUNTS.c.kind == AccountKind.STAFF,
                 ACCOUNTS.c.revoked_at.is_(None),
                 sa.func.lower(ACCOUNTS.c.email) == trusted_email,
             )

@@ -23,7 +23,7 @@ from resolvers.db import Db
 from resolvers.directory.accounts import account_columns
 from resolvers.pagination import Page, PageRequest, count, keyset_page
 from resolvers.scope import student_filter
-from resolvers.tables import ACCOUNTS, GRANTS, SCHOOLS, STUDENTS
+from resolvers.tables import ACCOUNTS, GRANTS, SCHOOLS, STUDENTS, EnrolmentStatus
 
 # Keyset by account id alone: one row per account after grouping.
 ORDER = (GRANTS.c.account_id,)
@@ -36,7 +36,7 @@ def _linking_grants(viewer: Viewer, district_id: int) -> list[ColumnElement[bool
         GRANTS.c.district_id == district_id,
         STUDENTS.c.district_id == district_id,
         GRANTS.c.revoked_at.is_(None),
-        STUDENTS.c.status == "ENROLLED",
+        STUDENTS.c.status == EnrolmentStatus.ENROLLED,
         student_filter(viewer.scope),
     ]
 

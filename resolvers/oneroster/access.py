@@ -8,7 +8,8 @@ import datetime as dt
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
-from resolvers.tables import ACCESS_EVENTS, ACCOUNTS, CONTACTS, GRANTS, STUDENTS
+from permissions.roles import AccountKind
+from resolvers.tables import ACCESS_EVENTS, ACCOUNTS, CONTACTS, GRANTS, STUDENTS, EnrolmentStatus
 
 SIS_ACTOR_NAME = "SIS sync"
 CUSTODY_REVOKE_REASON = "custody restriction"
@@ -31,9 +32,9 @@ async def accounts_with_current_students(
         .join(CONTACTS, CONTACTS.c.guardian_id == ACCOUNTS.c.guardian_id)
         .join(STUDENTS, STUDENTS.c.id == CONTACTS.c.student_id)
         .where(
-            ACCOUNTS.c.kind == "GUARDIAN",
+            ACCOUNTS.c.kind == AccountKind.GUARDIAN,
             ACCOUNTS.c.revoked_at.is_(None),
-            STUDENTS.c.status == "ENROLLED",
+            STUDENTS.c.status == EnrolmentStatus.ENROLLED,
             sa.not_(CONTACTS.c.restricted),
         )
     )

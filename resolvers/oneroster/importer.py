@@ -39,7 +39,7 @@ from resolvers.oneroster.diff import Changes
 from resolvers.oneroster.records import Roster
 from resolvers.oneroster.roster import read_roster
 from resolvers.oneroster.write import Progress, RosterImport
-from resolvers.tables import DISTRICTS, ROLE_GRANTS, SCHOOLS, STAFF
+from resolvers.tables import DISTRICTS, ROLE_GRANTS, SCHOOLS, STAFF, RoleGrantSource
 
 __all__ = [
     "DEFAULT_MASS_CHANGE_SHARE",
@@ -280,7 +280,10 @@ async def grant_staff_roles(connection: AsyncConnection, grants: Iterable[StaffR
         for row in await connection.execute(
             sa.select(
                 ROLE_GRANTS.c.staff_member_id, ROLE_GRANTS.c.role, ROLE_GRANTS.c.school_id
-            ).where(ROLE_GRANTS.c.source == "MANUAL", ROLE_GRANTS.c.district_id.in_(in_districts))
+            ).where(
+                ROLE_GRANTS.c.source == RoleGrantSource.MANUAL,
+                ROLE_GRANTS.c.district_id.in_(in_districts),
+            )
         )
     }
     now = tables.utc_now()
@@ -297,7 +300,7 @@ async def grant_staff_roles(connection: AsyncConnection, grants: Iterable[StaffR
                 "staff_member_id": staff_id,
                 "role": grant.role.value,
                 "school_id": school_id,
-                "source": "MANUAL",
+                "source": RoleGrantSource.MANUAL,
                 "created_at": now,
             }
     if rows:

@@ -35,9 +35,9 @@ from resolvers.tables import (
     STAFF_SCHOOLS,
     STUDENTS,
     YEAR_GROUPS,
+    EnrolmentStatus,
+    RoleGrantSource,
 )
-
-ENROLLED, WITHDRAWN, GRADUATED = "ENROLLED", "WITHDRAWN", "GRADUATED"
 
 Progress = Callable[[str], None]
 
@@ -255,7 +255,11 @@ class RosterImport:
                 ROLE_GRANTS,
                 ("staff_member_id", "role", "school_id"),
                 ("district_id",),
-                constants={"account_id": None, "source": "SIS_SYNC", "created_at": now},
+                constants={
+                    "account_id": None,
+                    "source": RoleGrantSource.SIS_SYNC,
+                    "created_at": now,
+                },
             ),
             {
                 (
@@ -268,7 +272,7 @@ class RosterImport:
             },
             scope=sa.and_(
                 self._in_districts(ROLE_GRANTS),
-                ROLE_GRANTS.c.source == "SIS_SYNC",
+                ROLE_GRANTS.c.source == RoleGrantSource.SIS_SYNC,
                 ROLE_GRANTS.c.staff_member_id.is_not(None),
             ),
             # A skipped staff row keeps the grants it had.
@@ -286,10 +290,10 @@ class RosterImport:
             if stored is not None and key[1] in keep_birth_dates:
                 birth_date = stored[5]
             if stored is None:
-                changed_at = None if status == ENROLLED else now
-            elif stored[6] == GRADUATED and status == WITHDRAWN:
+                changed_at = None if status == EnrolmentStatus.ENROLLED else now
+            elif stored[6] == EnrolmentStatus.GRADUATED and status == EnrolmentStatus.WITHDRAWN:
                 # Leaving the SIS after graduating is not a withdrawal.
-                status, changed_at = GRADUATED, stored[7]
+                status, changed_at = EnrolmentStatus.GRADUATED, stored[7]
             elif stored[6] == status:
                 changed_at = stored[7]
             else:
@@ -320,7 +324,7 @@ class RosterImport:
                     s.family_name,
                     s.email,
                     s.birth_date,
-                    ENROLLED if s.active else WITHDRAWN,
+                    EnrolmentStatus.ENROLLED if s.active else EnrolmentStatus.WITHDRAWN,
                     None,
                 )
                 for s in roster.students
@@ -328,9 +332,11 @@ class RosterImport:
             scope=self._in_districts(STUDENTS),
             settle=settle,
             on_absent=lambda key, row: (
-                Absent.KEEP if key[1] in keep else settle(row, (*row[:6], WITHDRAWN, None))
+                Absent.KEEP
+                if key[1] in keep
+                else settle(row, (*row[:6], EnrolmentStatus.WITHDRAWN, None))
             ),
-            is_active=lambda row: row[6] == ENROLLED,
+            is_active=lambda row: row[6] == EnrolmentStatus.ENROLLED,
         )
         self.student_id = self._by_sourced_id(ids, roster.students)
         self.student_sid = {row_id: key[1] for key, row_id in ids.items()}

@@ -8,18 +8,22 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Row
 
+from permissions.roles import AccountKind
 from permissions.viewer import Viewer
 from resolvers.common import in_key_order
 from resolvers.db import Db
 from resolvers.portal.lifecycle import guardian_eligible
 from resolvers.scope import student_filter
-from resolvers.tables import ACCESS_CODES, ACCOUNTS, GUARDIANS, STUDENTS
+from resolvers.tables import ACCESS_CODES, ACCOUNTS, GUARDIANS, STUDENTS, AccessCodeStatus
 
 
 async def active_code_by_student_id(db: Db, student_ids: Sequence[int]) -> list[Row[Any] | None]:
     rows = await db.all(
         sa.select(ACCESS_CODES)
-        .where(ACCESS_CODES.c.student_id.in_(list(student_ids)), ACCESS_CODES.c.status == "ACTIVE")
+        .where(
+            ACCESS_CODES.c.student_id.in_(list(student_ids)),
+            ACCESS_CODES.c.status == AccessCodeStatus.ACTIVE,
+        )
         .order_by(ACCESS_CODES.c.created_at, ACCESS_CODES.c.id)
     )
     return in_key_order(student_ids, rows, lambda r: r.student_id)
@@ -41,7 +45,7 @@ async def student_account_by_student_id(
     rows = await db.all(
         sa.select(ACCOUNTS).where(
             ACCOUNTS.c.student_id.in_(list(student_ids)),
-            ACCOUNTS.c.kind == "STUDENT",
+            ACCOUNTS.c.kind == AccountKind.STUDENT,
             ACCOUNTS.c.revoked_at.is_(None),
         )
     )

@@ -21,7 +21,16 @@ from permissions.viewer import Viewer
 from resolvers.db import Db
 from resolvers.events import Actor, Event, record
 from resolvers.portal.codes import ALPHABET, LENGTH, new_code, normalise_code
-from resolvers.tables import ACCESS_CODES, CONTACTS, GRANTS, SCHOOLS, STUDENTS
+from resolvers.tables import (
+    ACCESS_CODES,
+    CONTACTS,
+    GRANTS,
+    SCHOOLS,
+    STUDENTS,
+    AccessCodeStatus,
+    EnrolmentStatus,
+    GrantSource,
+)
 from resolvers.writes import Refusal, lock_rows
 
 CODE_ISSUED = "ACCESS_CODE_ISSUED"
@@ -55,7 +64,8 @@ async def lock_students(db: Db, student_ids: Sequence[int]) -> None:
 async def _active_codes(db: Db, student_ids: Sequence[int]) -> dict[int, Row[Any]]:
     rows = await db.all(
         sa.select(ACCESS_CODES).where(
-            ACCESS_CODES.c.student_id.in_(list(student_ids)), ACCESS_CODES.c.status == "ACTIVE"
+            ACCESS_CODES.c.student_id.in_(list(student_ids)),
+            ACCESS_CODES.c.status == AccessCodeStatus.ACTIVE,
         )
     )
     return {row.student_id: row for row in rows}
@@ -75,7 +85,7 @@ async def _issue(
                     "district_id": s.district_id,
                     "student_id": s.id,
                     "code": new_code(),
-                    "status": "ACTIVE",
+                    "status": AccessCodeStatus.ACTIVE,
                     "created_at": now,
                     "created_by_staff_id": actor.staff_member_id,
                 }
@@ -122,14 +132,16 @@ async def replace_codes(
     old = await lock_rows(
         db,
         ACCESS_CODES,
-        sa.and_(ACCESS_CODES.c.student_id.in_(ids), ACCESS_CODES.c.status == "ACTIVE"),
+        sa.and_(
+            ACCESS_CODES.c.student_id.in_(ids), ACCESS_CODES.c.status == AccessCodeStatus.ACTIVE
+        ),
         touch=ACCESS_CODES.c.status,
     )
     if old:
         await db.execute(
             sa.update(ACCESS_CODES)
             .where(ACCESS_CODES.c.id.in_([row.id for row in old]))
-            .values(status="RESET", reset_at=now)
+            .values(status=AccessCodeStatus.RESET, reset_at=now)
         )
         await record(
             db,
@@ -187,7 +199,7 @@ async def redeem_access_code(
     locked = await lock_rows(
         db, ACCESS_CODES, ACCESS_CODES.c.code == code, touch=ACCESS_CODES.c.status
     )
-    if not locked or locked[0].status != "ACTIVE":
+    if not locked or locked[0].status != AccessCodeStatus.ACTIVE:
         return Redemption(refusal=INVALID_CODE)
     access_code = locked[0]
     restricted = (
@@ -206,7 +218,7 @@ async def redeem_access_code(
             STUDENTS.c.id == access_code.student_id
         )
     )
-    if student is None or student.status != "ENROLLED" or student.restricted:
+    if student is None or student.status != EnrolmentStatus.ENROLLED or student.restricted:
         return Redemption(refusal=INVALID_CODE)
     existing = await active_grant(db, account_id=viewer.account_id, student_id=student.id)
     if existing is not None:
@@ -217,7 +229,7 @@ async def redeem_access_code(
         district_id=access_code.district_id,
         account_id=viewer.account_id,
         student_id=student.id,
-        source="ACCESS_CODE",
+        source=GrantSource.ACCESS_CODE,
         relationship=relationship,
         access_code_id=access_code.id,
         now=now,

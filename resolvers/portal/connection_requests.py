@@ -14,15 +14,15 @@ from resolvers.common import in_key_order
 from resolvers.db import Db
 from resolvers.pagination import Page, PageRequest, counts_by_parent, keyset_pages_by_parent
 from resolvers.scope import student_filter
-from resolvers.tables import CONNECTION_REQUESTS, STUDENTS
+from resolvers.tables import CONNECTION_REQUESTS, STUDENTS, ConnectionRequestStatus
 
 ORDER = (CONNECTION_REQUESTS.c.created_at, CONNECTION_REQUESTS.c.id)
 
 
 def effective_status(row: Any, now: dt.datetime) -> str:
     """A waiting request past its expiry is REQUEST_EXPIRED, stored or not."""
-    if row.status == "WAITING_FOR_ACTIVATION" and row.expires_at <= now:
-        return "REQUEST_EXPIRED"
+    if row.status == ConnectionRequestStatus.WAITING_FOR_ACTIVATION and row.expires_at <= now:
+        return ConnectionRequestStatus.REQUEST_EXPIRED
     return str(row.status)
 
 

@@ -27,7 +27,14 @@ from resolvers.db import Db
 from resolvers.events import Actor, Event, record
 from resolvers.outbox import Email, enqueue
 from resolvers.portal.access_writes import active_grant, create_grant, lock_students
-from resolvers.tables import CONNECTION_REQUESTS, CONTACTS, DISTRICTS, SCHOOLS
+from resolvers.tables import (
+    CONNECTION_REQUESTS,
+    CONTACTS,
+    DISTRICTS,
+    SCHOOLS,
+    ConnectionRequestStatus,
+    GrantSource,
+)
 from resolvers.writes import Refusal, lock_rows
 
 LIFETIME = dt.timedelta(days=30)
@@ -162,7 +169,7 @@ async def create_connection_request(
         sa.select(CONNECTION_REQUESTS.c.id).where(
             CONNECTION_REQUESTS.c.student_id == student.id,
             sa.func.lower(CONNECTION_REQUESTS.c.email) == checked.email,
-            CONNECTION_REQUESTS.c.status == "WAITING_FOR_ACTIVATION",
+            CONNECTION_REQUESTS.c.status == ConnectionRequestStatus.WAITING_FOR_ACTIVATION,
             CONNECTION_REQUESTS.c.expires_at > now,
         )
     )
@@ -193,7 +200,7 @@ async def create_connection_request(
             email=checked.email,
             pin_hash=pin_hash,
             token_hash=token_hash(token),
-            status="WAITING_FOR_ACTIVATION",
+            status=ConnectionRequestStatus.WAITING_FOR_ACTIVATION,
             created_at=now,
             expires_at=now + LIFETIME,
             created_by_staff_id=actor.staff_member_id,
@@ -263,18 +270,18 @@ async def delete_connection_request(
         touch=CONNECTION_REQUESTS.c.status,
     )
     current = locked[0]
-    if current.status == "ACTIVATED":
+    if current.status == ConnectionRequestStatus.ACTIVATED:
         return None, Refusal(
             "REQUEST_ALREADY_ACTIVATED",
             "This request was activated; revoke the access it gave instead.",
             ("input", "requestId"),
         )
-    if current.status == "DELETED":
+    if current.status == ConnectionRequestStatus.DELETED:
         return current, None
     deleted = await db.first(
         sa.update(CONNECTION_REQUESTS)
         .where(CONNECTION_REQUESTS.c.id == current.id)
-        .values(status="DELETED", deleted_at=now)
+        .values(status=ConnectionRequestStatus.DELETED, deleted_at=now)
         .returning(*CONNECTION_REQUESTS.c)
     )
     await record(
@@ -322,7 +329,10 @@ async def activate_connection(
         CONNECTION_REQUESTS.c.token_hash == token_hash(token.strip()),
         touch=CONNECTION_REQUESTS.c.status,
     )
-    if not locked or locked[0].status in {"DELETED", "ACTIVATED"}:
+    if not locked or locked[0].status in {
+        ConnectionRequestStatus.DELETED,
+        ConnectionRequestStatus.ACTIVATED,
+    }:
         return Activation(refusal=INVALID_TOKEN)
     request = locked[0]
     if request.locked_at is not None:
@@ -334,7 +344,7 @@ async def activate_connection(
                 ("input", "pin"),
             )
         )
-    if request.status == "REQUEST_EXPIRED" or request.expires_at <= now:
+    if request.status == ConnectionRequestStatus.REQUEST_EXPIRED or request.expires_at <= now:
         return Activation(
             refusal=Refusal(
                 "REQUEST_EXPIRED",
@@ -388,7 +398,11 @@ async def activate_connection(
     await db.execute(
         sa.update(CONNECTION_REQUESTS)
         .where(CONNECTION_REQUESTS.c.id == request.id)
-        .values(status="ACTIVATED", activated_at=now, activated_account_id=viewer.account_id)
+        .values(
+            status=ConnectionRequestStatus.ACTIVATED,
+            activated_at=now,
+            activated_account_id=viewer.account_id,
+        )
     )
     activated = Event(
         request.district_id,
@@ -406,7 +420,7 @@ async def activate_connection(
         district_id=request.district_id,
         account_id=viewer.account_id,
         student_id=request.student_id,
-        source="CONNECTION_REQUEST",
+        source=GrantSource.CONNECTION_REQUEST,
         relationship=request.relationship or ("Self" if request.for_student_self else None),
         connection_request_id=request.id,
         now=now,

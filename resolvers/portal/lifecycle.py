@@ -13,7 +13,17 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.sql import ColumnElement, FromClause
 
-from resolvers.tables import ACCOUNTS, CONTACTS, GRANTS, GUARDIANS, STAFF, STUDENTS
+from permissions.roles import AccountKind
+from resolvers.tables import (
+    ACCOUNTS,
+    CONTACTS,
+    GRANTS,
+    GUARDIANS,
+    STAFF,
+    STUDENTS,
+    EnrolmentStatus,
+    GrantSource,
+)
 
 
 class PortalStatus(enum.Enum):
@@ -37,7 +47,7 @@ class RevokeReason(enum.Enum):
 @functools.cache
 def reason_conditions(account: FromClause = ACCOUNTS) -> dict[RevokeReason, ColumnElement[bool]]:
     """Why an account no longer matches anyone with current students."""
-    is_guardian = account.c.kind == "GUARDIAN"
+    is_guardian = account.c.kind == AccountKind.GUARDIAN
 
     def contact_exists(*conditions: Any) -> ColumnElement[bool]:
         contact = CONTACTS.alias()
@@ -60,7 +70,7 @@ def reason_conditions(account: FromClause = ACCOUNTS) -> dict[RevokeReason, Colu
         )
 
     def current(_: FromClause, student: FromClause) -> ColumnElement[bool]:
-        return student.c.status == "ENROLLED"
+        return student.c.status == EnrolmentStatus.ENROLLED
 
     def usable_contact(contact: FromClause, _: FromClause) -> ColumnElement[bool]:
         return sa.not_(contact.c.restricted)
@@ -72,7 +82,7 @@ def reason_conditions(account: FromClause = ACCOUNTS) -> dict[RevokeReason, Colu
         return grant.c.revoked_at.is_(None)
 
     def not_sis(grant: FromClause, _: FromClause) -> ColumnElement[bool]:
-        return grant.c.source != "SIS_SYNC"
+        return grant.c.source != GrantSource.SIS_SYNC
 
     linked_anywhere = sa.or_(contact_exists(), grant_exists())
     newer = ACCOUNTS.alias("newer_account")
@@ -104,7 +114,7 @@ def reason_conditions(account: FromClause = ACCOUNTS) -> dict[RevokeReason, Colu
             ),
         ),
         RevokeReason.STAFF_DEACTIVATED: sa.and_(
-            account.c.kind == "STAFF",
+            account.c.kind == AccountKind.STAFF,
             sa.exists(
                 sa.select(staff.c.id).where(
                     staff.c.id == account.c.staff_member_id, sa.not_(staff.c.active)
@@ -162,7 +172,7 @@ def guardian_eligible(guardian: FromClause = GUARDIANS) -> ColumnElement[bool]:
             contact.c.guardian_id == guardian.c.id,
             contact.c.portal_eligible,
             sa.not_(contact.c.restricted),
-            student.c.status == "ENROLLED",
+            student.c.status == EnrolmentStatus.ENROLLED,
             guardian.c.active,
         )
     )

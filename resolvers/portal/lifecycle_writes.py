@@ -25,6 +25,7 @@ from sqlalchemy.engine import Row
 
 from permissions.capabilities import Capability
 from permissions.errors import Forbidden
+from permissions.roles import AccountKind
 from permissions.scope import Scope
 from permissions.viewer import Viewer
 from resolvers.db import Db
@@ -43,6 +44,8 @@ from resolvers.tables import (
     SESSIONS,
     STAFF_SCHOOLS,
     STUDENTS,
+    EnrolmentStatus,
+    GrantSource,
 )
 from resolvers.writes import Refusal, lock_rows, not_found
 
@@ -306,7 +309,7 @@ async def provision_accounts(
         .values(
             [
                 {
-                    "kind": "GUARDIAN",
+                    "kind": AccountKind.GUARDIAN,
                     "email": (g.email or "").strip().lower(),
                     "display_name": f"{g.given_name} {g.family_name}",
                     "created_at": now,
@@ -330,7 +333,7 @@ async def provision_accounts(
             CONTACTS.c.guardian_id.in_(ids),
             CONTACTS.c.portal_eligible,
             sa.not_(CONTACTS.c.restricted),
-            STUDENTS.c.status == "ENROLLED",
+            STUDENTS.c.status == EnrolmentStatus.ENROLLED,
         )
         .order_by(CONTACTS.c.guardian_id, STUDENTS.c.id)
     )
@@ -342,7 +345,7 @@ async def provision_accounts(
                     "district_id": c.district_id,
                     "account_id": account_of[c.guardian_id],
                     "student_id": c.student_id,
-                    "source": "SIS_SYNC",
+                    "source": GrantSource.SIS_SYNC,
                     "relationship": c.contact_type,
                     "granted_at": now,
                 }

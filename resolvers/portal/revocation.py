@@ -20,7 +20,7 @@ from sqlalchemy.engine import Row
 from resolvers.db import Db
 from resolvers.events import Actor, Event, record
 from resolvers.portal.access_writes import replace_codes
-from resolvers.tables import ACCESS_CODES, GRANTS
+from resolvers.tables import ACCESS_CODES, GRANTS, AccessCodeStatus, GrantSource
 from resolvers.writes import Refusal
 
 GRANT_REVOKED = "GRANT_REVOKED"
@@ -41,7 +41,7 @@ def _portal_grants(account_id: int, student_ids: Sequence[int]) -> sa.ColumnElem
         GRANTS.c.account_id == account_id,
         GRANTS.c.student_id.in_(list(student_ids)),
         GRANTS.c.revoked_at.is_(None),
-        GRANTS.c.source != "STUDENT_LOGIN",
+        GRANTS.c.source != GrantSource.STUDENT_LOGIN,
     )
 
 
@@ -108,7 +108,8 @@ async def revoke_student_access(
             row.student_id
             for row in await db.all(
                 sa.select(ACCESS_CODES.c.student_id).where(
-                    ACCESS_CODES.c.id.in_(used_code_ids), ACCESS_CODES.c.status == "ACTIVE"
+                    ACCESS_CODES.c.id.in_(used_code_ids),
+                    ACCESS_CODES.c.status == AccessCodeStatus.ACTIVE,
                 )
             )
         }

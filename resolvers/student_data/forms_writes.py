@@ -25,7 +25,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Row
 
-from permissions.roles import StudentSection
+from permissions.roles import AccountKind, StudentSection
 from permissions.scope import Scope
 from permissions.viewer import Viewer
 from resolvers import tables
@@ -41,11 +41,10 @@ from resolvers.tables import (
     GRANTS,
     SCHOOLS,
     STUDENTS,
+    FormAssignmentStatus,
+    GrantSource,
+    QuestionType,
 )
-
-GUARDIAN_DETAILS = "GUARDIAN_DETAILS"
-CHOICE = "CHOICE"
-DATE = "DATE"
 
 TITLE_MAX = 255
 PROMPT_MAX = 1000
@@ -99,7 +98,7 @@ async def form_for_staff(db: Db, viewer: Viewer, form_id: int) -> Row[Any] | Non
     guardian_question = sa.exists(
         sa.select(FORM_QUESTIONS.c.id).where(
             FORM_QUESTIONS.c.form_id == FORMS.c.id,
-            FORM_QUESTIONS.c.question_type == GUARDIAN_DETAILS,
+            FORM_QUESTIONS.c.question_type == QuestionType.GUARDIAN_DETAILS,
         )
     )
     return await db.first(
@@ -146,9 +145,9 @@ async def login_accounts(db: Db, student_ids: Sequence[int]) -> dict[int, int]:
         .join(ACCOUNTS, ACCOUNTS.c.id == GRANTS.c.account_id)
         .where(
             GRANTS.c.student_id.in_(sorted(set(student_ids))),
-            GRANTS.c.source == "STUDENT_LOGIN",
+            GRANTS.c.source == GrantSource.STUDENT_LOGIN,
             GRANTS.c.revoked_at.is_(None),
-            ACCOUNTS.c.kind == "STUDENT",
+            ACCOUNTS.c.kind == AccountKind.STUDENT,
             ACCOUNTS.c.student_id == GRANTS.c.student_id,
             ACCOUNTS.c.revoked_at.is_(None),
         )
@@ -169,7 +168,7 @@ async def open_assignments(
             FORM_ASSIGNMENTS.c.form_id == form_id,
             FORM_ASSIGNMENTS.c.student_id.in_(sorted(set(student_ids))),
             FORM_ASSIGNMENTS.c.assigned_to_student.is_(to_students),
-            FORM_ASSIGNMENTS.c.status == "ASSIGNED",
+            FORM_ASSIGNMENTS.c.status == FormAssignmentStatus.ASSIGNED,
         )
     )
     return {int(r.student_id): r for r in rows}
@@ -257,7 +256,7 @@ def check_new_form(title: str, questions: Sequence[NewQuestion]) -> list[Problem
 
 def _check_choices(question: NewQuestion, at: tuple[str, ...]) -> list[Problem]:
     field = (*at, "choices")
-    if question.question_type != CHOICE:
+    if question.question_type != QuestionType.CHOICE:
         if question.choices:
             return [Problem("INVALID_CHOICES", "Only CHOICE questions have choices.", field)]
         return []
@@ -303,7 +302,7 @@ def check_answers(
                 Problem("DUPLICATE_ANSWER", "This question is answered twice.", (*at, "questionId"))
             )
             continue
-        if by_student and question.question_type == GUARDIAN_DETAILS:
+        if by_student and question.question_type == QuestionType.GUARDIAN_DETAILS:
             problems.append(
                 Problem(
                     "GUARDIAN_ONLY_QUESTION",
@@ -329,7 +328,7 @@ def check_answers(
     for question in questions:
         if not question.required or question.id in answered or question.id in blank:
             continue
-        if by_student and question.question_type == GUARDIAN_DETAILS:
+        if by_student and question.question_type == QuestionType.GUARDIAN_DETAILS:
             continue
         problems.append(
             Problem(
@@ -342,7 +341,7 @@ def check_answers(
 
 
 def _check_value(question: Row[Any], value: str, field: tuple[str, ...]) -> Problem | None:
-    if question.question_type == DATE:
+    if question.question_type == QuestionType.DATE:
         try:
             valid = _ISO_DATE.fullmatch(value) is not None and bool(dt.date.fromisoformat(value))
         except ValueError:
@@ -350,7 +349,7 @@ def _check_value(question: Row[Any], value: str, field: tuple[str, ...]) -> Prob
         if not valid:
             return Problem("INVALID_ANSWER", "A date is written YYYY-MM-DD.", field)
         return None
-    if question.question_type == CHOICE:
+    if question.question_type == QuestionType.CHOICE:
         if value not in (question.choices or "").splitlines():
             return Problem("INVALID_ANSWER", "The answer must be one of the choices.", field)
         return None
@@ -395,7 +394,7 @@ async def create_form(
                     "question_type": q.question_type,
                     "required": q.required,
                     "choices": "\n".join(c.strip() for c in q.choices)
-                    if q.question_type == CHOICE and q.choices
+                    if q.question_type == QuestionType.CHOICE and q.choices
                     else None,
                 }
                 for position, q in enumerate(questions)
@@ -435,7 +434,7 @@ async def create_assignments(
                     "student_id": s.id,
                     "assigned_to_student": to_students,
                     "assignee_account_id": accounts[int(s.id)] if to_students else None,
-                    "status": "ASSIGNED",
+                    "status": FormAssignmentStatus.ASSIGNED,
                     "created_at": now,
                 }
                 for s in students
@@ -469,9 +468,13 @@ async def submit(
         .where(
             FORM_ASSIGNMENTS.c.id == assignment.id,
             FORM_ASSIGNMENTS.c.district_id == assignment.district_id,
-            FORM_ASSIGNMENTS.c.status == "ASSIGNED",
+            FORM_ASSIGNMENTS.c.status == FormAssignmentStatus.ASSIGNED,
         )
-        .values(status="SUBMITTED", submitted_at=now, submitted_by_account_id=account_id)
+        .values(
+            status=FormAssignmentStatus.SUBMITTED,
+            submitted_at=now,
+            submitted_by_account_id=account_id,
+        )
     )
     if result.rowcount != 1:
         return False

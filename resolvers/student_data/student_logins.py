@@ -16,7 +16,7 @@ from sqlalchemy.engine import Row
 from permissions.viewer import Viewer
 from resolvers.db import Db
 from resolvers.scope import school_filter
-from resolvers.tables import ACADEMIC_SESSIONS, GRANTS, SCHOOLS, STUDENTS
+from resolvers.tables import ACADEMIC_SESSIONS, GRANTS, SCHOOLS, STUDENTS, GrantSource
 
 
 async def school_in_scope(db: Db, viewer: Viewer, school_id: int) -> Row[Any] | None:
@@ -51,7 +51,7 @@ async def students_with_logins(
         .where(
             GRANTS.c.district_id == district_id,
             STUDENTS.c.school_id == school_id,
-            GRANTS.c.source == "STUDENT_LOGIN",
+            GRANTS.c.source == GrantSource.STUDENT_LOGIN,
             GRANTS.c.granted_at < _start_of(last_day + dt.timedelta(days=1)),
             sa.or_(GRANTS.c.revoked_at.is_(None), GRANTS.c.revoked_at >= _start_of(first_day)),
         )

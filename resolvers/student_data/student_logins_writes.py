@@ -36,17 +36,23 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Row
 from sqlalchemy.sql import ColumnElement, FromClause
 
-from permissions.roles import StudentSection
+from permissions.roles import AccountKind, StudentSection
 from permissions.viewer import Viewer
 from resolvers import tables
 from resolvers.db import Db
 from resolvers.directory.schools import year_groups_by_school_id
 from resolvers.events import SIS_SYNC, Actor, Event, record
 from resolvers.scope import school_id_filter
-from resolvers.tables import ACCOUNTS, GRANTS, SCHOOLS, SESSIONS, STUDENTS, YEAR_GROUPS
-
-STUDENT_LOGIN = "STUDENT_LOGIN"
-STUDENT_KIND = "STUDENT"
+from resolvers.tables import (
+    ACCOUNTS,
+    GRANTS,
+    SCHOOLS,
+    SESSIONS,
+    STUDENTS,
+    YEAR_GROUPS,
+    EnrolmentStatus,
+    GrantSource,
+)
 
 # Why a login ended: stored on the grant (revoke_reason) and in the audit trail.
 NOT_ENROLLED = "The student is no longer enrolled."
@@ -205,7 +211,7 @@ def _in_enabled_place(
     students: FromClause, school: FromClause, year_group: FromClause
 ) -> ColumnElement[bool]:
     return sa.and_(
-        students.c.status == "ENROLLED",
+        students.c.status == EnrolmentStatus.ENROLLED,
         school.c.student_logins_enabled.is_(True),
         year_group.c.student_logins_enabled.is_(True),
     )
@@ -233,7 +239,7 @@ def _live_account_of(student_id: Any) -> sa.ScalarSelect[Any]:
         sa.select(sa.func.min(account.c.id))
         .where(
             account.c.student_id == student_id,
-            account.c.kind == STUDENT_KIND,
+            account.c.kind == AccountKind.STUDENT,
             account.c.revoked_at.is_(None),
         )
         .scalar_subquery()
@@ -253,7 +259,7 @@ def _end_reason() -> sa.ScalarSelect[Any]:
     return (
         sa.select(
             sa.case(
-                (student.c.status != "ENROLLED", NOT_ENROLLED),
+                (student.c.status != EnrolmentStatus.ENROLLED, NOT_ENROLLED),
                 (school.c.student_logins_enabled.is_not(True), SCHOOL_OFF),
                 (year_group.c.student_logins_enabled.is_not(True), YEAR_GROUP_OFF),
                 (sa.not_(_has_email(student)), NO_EMAIL),
@@ -281,7 +287,7 @@ async def _end_logins(db: Db, schools: _Schools, now: dt.datetime) -> Sequence[R
         sa.update(GRANTS)
         .where(
             GRANTS.c.district_id.in_(schools.district_ids),
-            GRANTS.c.source == STUDENT_LOGIN,
+            GRANTS.c.source == GrantSource.STUDENT_LOGIN,
             GRANTS.c.revoked_at.is_(None),
             GRANTS.c.student_id.in_(of_these_schools),
             should_not_be,
@@ -314,7 +320,7 @@ async def _create_accounts(db: Db, schools: _Schools, now: dt.datetime) -> Seque
     student = STUDENTS.alias()
     rows = (
         sa.select(
-            sa.literal(STUDENT_KIND, sa.String),
+            sa.literal(AccountKind.STUDENT, sa.String),
             sa.func.trim(student.c.email),
             _display_name(student),
             sa.literal(now, tables.UTCDateTime()),
@@ -349,7 +355,7 @@ async def _sync_account_details(db: Db, schools: _Schools) -> None:
     await db.execute(
         sa.update(ACCOUNTS)
         .where(
-            ACCOUNTS.c.kind == STUDENT_KIND,
+            ACCOUNTS.c.kind == AccountKind.STUDENT,
             ACCOUNTS.c.revoked_at.is_(None),
             ACCOUNTS.c.student_id.in_(_qualifying_students(schools)),
             sa.or_(
@@ -371,7 +377,7 @@ async def _grant_logins(db: Db, schools: _Schools, now: dt.datetime) -> Sequence
         sa.select(grant.c.id).where(
             grant.c.student_id == student.c.id,
             grant.c.account_id == account.c.id,
-            grant.c.source == STUDENT_LOGIN,
+            grant.c.source == GrantSource.STUDENT_LOGIN,
             grant.c.revoked_at.is_(None),
         )
     )
@@ -380,7 +386,7 @@ async def _grant_logins(db: Db, schools: _Schools, now: dt.datetime) -> Sequence
             student.c.district_id,
             account.c.id,
             student.c.id,
-            sa.literal(STUDENT_LOGIN, sa.String),
+            sa.literal(GrantSource.STUDENT_LOGIN, sa.String),
             sa.literal(now, tables.UTCDateTime()),
         )
         .select_from(student)

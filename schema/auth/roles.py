@@ -13,6 +13,7 @@ import strawberry
 
 from permissions.capabilities import Capability
 from permissions.errors import Forbidden
+from permissions.roles import AccountKind
 from permissions.viewer import Viewer
 from resolvers import events
 from resolvers.auth import roles
@@ -84,7 +85,7 @@ async def _resolve(
                 field=["input", "accountId"],
             )
         )
-    elif account.kind != "STAFF":
+    elif account.kind != AccountKind.STAFF:
         errors.append(
             UserError(
                 code="NOT_A_STAFF_ACCOUNT",

@@ -12,6 +12,7 @@ import strawberry
 
 from permissions.capabilities import Capability
 from permissions.errors import Forbidden
+from permissions.roles import AccountKind
 from permissions.viewer import Viewer
 from resolvers import events
 from resolvers.auth import sign_in as auth
@@ -189,7 +190,7 @@ class SessionMutations:
                     field=["input", "accountId"],
                 )
             )
-        elif account.kind != "STAFF":
+        elif account.kind != AccountKind.STAFF:
             errors.append(
                 UserError(
                     code="NOT_A_STAFF_ACCOUNT",

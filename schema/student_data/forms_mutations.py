@@ -20,7 +20,7 @@ from permissions.roles import AccountKind
 from permissions.viewer import Viewer
 from resolvers.events import Actor, Event, record
 from resolvers.student_data import forms_writes as data
-from schema.enums import QuestionType
+from schema.enums import FormAssignmentStatus, QuestionType
 from schema.errors import UserError
 from schema.graphql_context import Info
 from schema.node import pk_of
@@ -282,7 +282,7 @@ class FormMutation:
             message="This form has been submitted already.",
             field=["input", "assignmentId"],
         )
-        if assignment.status == "SUBMITTED":
+        if assignment.status == FormAssignmentStatus.SUBMITTED:
             return SubmitFormPayload(assignment=None, user_errors=[already])
         questions = await data.questions_of_form(db, assignment.form_id)
         answers = [
