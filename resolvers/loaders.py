@@ -8,6 +8,7 @@ parent asking for the same page is served by one statement.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Awaitable, Callable, Sequence
 from functools import cached_property
 from typing import Any
@@ -16,22 +17,23 @@ from sqlalchemy.engine import Row
 from strawberry.dataloader import DataLoader
 
 from permissions.viewer import Viewer
-from resolvers.common import grouped_by_parameters
+from resolvers.common import grouped_by_parameters, split_prefixed
 from resolvers.db import Db
-from resolvers.directory import accounts, guardians, schools, staff, students
+from resolvers.directory import accounts, cross_school, guardians, schools, staff, students
 from resolvers.pagination import Page, PageRequest
 from resolvers.portal import access
 from resolvers.portal import connection_requests as connections
 from resolvers.student_data import audit, forms, homework
-from resolvers.student_data.loaders import StudentDataLoaders
 
 RowLoader = DataLoader[int, Row[Any] | None]
 # A grants page: the page, and whether revoked grants are included.
 GrantPage = tuple[PageRequest, bool]
 RowsLoader = DataLoader[int, list[Row[Any]]]
+# A timetable window: first and last day.
+DateRange = tuple[dt.date, dt.date]
 
 
-class Loaders(StudentDataLoaders):
+class Loaders:
     def __init__(self, db: Db, viewer: Viewer) -> None:
         self.db = db
         self.viewer = viewer
@@ -141,6 +143,83 @@ class Loaders(StudentDataLoaders):
     @cached_property
     def reach_by_account_id(self) -> RowsLoader:
         return DataLoader(load_fn=lambda keys: accounts.reach_by_account_id(self.db, keys))
+
+    # ------------------------------------------------------------ homework, timetable
+    @cached_property
+    def homework_page_by_student_id(self) -> DataLoader[tuple[int, PageRequest], Page]:
+        async def fetch(ids: Sequence[int], page: PageRequest) -> list[Page]:
+            return await homework.homework_pages_by_student(self.db, self.viewer, ids, page)
+
+        return DataLoader(load_fn=grouped_by_parameters(fetch))
+
+    @cached_property
+    def homework_count_by_student_id(self) -> DataLoader[int, int]:
+        return DataLoader(
+            load_fn=lambda keys: homework.homework_counts_by_student(self.db, self.viewer, keys)
+        )
+
+    @cached_property
+    def timetable_by_student_id(self) -> DataLoader[tuple[int, DateRange], list[Row[Any]]]:
+        async def fetch(ids: Sequence[int], dates: DateRange) -> list[list[Row[Any]]]:
+            return await homework.timetable_by_student(self.db, self.viewer, ids, dates)
+
+        return DataLoader(load_fn=grouped_by_parameters(fetch))
+
+    # ------------------------------------------------------------ access review
+    @cached_property
+    def current_grants_by_student_id(self) -> DataLoader[int, list[Row[Any]]]:
+        return DataLoader(
+            load_fn=lambda keys: audit.current_grants_by_student(self.db, self.viewer, keys)
+        )
+
+    @cached_property
+    def access_log_page_by_student_id(self) -> DataLoader[tuple[int, PageRequest], Page]:
+        async def fetch(ids: Sequence[int], page: PageRequest) -> list[Page]:
+            return await audit.log_pages_by_student(self.db, self.viewer, ids, page)
+
+        return DataLoader(load_fn=grouped_by_parameters(fetch))
+
+    @cached_property
+    def access_log_count_by_student_id(self) -> DataLoader[int, int]:
+        return DataLoader(
+            load_fn=lambda keys: audit.log_counts_by_student(self.db, self.viewer, keys)
+        )
+
+    # ------------------------------------------------------------ forms
+    @cached_property
+    def form_by_id(self) -> DataLoader[int, Row[Any] | None]:
+        return DataLoader(load_fn=lambda keys: forms.forms_by_id(self.db, keys))
+
+    @cached_property
+    def questions_by_form_id(self) -> DataLoader[int, list[Row[Any]]]:
+        return DataLoader(load_fn=lambda keys: forms.questions_by_form_id(self.db, keys))
+
+    @cached_property
+    def form_assignment_in_scope(self) -> DataLoader[int, Row[Any] | None]:
+        """For ``node`` (``Loaders.in_scope["FormAssignment"]``) and mutations."""
+        return DataLoader(
+            load_fn=lambda keys: forms.assignments_in_scope(self.db, self.viewer, keys)
+        )
+
+    # ------------------------------------------------------------ cross-school links
+    @cached_property
+    def linked_students_by_account_id(
+        self,
+    ) -> DataLoader[tuple[int, int], list[Row[Any]]]:
+        """Keyed by (account id, district id)."""
+
+        async def fetch(ids: Sequence[int], district_id: int) -> list[list[Row[Any]]]:
+            groups = await cross_school.linked_students_by_account(
+                self.db, self.viewer, ids, district_id
+            )
+            # The rows carry their schools: ``CrossSchoolLink.schools`` asks nothing more.
+            for rows in groups:
+                for row in rows:
+                    school = split_prefixed(row, cross_school.SCHOOL_PREFIX)
+                    self.school_by_id.prime(row.school_id, school)  # type: ignore[arg-type]
+            return groups
+
+        return DataLoader(load_fn=grouped_by_parameters(fetch))
 
     def _prime_from_grants(self, pages: list[Page]) -> list[Page]:
         """Grants rows carry their student and account: prime the path
