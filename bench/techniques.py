@@ -96,6 +96,7 @@ def no_caches() -> None:
 
 def stdlib_json() -> None:
     import gql.http.app
+    import gql.http.errors
 
     def dumps(value: Any, *_: Any, **__: Any) -> bytes:
         return json.dumps(value, separators=(",", ":"), ensure_ascii=False).encode()
@@ -104,7 +105,9 @@ def stdlib_json() -> None:
         return json.loads(raw)
 
     shim = types.SimpleNamespace(dumps=dumps, loads=loads, JSONDecodeError=json.JSONDecodeError)
+    # Request bodies are parsed in gql.http.app; responses rendered in gql.http.errors.
     setattr(gql.http.app, "orjson", shim)  # noqa: B010
+    setattr(gql.http.errors, "orjson", shim)  # noqa: B010
 
 
 def _object_fields(schema: Any) -> list[tuple[Any, Any]]:

@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from gql.http.app import create_app
 from gql.settings import Settings
 from resolvers import tables
+from tests.lifespan import started
 
 PUBLIC_URL = "http://test"
 
@@ -56,7 +57,7 @@ async def serving(
     clock: Callable[[], dt.datetime] | None = None,
 ) -> AsyncIterator[AppClient]:
     app = create_app(settings, clock=clock)
-    async with app.router.lifespan_context(app), AppClient(app, client_address) as http:
+    async with started(app) as asgi, AppClient(asgi, client_address) as http:
         yield http
 
 

@@ -16,6 +16,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from gql.http.app import create_app, signer_for
 from gql.settings import Settings
 from schema.node import to_global_id
+from tests.lifespan import started
 from tests.snapshots import snapshot
 from tests.world import World
 
@@ -41,8 +42,8 @@ async def prod(
         session_id=world.sessions["da_north"],
         now=dt.datetime.now(dt.UTC),
     )
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
+    async with started(app) as asgi:
+        transport = httpx.ASGITransport(app=asgi)
         async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
             yield client, token
 
@@ -195,8 +196,8 @@ async def test_a_slow_request_is_cancelled_with_a_clear_error(
         session_id=world.sessions["da_north"],
         now=dt.datetime.now(dt.UTC),
     )
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
+    async with started(app) as asgi:
+        transport = httpx.ASGITransport(app=asgi)
         async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
             response = await ask(client, token, "{ students(first: 100) { totalCount } }")
     assert response.status_code == 503
@@ -215,8 +216,8 @@ async def fresh_app(
     url = engine.url.render_as_string(hide_password=False)
     settings = Settings(database_url=url, secret_key=SECRET, env="prod")
     app = create_app(settings)
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
+    async with started(app) as asgi:
+        transport = httpx.ASGITransport(app=asgi)
         async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
             yield client, world, engine, settings
 

@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from gql.http.app import create_app, signer_for
 from gql.settings import Settings
 from resolvers.db import translate
+from tests.lifespan import started
 
 UNREACHABLE = {
     "sqlite": "sqlite:///{tmp}/no-such-directory/db.sqlite3",
@@ -28,21 +29,21 @@ async def test_an_unreachable_database_fails_fast_and_clearly(kind: str, tmp_pat
     settings = Settings(env="dev", database_url=UNREACHABLE[kind].format(tmp=tmp_path))
     app = create_app(settings)
     token = signer_for(settings).issue(account_id=1, session_id="s", now=dt.datetime.now(dt.UTC))
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
+    async with started(app) as asgi:
+        transport = httpx.ASGITransport(app=asgi)
         async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
             assert (await client.get("/healthz")).status_code == 200
             ready = await client.get("/readyz")
             assert ready.status_code == 503
             assert ready.json() == {"status": "unavailable", "database": "unreachable"}
-            started = time.monotonic()
+            began = time.monotonic()
             response = await client.post(
                 "/graphql",
                 json={"query": "{ viewer { isAuthenticated } }"},
                 # A well-signed token: checking its session needs the database.
                 headers={"authorization": f"Bearer {token}"},
             )
-            elapsed = time.monotonic() - started
+            elapsed = time.monotonic() - began
     assert elapsed < 5
     assert response.status_code == 503
     assert response.headers["retry-after"] == "5"

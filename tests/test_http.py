@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from gql.http.app import create_app, signer_for
 from gql.settings import Settings
 from resolvers import tables
+from tests.lifespan import started
 from tests.world import World
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
@@ -27,8 +28,8 @@ def settings(world_engine: tuple[AsyncEngine, World]) -> Settings:
 @pytest.fixture(scope="module")
 async def http(settings: Settings) -> AsyncIterator[httpx.AsyncClient]:
     app = create_app(settings)
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
+    async with started(app) as asgi:
+        transport = httpx.ASGITransport(app=asgi)
         async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
             yield client
 

@@ -24,6 +24,7 @@ from gql.settings import Settings
 from resolvers import tables
 from resolvers.db import Db
 from resolvers.outbox import Email, enqueue
+from tests.lifespan import started
 from tests.portal_support import NOW, rows
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
@@ -192,7 +193,7 @@ async def test_the_app_sends_the_outbox_in_the_background(
     inbox, port = smtp
     await queue(engine, "ann@home.example.com")
     app = create_app(smtp_settings(database_url, port))
-    async with app.router.lifespan_context(app):
+    async with started(app):
         for _ in range(100):
             if inbox.received:
                 break

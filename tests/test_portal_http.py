@@ -31,6 +31,7 @@ from gql.outbound.links import SignedLinks
 from gql.settings import Settings
 from resolvers import tables
 from tests.client import gid
+from tests.lifespan import started
 from tests.portal_support import NOW, add_account, families_who_left, rows
 from tests.snapshots import snapshot
 from tests.world import World, build_world
@@ -79,8 +80,8 @@ async def open_portal(
     world = await build_world(engine)
     settings = Settings(env="dev", database_url=database_url)
     app = create_app(settings, clock=clock)
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
+    async with started(app) as asgi:
+        transport = httpx.ASGITransport(app=asgi)
         async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
             yield Portal(client, settings, world, engine, clock)
 
@@ -398,7 +399,12 @@ async def test_login_instructions_download_as_a_pdf_behind_a_signed_link(
         refused = await live_portal.http.get(bad)
         assert refused.status_code == 403, bad
         assert refused.json() == {
-            "error": "This link is not valid or has expired. Ask for a new one."
+            "errors": [
+                {
+                    "message": "This link is not valid or has expired. Ask for a new one.",
+                    "extensions": {"code": "INVALID_LINK"},
+                }
+            ]
         }
 
     # Once the code is reset, the old printout's link is gone.
@@ -409,4 +415,11 @@ async def test_login_instructions_download_as_a_pdf_behind_a_signed_link(
     )
     gone = await live_portal.http.get(path)
     assert gone.status_code == 410
-    assert gone.json() == {"error": "This access code was reset. Print the new one."}
+    assert gone.json() == {
+        "errors": [
+            {
+                "message": "This access code was reset. Print the new one.",
+                "extensions": {"code": "ACCESS_CODE_RESET"},
+            }
+        ]
+    }

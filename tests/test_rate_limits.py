@@ -32,6 +32,7 @@ from resolvers.auth.rate_limits import (
 )
 from resolvers.db import DatabaseUnavailable, Db, create_engine
 from tests.auth_client import auth_settings, error_code, serving
+from tests.lifespan import started
 from tests.portal_support import NOW
 from tests.redis_server import redis_prefix, redis_url
 from tests.snapshots import snapshot
@@ -254,8 +255,8 @@ async def redeem_as_lonely_parent(
         account_id=world["lonely_parent"], session_id=world.sessions["lonely_parent"], now=NOW
     )
     app = create_app(settings, clock=lambda: NOW)
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app, client=("192.0.2.20", 40000))
+    async with started(app) as asgi:
+        transport = httpx.ASGITransport(app=asgi, client=("192.0.2.20", 40000))
         async with httpx.AsyncClient(transport=transport, base_url="http://test") as http:
             return await http.post(
                 "/graphql", json={"query": query}, headers={"authorization": f"Bearer {token}"}

@@ -24,6 +24,7 @@ from resolvers import tables
 from resolvers.db import Db
 from resolvers.student_data import student_logins_writes as logins
 from tests.client import NOW, GraphQLRunner, Result, StatementCounter, gid
+from tests.lifespan import started
 from tests.snapshots import snapshot
 from tests.world import World, build_world
 
@@ -587,8 +588,8 @@ def settings(engine: AsyncEngine) -> Settings:
 @pytest.fixture
 async def http(settings: Settings, world: World) -> AsyncIterator[httpx.AsyncClient]:
     app = create_app(settings)
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
+    async with started(app) as asgi:
+        transport = httpx.ASGITransport(app=asgi)
         async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
             yield client
 

@@ -14,6 +14,7 @@ from gql.cli.commands import register_documents
 from gql.http.app import create_app
 from gql.settings import Settings
 from resolvers.documents import document_hash
+from tests.lifespan import started
 from tests.snapshots import snapshot
 
 QUERY = "query Me { viewer { isAuthenticated } }"
@@ -21,8 +22,8 @@ QUERY = "query Me { viewer { isAuthenticated } }"
 
 async def _post(settings: Settings, body: dict[str, object]) -> httpx.Response:
     app = create_app(settings)
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
+    async with started(app) as asgi:
+        transport = httpx.ASGITransport(app=asgi)
         async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
             return await client.post("/graphql", json=body)
 

@@ -1,7 +1,7 @@
 """Who is asking, and the context every resolver receives.
 
 A request carries at most one credential: a bearer token (mobile, scripts)
-or the SPA's session cookie (``gql.cookies``). A bearer header wins: it
+or the SPA's session cookie (``gql.auth.cookies``). A bearer header wins: it
 cannot be attached by another site, so it needs no CSRF check. A cookie
 must come with the matching ``x-csrf-token`` header, else ``CsrfRejected``
 (403). A credential that is present but bad, expired, forged or whose

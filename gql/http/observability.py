@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import datetime as dt
 import functools
-import hmac
 import logging
 import re
 import time
@@ -40,7 +39,6 @@ from typing import Any, Literal
 import orjson
 from graphql import GraphQLError, OperationDefinitionNode, parse
 from prometheus_client import (
-    CONTENT_TYPE_LATEST,
     CollectorRegistry,
     Counter,
     Histogram,
@@ -51,9 +49,7 @@ from prometheus_client.core import GaugeMetricFamily, Metric
 from prometheus_client.registry import Collector
 from sqlalchemy.pool import Pool, QueuePool
 from starlette.datastructures import MutableHeaders
-from starlette.requests import Request
 from starlette.responses import Response
-from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
 
 log = logging.getLogger("accessgraph")
@@ -317,7 +313,9 @@ class PoolCollector(Collector):
 class Metrics:
     """One app's metrics, in a registry of its own."""
 
-    def __init__(self, pool: Callable[[], Pool | None]) -> None:
+    def __init__(self) -> None:
+        # The database pool, set by the app's lifespan while it runs.
+        self.pool: Pool | None = None
         self.registry = CollectorRegistry()
         self.requests = Counter(
             "accessgraph_http_requests",
@@ -340,8 +338,11 @@ class Metrics:
             ["route", "code"],
             registry=self.registry,
         )
-        self.registry.register(PoolCollector(pool))
+        self.registry.register(PoolCollector(self.current_pool))
         ProcessCollector(registry=self.registry)
+
+    def current_pool(self) -> Pool | None:
+        return self.pool
 
     def observe(
         self, route: str, method: str, info: RequestInfo, status: int, seconds: float
@@ -353,29 +354,6 @@ class Metrics:
 
     def exposition(self) -> bytes:
         return generate_latest(self.registry)
-
-
-def metrics_route(metrics: Metrics, token: str | None) -> Route:
-    """``GET /metrics``; with a token, only for ``Authorization: Bearer <token>``."""
-    expected = f"Bearer {token}".encode() if token else None
-
-    async def serve_metrics(request: Request) -> Response:
-        if expected is not None:
-            given = request.headers.get("authorization", "").encode()
-            if not hmac.compare_digest(given, expected):
-                return Response(
-                    "metrics need the bearer token (ACCESSGRAPH_METRICS_TOKEN)\n",
-                    status_code=401,
-                    media_type="text/plain",
-                    headers={"www-authenticate": "Bearer", "cache-control": "no-store"},
-                )
-        return Response(
-            metrics.exposition(),
-            media_type=CONTENT_TYPE_LATEST,
-            headers={"cache-control": "no-store"},
-        )
-
-    return Route("/metrics", serve_metrics, methods=["GET"])
 
 
 # --- the middleware --------------------------------------------------------
