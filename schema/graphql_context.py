@@ -14,6 +14,7 @@ from resolvers.auth.rate_limits import MemoryRateLimiter, RateLimiter
 from resolvers.db import Db
 from resolvers.events import ReadLog
 from resolvers.loaders import Loaders
+from resolvers.tables import utc_now
 
 
 @dataclass(frozen=True, slots=True)
@@ -23,10 +24,6 @@ class Policy:
     max_page_size: int = 100
     large_batch_threshold: int = 100
     public_url: str = "http://127.0.0.1:8000"
-
-
-def _utc_now() -> dt.datetime:
-    return dt.datetime.now(dt.UTC)
 
 
 class Links(Protocol):
@@ -48,7 +45,7 @@ class Context:
     reads: ReadLog = field(default_factory=ReadLog)
     # The caller's address, for per-client rate limits.
     client_address: str = "unknown"
-    clock: Callable[[], dt.datetime] = _utc_now
+    clock: Callable[[], dt.datetime] = utc_now
     # Anything the HTTP layer wants to hand through (the starlette request).
     request: Any = None
     response: Any = None

@@ -7,7 +7,6 @@ app builds. ``StatementCounter`` counts SQL statements an engine runs.
 
 from __future__ import annotations
 
-import datetime as dt
 import functools
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -17,16 +16,18 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
+from gql.http.context import graphql_context
 from gql.http.graphql_schema import build_schema
 from gql.outbound.links import SignedLinks
 from gql.settings import Settings
 from permissions.viewer import ANONYMOUS, Viewer
+from resolvers.auth.rate_limits import MemoryRateLimiter
 from resolvers.db import Db
 from resolvers.events import record_reads
-from resolvers.loaders import Loaders
 from resolvers.viewers import load_viewer
-from schema.graphql_context import Context
+from schema.graphql_context import Policy
 from schema.node import to_global_id
+from tests.clock import NOW
 
 SETTINGS = Settings(env="dev")
 
@@ -34,9 +35,6 @@ SETTINGS = Settings(env="dev")
 @functools.cache
 def served_schema() -> Any:
     return build_schema(SETTINGS)
-
-
-NOW = dt.datetime(2026, 11, 3, 9, 0, tzinfo=dt.UTC)
 
 
 @dataclass
@@ -106,11 +104,14 @@ class GraphQLRunner:
         async with AsyncSession(self.engine, expire_on_commit=False) as session:
             db = Db(session)
             viewer = await self.viewer(db, who)
-            context = Context(
-                db=db,
-                viewer=viewer,
-                loaders=Loaders(db, viewer),
+            # A fresh limiter per request: rate limits are tested through
+            # tests/portal_support.py's runner and over HTTP.
+            context = graphql_context(
+                db,
+                viewer,
+                policy=Policy(),
                 links=SignedLinks(SETTINGS.secret_key, SETTINGS.public_url),
+                rate_limiter=MemoryRateLimiter(),
                 clock=lambda: NOW,
             )
             result = await served_schema().execute(

@@ -12,20 +12,20 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
+from gql.http.context import graphql_context
 from gql.outbound.links import SignedLinks
 from permissions.viewer import ANONYMOUS
 from resolvers import tables
 from resolvers.auth.rate_limits import MemoryRateLimiter
 from resolvers.db import Db
 from resolvers.events import record_reads
-from resolvers.loaders import Loaders
 from resolvers.viewers import load_viewer
-from schema.graphql_context import Context, Policy
+from schema.graphql_context import Policy
 from tests.client import SETTINGS, Result, served_schema
+from tests.clock import NOW
 from tests.snapshots import snapshot
 from tests.world import World
 
-NOW = dt.datetime(2026, 11, 3, 9, 0, tzinfo=dt.UTC)
 CLIENT = "203.0.113.9"
 
 
@@ -50,10 +50,9 @@ class PortalRunner:
                 loaded = await load_viewer(db, session_id=self.world.sessions[who], now=self.now)
                 assert loaded is not None, f"{who}'s session is not live"
                 viewer = loaded
-            context = Context(
-                db=db,
-                viewer=viewer,
-                loaders=Loaders(db, viewer),
+            context = graphql_context(
+                db,
+                viewer,
                 policy=self.policy,
                 links=SignedLinks(SETTINGS.secret_key, SETTINGS.public_url),
                 rate_limiter=self.rate_limiter,

@@ -17,10 +17,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from resolvers import tables
 from resolvers.db import create_engine
 from tests.client import GraphQLRunner, StatementCounter
+from tests.clock import NOW
 from tests.databases import Backend
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
-NOW = dt.datetime(2026, 11, 1, tzinfo=dt.UTC)
 
 
 @pytest.fixture(scope="module")

@@ -26,8 +26,9 @@ from resolvers import tables
 from resolvers.oneroster.csv_files import FieldError, parse_year_group_names
 from resolvers.oneroster.importer import Changes, Problem, SyncSummary, import_oneroster
 
-NOW = dt.datetime(2025, 10, 1, 12, 0, tzinfo=dt.UTC)
-LATER = dt.datetime(2025, 10, 2, 12, 0, tzinfo=dt.UTC)
+# The roster below is of the Autumn 2025 term: imports run during it.
+IN_TERM = dt.datetime(2025, 10, 1, 12, 0, tzinfo=dt.UTC)
+LATER = IN_TERM + dt.timedelta(days=1)
 
 COLUMNS = {
     "orgs.csv": [
@@ -248,7 +249,7 @@ async def run_import(
     engine: AsyncEngine,
     directory: Path,
     *,
-    now: dt.datetime = NOW,
+    now: dt.datetime = IN_TERM,
     threshold: int = 100,
     **options: Any,
 ) -> SyncSummary:
@@ -502,7 +503,7 @@ async def test_deactivated_staff_member_who_comes_back_is_active_again(
     files = riverside()
     files.user("teach")["enabledUser"] = "false"
     await run_import(engine, files.write(tmp_path))
-    assert ("teach", False, NOW) in await fetch(engine, staff_query())
+    assert ("teach", False, IN_TERM) in await fetch(engine, staff_query())
     files.user("teach")["enabledUser"] = "true"
 
     summary = await run_import(engine, files.write(tmp_path), now=LATER)
@@ -969,7 +970,7 @@ async def _guardian_account_with_grants(engine: AsyncEngine, *students: str) -> 
                 email="gina@example.com",
                 display_name="Gina One",
                 guardian_id=guardian_id,
-                created_at=NOW,
+                created_at=IN_TERM,
             )
         )
         assert account.inserted_primary_key is not None
@@ -988,7 +989,7 @@ async def _guardian_account_with_grants(engine: AsyncEngine, *students: str) -> 
                     account_id=account_id,
                     student_id=student.id,
                     source="ACCESS_CODE",
-                    granted_at=NOW,
+                    granted_at=IN_TERM,
                 )
             )
     assert isinstance(account_id, int)
@@ -1008,7 +1009,7 @@ async def _grant_manually(engine: AsyncEngine, staff: str, role: str) -> None:
                 staff_member_id=row.id,
                 role=role,
                 source="MANUAL",
-                created_at=NOW,
+                created_at=IN_TERM,
             )
         )
 

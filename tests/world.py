@@ -28,8 +28,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from resolvers import tables
-
-NOW = dt.datetime(2026, 11, 2, 9, 0, tzinfo=dt.UTC)
+from tests.clock import NOW
 
 
 @dataclass
