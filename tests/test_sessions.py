@@ -20,6 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from gql.auth.passwords import Argon2Cost, Passwords
 from gql.cli.commands import mint_token
+from gql.cli.errors import CliError
 from gql.http.app import signer_for
 from gql.settings import Settings
 from permissions.errors import NOT_LINKED_MESSAGE
@@ -297,7 +298,9 @@ async def test_the_dev_token_command_still_signs_people_in(
         "data": {"viewer": {"isAuthenticated": True, "account": {"displayName": "Art Teacher"}}}
     }
     prod = settings.model_copy(update={"env": "prod"})
-    assert await mint_token(prod, "t_art@north.example.edu") == 2
+    with pytest.raises(CliError) as refused:
+        await mint_token(prod, "t_art@north.example.edu")
+    assert refused.value.exit_code == 2
 
 
 # ---------------------------------------------------------------- the SPA's cookies

@@ -10,12 +10,13 @@ from pathlib import Path
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncSession
 
+from gql.cli.errors import EXIT_USAGE, CliError
 from gql.settings import Settings
 from permissions.roles import Role
 from resolvers.auth import sessions
 from resolvers.db import Db, create_engine
 from resolvers.documents import document_hash, register
-from resolvers.tables import DISTRICTS, ROLE_GRANTS, SCHOOLS
+from resolvers.tables import DISTRICTS, ROLE_GRANTS, SCHOOLS, utc_now
 
 
 async def mint_token(settings: Settings, email: str) -> int:
@@ -24,11 +25,14 @@ async def mint_token(settings: Settings, email: str) -> int:
     A staff email without an account gets a STAFF account linked to its
     staff record, as a first sign-in would."""
     if not settings.is_dev:
-        print("accessgraph token works only in dev mode (ACCESSGRAPH_ENV=dev).", file=sys.stderr)
-        return 2
+        raise CliError(
+            "`accessgraph token` works only in dev mode (ACCESSGRAPH_ENV=dev); "
+            "in prod, people sign in.",
+            EXIT_USAGE,
+        )
     from gql.http.app import signer_for
 
-    now = dt.datetime.now(dt.UTC)
+    now = utc_now()
     engine = create_engine(settings.database_url)
     try:
         async with AsyncSession(engine) as session:
@@ -37,8 +41,10 @@ async def mint_token(settings: Settings, email: str) -> int:
             if account is None:
                 staff = await sessions.staff_member_by_email(db, email)
                 if staff is None:
-                    print(f"No account or staff record has the email {email!r}.", file=sys.stderr)
-                    return 1
+                    raise CliError(
+                        f"no account or staff record has the email {email!r}; check the "
+                        "address (staff come from the roster: accessgraph sync oneroster DIR)."
+                    )
                 account_id = await sessions.create_staff_account(db, staff, now=now)
             else:
                 account_id = account.id
@@ -63,16 +69,17 @@ async def grant_role(
         role = Role(role_name.upper())
     except ValueError:
         names = ", ".join(r.value for r in Role)
-        print(f"Unknown role {role_name!r}; one of: {names}.", file=sys.stderr)
-        return 2
+        raise CliError(f"unknown role {role_name!r}; use one of: {names}.", EXIT_USAGE) from None
     engine = create_engine(settings.database_url)
     try:
         async with AsyncSession(engine) as session:
             db = Db(session)
             account = await sessions.account_by_email(db, email)
             if account is None:
-                print(f"No account has the email {email!r}.", file=sys.stderr)
-                return 1
+                raise CliError(
+                    f"no account has the email {email!r}; the person signs in once first "
+                    "(staff in dev: accessgraph token EMAIL makes their account)."
+                )
             schools = SCHOOLS
             districts = DISTRICTS
             if school is not None:
@@ -82,16 +89,20 @@ async def grant_role(
                     )
                 )
                 if where is None:
-                    print(f"No school has the sourcedId {school!r}.", file=sys.stderr)
-                    return 1
+                    raise CliError(
+                        f"no school has the sourcedId {school!r}; give a school's sourcedId "
+                        "from the roster."
+                    )
                 school_id, district_id = where.id, where.district_id
             else:
                 found = await db.first(
                     sa.select(districts.c.id).where(districts.c.sourced_id == district)
                 )
                 if found is None:
-                    print(f"No district has the sourcedId {district!r}.", file=sys.stderr)
-                    return 1
+                    raise CliError(
+                        f"no district has the sourcedId {district!r}; give the district's "
+                        "sourcedId from the roster."
+                    )
                 school_id, district_id = None, found.id
             grants = ROLE_GRANTS
             exists = await db.first(
@@ -112,7 +123,7 @@ async def grant_role(
                         school_id=school_id,
                         district_id=district_id,
                         source="MANUAL",
-                        created_at=dt.datetime.now(dt.UTC),
+                        created_at=utc_now(),
                     )
                 )
                 await db.commit()
@@ -133,11 +144,7 @@ def print_schema(*, check: str | None) -> int:
         return 0
     committed = Path(check).read_text() if Path(check).exists() else ""
     if committed != printed:
-        print(
-            f"{check} differs from the served schema; run `make schema` and commit it.",
-            file=sys.stderr,
-        )
-        return 1
+        raise CliError(f"{check} differs from the served schema; run `make schema` and commit it.")
     return 0
 
 
@@ -159,17 +166,15 @@ async def register_documents(settings: Settings, file: str, *, client: str) -> i
     try:
         documents = read_documents(Path(file))
     except (OSError, ValueError, KeyError) as exc:
-        print(f"Cannot read {file}: {exc}", file=sys.stderr)
-        return 1
+        raise CliError(f"cannot read {file}: {exc}") from exc
     engine = create_engine(settings.database_url)
     try:
         async with AsyncSession(engine) as session:
             db = Db(session)
             try:
-                added = await register(db, documents, client=client, now=dt.datetime.now(dt.UTC))
+                added = await register(db, documents, client=client, now=utc_now())
             except ValueError as exc:
-                print(f"Refused: {exc}; nothing was registered.", file=sys.stderr)
-                return 1
+                raise CliError(f"refused: {exc}; nothing was registered.") from exc
             await db.commit()
     finally:
         await engine.dispose()

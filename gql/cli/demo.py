@@ -8,9 +8,7 @@ changes nothing; ``--if-empty`` skips a database that has a district.
 
 from __future__ import annotations
 
-import datetime as dt
 import json
-import sys
 import tempfile
 import time
 from dataclasses import asdict, dataclass
@@ -20,13 +18,14 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
 from gql.cli.demo_files import LAKESIDE_STUDENTS, write_demo_files
+from gql.cli.errors import EXIT_USAGE, CliError
 from gql.cli.sync import import_directory, print_summary, terminal_progress
 from gql.settings import Settings
 from resolvers.db import Db, create_engine
 from resolvers.events import SYSTEM
 from resolvers.oneroster.importer import grant_staff_roles
 from resolvers.portal.lifecycle_writes import provision_accounts
-from resolvers.tables import ACCOUNTS, DISTRICTS, GUARDIANS, SCHOOLS, YEAR_GROUPS
+from resolvers.tables import ACCOUNTS, DISTRICTS, GUARDIANS, SCHOOLS, YEAR_GROUPS, utc_now
 
 
 @dataclass(frozen=True)
@@ -85,7 +84,7 @@ async def _ready_the_people(connection: AsyncConnection, settings: Settings) -> 
             [(parent, 0)],
             field=("demo",),
             send_welcome=False,
-            now=dt.datetime.now(dt.UTC),
+            now=utc_now(),
             public_url=settings.public_url,
         )
 
@@ -93,8 +92,7 @@ async def _ready_the_people(connection: AsyncConnection, settings: Settings) -> 
 async def run_demo(settings: Settings, *, students: int, if_empty: bool, as_json: bool) -> int:
     """The ``demo`` command: generate, import, grant, and name who to sign in as."""
     if students < 4:
-        print("--students must be at least 4", file=sys.stderr)
-        return 2
+        raise CliError("--students must be at least 4; give a larger number.", EXIT_USAGE)
     engine = create_engine(settings.database_url)
     try:
         if if_empty and await _has_a_district(engine):

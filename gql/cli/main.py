@@ -1,13 +1,34 @@
-"""The ``accessgraph`` console script (docs/architecture.md section 6)."""
+"""The ``accessgraph`` console script (docs/architecture.md section 6).
+
+Every failure that is a person's mistake or the environment's ends here as
+one line on stderr and an exit code (``gql.cli.errors``): commands raise
+``CliError``, and the library exceptions they let through (settings
+validation, database URL parsing, an unreachable database) are translated
+below, at this one boundary. Anything else is a bug and keeps its traceback.
+"""
 
 from __future__ import annotations
 
 import argparse
 import asyncio
+import re
+import socket
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 
+import pydantic
+import pydantic_core
+import sqlalchemy as sa
+
+from gql.cli.errors import EXIT_FAILED, EXIT_USAGE, CliError
 from gql.settings import Settings
+from resolvers.db import DatabaseUnavailable, StatementTimedOut, async_url, translate
+
+URL_FORMS = "sqlite:///PATH or postgresql://USER@HOST:PORT/DB"
+# PostgreSQL refusing the connection itself: bad credentials (class 28) or
+# a database that does not exist (3D000).
+_CONNECTION_REFUSED_STATES = ("28", "3D000")
+_UNDEFINED_TABLE = "42P01"
 
 
 def _parser() -> argparse.ArgumentParser:
@@ -85,8 +106,23 @@ def _parser() -> argparse.ArgumentParser:
 
 
 def main(argv: Sequence[str] | None = None) -> int:
-    args = _parser().parse_args(argv)
-    settings = Settings()
+    args = _parser().parse_args(argv)  # a usage error exits 2 with argparse's message
+    database_url: str | None = None
+    try:
+        settings = Settings()
+        database_url = settings.database_url
+        if args.command != "schema":
+            check_database_url(database_url)
+        return _run(args, settings)
+    except Exception as exc:
+        error = cli_error(exc, database_url)
+        if error is None:
+            raise
+        print(f"accessgraph: {error.message}", file=sys.stderr)
+        return error.exit_code
+
+
+def _run(args: argparse.Namespace, settings: Settings) -> int:
     if args.command == "serve":
         from gql.cli.server import serve
 
@@ -135,6 +171,117 @@ def main(argv: Sequence[str] | None = None) -> int:
 
         return print_schema(check=args.check)
     raise AssertionError(args.command)  # argparse rejects unknown commands
+
+
+def check_database_url(url: str) -> None:
+    """Refuse a database URL that cannot work before anything connects."""
+    if not url.strip():
+        raise CliError(
+            f"ACCESSGRAPH_DATABASE_URL is empty; set it to {URL_FORMS} "
+            "(or unset it for sqlite:///accessgraph.sqlite3).",
+            EXIT_USAGE,
+        )
+    try:
+        async_url(url)
+    except sa.exc.ArgumentError as exc:
+        raise CliError(
+            f"ACCESSGRAPH_DATABASE_URL is not a database URL ({redacted(url)!r}); use {URL_FORMS}.",
+            EXIT_USAGE,
+        ) from exc
+    except ValueError as exc:  # a URL of another database
+        scheme = url.partition(":")[0]
+        raise CliError(
+            f"ACCESSGRAPH_DATABASE_URL names an unsupported database ({scheme!r}); "
+            f"use {URL_FORMS}.",
+            EXIT_USAGE,
+        ) from exc
+
+
+def cli_error(exc: BaseException, database_url: str | None) -> CliError | None:
+    """The one line for an exception that is not a bug, else None."""
+    if isinstance(exc, CliError):
+        return exc
+    if isinstance(exc, pydantic.ValidationError):
+        problems = "; ".join(_setting_problem(error) for error in exc.errors())
+        return CliError(
+            f"invalid configuration: {problems}; fix the ACCESSGRAPH_* environment variables.",
+            EXIT_USAGE,
+        )
+    where = f" at {redacted(database_url)}" if database_url else ""
+    for link in _chain(exc):
+        if _is_missing_table(link):
+            return CliError(
+                f"the database{where} has no tables yet; run `accessgraph db upgrade` first.",
+                EXIT_FAILED,
+            )
+        reason = _unreachable(link)
+        if reason is not None:
+            check = (
+                "that its directory exists"
+                if (database_url or "").startswith("sqlite")
+                else "that the database server is running"
+            )
+            return CliError(
+                f"cannot use the database{where} ({reason}); check ACCESSGRAPH_DATABASE_URL "
+                f"and {check}.",
+                EXIT_FAILED,
+            )
+    if isinstance(exc, OSError):  # a file or folder the command was given or writes
+        return CliError(_one_line(str(exc)), EXIT_FAILED)
+    return None
+
+
+def _chain(exc: BaseException) -> Iterator[BaseException]:
+    seen: set[int] = set()
+    link: BaseException | None = exc
+    while link is not None and id(link) not in seen:
+        seen.add(id(link))
+        yield link
+        link = link.__cause__ or link.__context__
+
+
+def _sqlstate(exc: BaseException) -> str | None:
+    if not isinstance(exc, sa.exc.DBAPIError) or exc.orig is None:
+        return None
+    cause = exc.orig.__cause__
+    state = getattr(cause, "sqlstate", None) or getattr(exc.orig, "sqlstate", None)
+    return state if isinstance(state, str) else None
+
+
+def _is_missing_table(exc: BaseException) -> bool:
+    if _sqlstate(exc) == _UNDEFINED_TABLE:
+        return True
+    return isinstance(exc, sa.exc.DBAPIError | DatabaseUnavailable) and "no such table" in str(exc)
+
+
+def _unreachable(exc: BaseException) -> str | None:
+    """Why the database cannot be used, when that is the failure."""
+    state = _sqlstate(exc)
+    if state is not None and state.startswith(_CONNECTION_REFUSED_STATES):
+        assert isinstance(exc, sa.exc.DBAPIError)
+        return _one_line(str(exc.orig))
+    if isinstance(exc, sa.exc.DBAPIError | sa.exc.TimeoutError | DatabaseUnavailable):
+        failure = translate(exc)
+        if isinstance(failure, DatabaseUnavailable | StatementTimedOut):
+            return _one_line(str(failure))
+    if isinstance(exc, ConnectionError | TimeoutError | socket.gaierror):
+        return _one_line(str(exc) or type(exc).__name__)
+    return None
+
+
+def _setting_problem(error: pydantic_core.ErrorDetails) -> str:
+    message = str(error["msg"]).removeprefix("Value error, ")
+    location = ".".join(str(part) for part in error["loc"])
+    return f"ACCESSGRAPH_{location.upper()}: {message}" if location else message
+
+
+def redacted(url: str) -> str:
+    """The URL without its password, to be printed."""
+    return re.sub(r"(://[^:/@\s]*:)[^@\s]*@", r"\1***@", url)
+
+
+def _one_line(text: str) -> str:
+    return " ".join(text.split())
 
 
 if __name__ == "__main__":

@@ -8,6 +8,7 @@ from typing import Any
 import uvicorn
 
 from gql.auth.rate_limits import MEMORY_WITH_WORKERS
+from gql.cli.errors import EXIT_USAGE, CliError
 from gql.http.observability import logging_config
 from gql.settings import Settings
 
@@ -25,8 +26,7 @@ def serve(settings: Settings, *, host: str, port: int, workers: int) -> int:
             # warning in dev (load tests on one machine).
             message = MEMORY_WITH_WORKERS.format(workers=workers)
             if not settings.is_dev:
-                print(f"refusing to start: {message}", file=sys.stderr)
-                return 2
+                raise CliError(f"refusing to start: {message}", EXIT_USAGE)
             print(f"warning: {message}", file=sys.stderr)
         # Each worker process builds its own app from the environment.
         uvicorn.run(

@@ -9,7 +9,6 @@ problems, 3 written with rows skipped (listed), 1 refused, nothing written.
 
 from __future__ import annotations
 
-import datetime as dt
 import json
 import sys
 from collections.abc import Awaitable, Callable, Mapping
@@ -19,6 +18,7 @@ from typing import Any, TextIO
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
+from gql.cli.errors import CliError
 from gql.settings import Settings
 from resolvers.db import Db, create_engine
 from resolvers.oneroster.importer import (
@@ -30,7 +30,7 @@ from resolvers.oneroster.importer import (
     import_oneroster,
 )
 from resolvers.student_data.student_logins_writes import reconcile_student_logins
-from resolvers.tables import GRANTS, SCHOOLS, STUDENTS
+from resolvers.tables import GRANTS, SCHOOLS, STUDENTS, utc_now
 
 # Work done in the import's transaction after a successful import (the demo
 # grants roles OneRoster cannot express).
@@ -60,8 +60,9 @@ async def run_sync(
             confirm_mass_change=confirm_mass_change,
         )
     except SourceError as error:
-        print(f"accessgraph sync oneroster: {error}", file=sys.stderr)
-        return 1
+        raise CliError(
+            f"{error}; give the directory (or zip archive) of the OneRoster CSV export."
+        ) from error
     finally:
         await engine.dispose()
     title = f"OneRoster import of {path}"
@@ -124,7 +125,7 @@ async def reconcile_logins_after_sync(connection: AsyncConnection) -> None:
     if not school_ids:
         return
     session = AsyncSession(bind=connection)
-    await reconcile_student_logins(Db(session), school_ids=school_ids, now=dt.datetime.now(dt.UTC))
+    await reconcile_student_logins(Db(session), school_ids=school_ids, now=utc_now())
 
 
 def terminal_progress(stream: TextIO = sys.stderr) -> Progress | None:
