@@ -16,7 +16,8 @@ from resolvers.events import Actor
 from resolvers.portal import access_writes as access_codes
 from resolvers.viewers import load_viewer
 from tests.client import gid
-from tests.portal_support import NOW, PortalRunner, add_account, rows
+from tests.clock import NOW
+from tests.portal_support import PortalRunner, add_account, rows
 from tests.world import World, build_world
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")

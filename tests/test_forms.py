@@ -20,7 +20,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from gql.migrations import alembic_config
 from permissions.errors import NOT_LINKED_MESSAGE
 from resolvers import tables
-from tests.client import NOW, GraphQLRunner, Result, StatementCounter, gid
+from tests.client import GraphQLRunner, Result, StatementCounter, gid
+from tests.clock import NOW
 from tests.snapshots import snapshot
 from tests.world import World, build_world
 
@@ -34,7 +35,7 @@ EVENTS = tables.AccessEvent.__table__
 SCHOOLS = tables.School.__table__
 STUDENTS = tables.Student.__table__
 
-SUBMITTED_AT = "2026-11-03T09:00:00+00:00"  # tests.client.NOW
+SUBMITTED_AT = "2026-11-03T09:00:00+00:00"  # tests.clock.NOW
 # Long enough for a blocked statement to show that it is blocked.
 RACE_SETTLE_SECONDS = 0.3
 

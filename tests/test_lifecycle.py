@@ -13,15 +13,8 @@ from resolvers.db import Db
 from resolvers.viewers import load_viewer
 from schema.graphql_context import Policy
 from tests.client import StatementCounter, gid
-from tests.portal_support import (
-    NOW,
-    PortalRunner,
-    actions,
-    add_account,
-    families_who_left,
-    matrix,
-    rows,
-)
+from tests.clock import NOW
+from tests.portal_support import PortalRunner, actions, add_account, families_who_left, matrix, rows
 from tests.snapshots import snapshot
 from tests.world import World, build_world
 

@@ -24,8 +24,9 @@ from gql.settings import Settings
 from resolvers import tables
 from resolvers.db import Db
 from resolvers.outbox import Email, enqueue
+from tests.clock import NOW
 from tests.lifespan import started
-from tests.portal_support import NOW, rows
+from tests.portal_support import rows
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 

@@ -21,7 +21,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from resolvers import tables
 from tests.client import GraphQLRunner, StatementCounter, gid
-from tests.world import NOW, World
+from tests.clock import NOW
+from tests.world import World
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -220,7 +221,7 @@ def _data(w: World, key: str) -> dict[str, Any]:
         node |= {"status": "ASSIGNED", "form": {"title": form}, "student": {"displayName": student}}
     else:
         node |= {
-            "at": "2026-11-02T09:00:00+00:00",
+            "at": NOW.isoformat(),
             "actorName": "Anna Head",
             "actorKind": "STAFF",
             "action": EVENTS[key],

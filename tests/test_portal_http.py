@@ -31,8 +31,9 @@ from gql.outbound.links import SignedLinks
 from gql.settings import Settings
 from resolvers import tables
 from tests.client import gid
+from tests.clock import NOW
 from tests.lifespan import started
-from tests.portal_support import NOW, add_account, families_who_left, rows
+from tests.portal_support import add_account, families_who_left, rows
 from tests.snapshots import snapshot
 from tests.world import World, build_world
 

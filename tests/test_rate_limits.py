@@ -32,8 +32,8 @@ from resolvers.auth.rate_limits import (
 )
 from resolvers.db import DatabaseUnavailable, Db, create_engine
 from tests.auth_client import auth_settings, error_code, serving
+from tests.clock import NOW
 from tests.lifespan import started
-from tests.portal_support import NOW
 from tests.redis_server import redis_prefix, redis_url
 from tests.snapshots import snapshot
 from tests.world import World, build_world

@@ -14,7 +14,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from permissions.errors import NOT_LINKED_MESSAGE
 from resolvers import tables
 from tests.client import gid
-from tests.portal_support import NOW, PortalRunner, actions, add_account, matrix, rows
+from tests.clock import NOW
+from tests.portal_support import PortalRunner, actions, add_account, matrix, rows
 from tests.snapshots import snapshot
 from tests.world import World, build_world
 

@@ -28,7 +28,8 @@ from resolvers import tables
 from resolvers.auth import sign_in as auth
 from resolvers.db import Db, create_engine
 from tests.auth_client import AppClient, auth_settings, error_code, graphql, rows, serving
-from tests.client import NOW, GraphQLRunner, gid
+from tests.client import GraphQLRunner, gid
+from tests.clock import NOW
 from tests.snapshots import snapshot
 from tests.world import VIEWERS, World, build_world
 

@@ -22,7 +22,8 @@ from permissions.errors import NOT_LINKED_MESSAGE
 from resolvers import tables
 from resolvers.db import create_engine
 from tests.auth_client import auth_settings, error_code, graphql, rows, serving
-from tests.client import NOW, GraphQLRunner, gid
+from tests.client import GraphQLRunner, gid
+from tests.clock import NOW
 from tests.snapshots import snapshot
 from tests.world import VIEWERS, World, build_world
 

@@ -26,7 +26,8 @@ from gql.http.graphql_schema import build_schema
 from gql.settings import Settings
 from resolvers import tables
 from tests.client import GraphQLRunner, StatementCounter, gid
-from tests.world import NOW, World, build_world
+from tests.clock import NOW
+from tests.world import World, build_world
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 

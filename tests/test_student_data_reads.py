@@ -18,7 +18,8 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from resolvers import tables
 from tests.client import GraphQLRunner, StatementCounter, gid
-from tests.world import NOW, World
+from tests.clock import NOW
+from tests.world import World
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -157,7 +158,7 @@ async def student_data(world_engine: tuple[AsyncEngine, World]) -> World:
             )
 
         # Student logins of school A across two terms (s1's is the world's,
-        # granted on 2026-11-02 and live).
+        # granted at tests.clock.NOW and live).
         for key, student, name, granted, revoked in [
             ("login_s3", "s3", "Charles Babbage", _at("2026-06-01"), _at("2026-08-31", "23:00")),
             ("login_s4", "s4", "Dora Withdrawn", _at("2026-12-18", "23:30"), _at("2026-12-19")),
@@ -680,7 +681,7 @@ query($school: ID!, $term: String!) {
 @pytest.mark.parametrize(
     ("term", "students"),
     [
-        # s1 (live since 2026-11-02) and s4 (granted late on the last day);
+        # s1 (live since tests.clock.NOW) and s4 (granted late on the last day);
         # not s3, whose login ended the day before the term began.
         ("Autumn 2026", 2),
         ("Spring 2027", 1),

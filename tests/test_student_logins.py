@@ -23,7 +23,8 @@ from permissions.errors import NOT_LINKED_MESSAGE
 from resolvers import tables
 from resolvers.db import Db
 from resolvers.student_data import student_logins_writes as logins
-from tests.client import NOW, GraphQLRunner, Result, StatementCounter, gid
+from tests.client import GraphQLRunner, Result, StatementCounter, gid
+from tests.clock import NOW
 from tests.lifespan import started
 from tests.snapshots import snapshot
 from tests.world import World, build_world
