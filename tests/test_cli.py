@@ -163,7 +163,7 @@ def test_token_and_grant_for_an_unknown_email_fail(tmp_path: Path, migrated: str
     )
 
 
-def test_sync_of_a_missing_directory_or_a_file_is_a_usage_error(
+def test_sync_of_a_missing_directory_or_a_plain_file_is_refused(
     tmp_path: Path, migrated: str
 ) -> None:
     missing = tmp_path / "export"
@@ -173,9 +173,12 @@ def test_sync_of_a_missing_directory_or_a_file_is_a_usage_error(
     gone = accessgraph(tmp_path, "sync", "oneroster", str(missing), database_url=migrated)
     file = accessgraph(tmp_path, "sync", "oneroster", str(a_file), database_url=migrated)
 
-    hint = "give the directory that holds the OneRoster CSV files (orgs.csv, users.csv, ...)."
-    assert refused(gone) == (2, f"accessgraph: {missing} does not exist; {hint}")
-    assert refused(file) == (2, f"accessgraph: {a_file} is a file, not a directory; {hint}")
+    hint = "give the directory (or zip archive) of the OneRoster CSV export."
+    assert refused(gone) == (1, f"accessgraph: {missing}: no such directory or zip file; {hint}")
+    assert refused(file) == (
+        1,
+        f"accessgraph: {a_file}: not a directory or a zip archive of OneRoster CSV files; {hint}",
+    )
 
 
 def test_sync_of_a_file_that_is_not_csv_text_names_it_and_writes_nothing(
@@ -184,19 +187,19 @@ def test_sync_of_a_file_that_is_not_csv_text_names_it_and_writes_nothing(
     export = tmp_path / "export"
     write_demo_files(export, students=20)
     # users.csv stays whole: its people must not be imported either.
-    classes = export / "classes.csv"
-    classes.write_bytes(b"sourcedId,status\n\xff\xfe\x00\x01 a spreadsheet, not CSV\n")
+    (export / "classes.csv").write_bytes(b"sourcedId,status\n\xff\xfe\x00\x01 a spreadsheet\n")
 
     ran = accessgraph(tmp_path, "sync", "oneroster", str(export), database_url=migrated)
     after = accessgraph(tmp_path, "token", "admin@riverside.example.edu", database_url=migrated)
 
-    assert refused(ran) == (
-        1,
-        f"accessgraph: {classes} is not UTF-8 CSV text ('utf-8' codec can't decode byte 0xff "
-        "in position 17: invalid start byte); export the roster again as UTF-8 CSV. "
-        "Nothing was written.",
-    )
-    # Nothing was imported: the district admin of the files has no record.
+    # The import's report (README, "Importing from the SIS"): the reason
+    # first, then the rows that named the unreadable file's records.
+    assert ran.code == 1
+    assert "Traceback" not in ran.stderr
+    assert ran.stderr.splitlines()[:2] == [
+        "Refused: nothing was written. 1 reason:",
+        "  classes.csv line 1: not UTF-8 text: save the file as CSV UTF-8",
+    ]
     assert refused(after) == (
         1,
         "accessgraph: no account or staff record has the email 'admin@riverside.example.edu'; "

@@ -12,12 +12,14 @@ from __future__ import annotations
 # Exit codes (README, "Commands").
 EXIT_OK = 0
 # The command ran and did not succeed: the database could not be reached or
-# has no tables, the files were refused, no such person, the schema drifted.
+# has no tables, the export is missing or was refused, no such person, the
+# schema drifted.
 EXIT_FAILED = 1
 # The command cannot run as given: bad arguments (argparse's own code),
 # invalid ACCESSGRAPH_* settings, a malformed or unsupported database URL,
-# a missing directory, a dev-only command in prod.
+# a dev-only command in prod, an unknown role.
 EXIT_USAGE = 2
+# (``sync oneroster`` also exits 3: written, with rows skipped; gql.cli.sync.)
 
 
 class CliError(Exception):
