@@ -20,6 +20,7 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from gql.cli.errors import CliError
 from gql.cli.sync import import_directory, run_sync
 from gql.settings import Settings
 from resolvers import tables
@@ -1190,14 +1191,17 @@ async def test_sync_command_says_in_one_line_when_the_path_is_not_an_export(
     (tmp_path / "notes.txt").write_text("not a zip")
     path = tmp_path / name
 
-    code = await run_sync(
-        Settings(database_url=database_url), str(path), dry_run=False, as_json=False
-    )
+    with pytest.raises(CliError) as refused:
+        await run_sync(Settings(database_url=database_url), str(path), dry_run=False, as_json=False)
 
-    assert code == 1
+    # gql.cli.main prints it as one line on stderr (tests/test_cli.py).
+    assert refused.value.exit_code == 1
     expected = (
         "no such directory or zip file"
         if name == "missing"
         else "not a directory or a zip archive of OneRoster CSV files"
     )
-    assert capsys.readouterr().err == f"accessgraph sync oneroster: {path}: {expected}\n"
+    assert refused.value.message == (
+        f"{path}: {expected}; give the directory (or zip archive) of the OneRoster CSV export."
+    )
+    assert capsys.readouterr().err == ""

@@ -11,6 +11,7 @@ import pytest
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gql.cli.commands import register_documents
+from gql.cli.errors import CliError
 from gql.http.app import create_app
 from gql.settings import Settings
 from resolvers.documents import document_hash
@@ -76,5 +77,10 @@ async def test_a_hash_that_does_not_match_its_document_registers_nothing(
 ) -> None:
     (tmp_path / "bad.json").write_text(json.dumps({document_hash(QUERY): QUERY, "f" * 64: "{ x }"}))
     before = await snapshot(engine)
-    assert await register_documents(settings, str(tmp_path / "bad.json"), client="web") == 1
+    with pytest.raises(CliError) as refused:
+        await register_documents(settings, str(tmp_path / "bad.json"), client="web")
+    assert refused.value.exit_code == 1
+    assert refused.value.message == (
+        f"refused: the hash {'f' * 64} does not match its document; nothing was registered."
+    )
     assert await snapshot(engine) == before
