@@ -387,6 +387,14 @@ async def test_metrics_need_the_bearer_token(http: AppClient) -> None:
     wrong = await http.get("/metrics", headers={"authorization": "Bearer not-the-token-at-all"})
     assert wrong.status_code == 401
     assert wrong.headers["www-authenticate"] == "Bearer"
+    assert wrong.json() == {
+        "errors": [
+            {
+                "message": "Metrics need the bearer token (ACCESSGRAPH_METRICS_TOKEN).",
+                "extensions": {"code": "UNAUTHENTICATED"},
+            }
+        ]
+    }
     assert (await http.get("/metrics", headers=scrape_headers())).status_code == 200
 
 

@@ -341,11 +341,11 @@ async def serve_metrics(request: Request) -> Response:
     if token:
         given = request.headers.get("authorization", "").encode()
         if not hmac.compare_digest(given, f"Bearer {token}".encode()):
-            return Response(
-                "metrics need the bearer token (ACCESSGRAPH_METRICS_TOKEN)\n",
-                status_code=401,
-                media_type="text/plain",
-                headers={"www-authenticate": "Bearer", "cache-control": "no-store"},
+            return error_response(
+                401,
+                "UNAUTHENTICATED",
+                "Metrics need the bearer token (ACCESSGRAPH_METRICS_TOKEN).",
+                {"www-authenticate": "Bearer"},
             )
     return Response(
         state.metrics.exposition(),
