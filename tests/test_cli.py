@@ -9,11 +9,14 @@ empty working directory, with only the ACCESSGRAPH_* variables it sets.
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
+import httpx
 import pytest
 
 from gql.cli.demo_files import write_demo_files
@@ -205,3 +208,49 @@ def test_sync_of_a_file_that_is_not_csv_text_names_it_and_writes_nothing(
         "accessgraph: no account or staff record has the email 'admin@riverside.example.edu'; "
         "check the address (staff come from the roster: accessgraph sync oneroster DIR).",
     )
+
+
+def test_serve_runs_the_app_with_its_lifespan_state_under_uvicorn(
+    tmp_path: Path, migrated: str
+) -> None:
+    """The endpoints read the state the lifespan yields (gql.http.state);
+    the other tests drive that lifespan themselves (tests/lifespan.py), this
+    one lets uvicorn do it."""
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    env = {k: v for k, v in os.environ.items() if not k.startswith("ACCESSGRAPH_")}
+    env |= {"ACCESSGRAPH_DATABASE_URL": migrated, "ACCESSGRAPH_LOG_LEVEL": "WARNING"}
+    server = subprocess.Popen(
+        [ACCESSGRAPH, "serve", "--port", str(port)],
+        cwd=tmp_path,
+        env=env,
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        base = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                httpx.get(f"{base}/healthz", timeout=1)
+                break
+            except httpx.TransportError:
+                assert server.poll() is None, "the server exited"
+                assert time.monotonic() < deadline, "the server did not start"
+                time.sleep(0.2)
+        ready = httpx.get(f"{base}/readyz")
+        anonymous = httpx.post(f"{base}/graphql", json={"query": "{ viewer { isAuthenticated } }"})
+        bad_link = httpx.get(f"{base}/access-codes/1/login-instructions.pdf")
+    finally:
+        server.terminate()
+        _, stderr = server.communicate(timeout=30)
+
+    assert (ready.status_code, ready.json()) == (200, {"status": "ok", "database": "reachable"})
+    assert anonymous.json() == {"data": {"viewer": {"isAuthenticated": False}}}
+    assert (bad_link.status_code, bad_link.json()["errors"][0]["extensions"]) == (
+        403,
+        {"code": "INVALID_LINK"},
+    )
+    assert "Traceback" not in stderr
