@@ -68,9 +68,16 @@ MODES = ("bearer", "cookie")
 
 
 class BadRequest(Exception):
+    """A body the route cannot read; the endpoint answers ``response``."""
+
     def __init__(self, status: int, code: str, message: str) -> None:
         super().__init__(message)
-        self.response = error_response(status, code, message)
+        self.status = status
+        self.code = code
+
+    @property
+    def response(self) -> JSONResponse:
+        return error_response(self.status, self.code, str(self))
 
 
 async def _json_body(request: Request, *, optional: bool = False) -> dict[str, Any]:
