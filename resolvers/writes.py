@@ -1,4 +1,4 @@
-"""What the portal write paths share: refusals and row locks.
+"""What every write path shares: refusals, lookups for write, row locks.
 
 A refusal is an expected outcome (a bad code, a wrong PIN, an id out of
 scope): the schema turns it into a ``userErrors`` entry and the mutation
@@ -38,6 +38,14 @@ def not_found(what: str, field: tuple[str, ...]) -> Refusal:
     """The one answer for ids that are malformed, of another type, or out of
     scope: never a hint that the object exists."""
     return Refusal("NOT_FOUND", f"No {what} with this id.", field)
+
+
+def require(allowed: bool, message: str) -> None:
+    """The viewer reaches the object but may not do this to it: FORBIDDEN,
+    raised by the lookup inside the mutation's transaction, before any write
+    (docs/mutations.md, step 3)."""
+    if not allowed:
+        raise Forbidden(message)
 
 
 async def lock_rows(
@@ -109,7 +117,6 @@ async def students_for_write(
         held = viewer.scope.student_capabilities(
             student_id=row.id, school_id=row.school_id, district_id=row.district_id
         )
-        if capability not in held:
-            raise Forbidden("Your role does not allow this for one of these students.")
+        require(capability in held, "Your role does not allow this for one of these students.")
         rows.setdefault(row.id, row)
     return list(rows.values()), refusals

@@ -79,17 +79,16 @@ async def rate_limited(context: Context, bucket: str, limit: Limit) -> bool:
 RATE_LIMITED = Refusal("RATE_LIMITED", "Too many attempts. Wait a few minutes and try again.", None)
 
 
-def text_errors(
+def text_refusals(
     value: str | None, *, field: str, max_length: int, missing: str | None = None
-) -> list[UserError]:
+) -> list[Refusal]:
     """A text input, already stripped: ``{FIELD}_REQUIRED`` with the message
     ``missing`` when it is required and empty (None is allowed only when not
     required), ``{FIELD}_TOO_LONG`` over ``max_length``."""
     name = field.upper()
-    at = ["input", field]
+    at = ("input", field)
     if missing is not None and not value:
-        return [UserError(code=f"{name}_REQUIRED", message=missing, field=at)]
+        return [Refusal(f"{name}_REQUIRED", missing, at)]
     if value is not None and len(value) > max_length:
-        message = f"Keep the {field} to {max_length} characters."
-        return [UserError(code=f"{name}_TOO_LONG", message=message, field=at)]
+        return [Refusal(f"{name}_TOO_LONG", f"Keep the {field} to {max_length} characters.", at)]
     return []

@@ -306,7 +306,7 @@ async def test_a_form_needs_a_title_prompts_and_choices_and_nothing_is_made_othe
 
 SCHOOL_NOT_FOUND = {
     "form": None,
-    "userErrors": [_error("NOT_FOUND", "No such school.", "input", "schoolId")],
+    "userErrors": [_error("NOT_FOUND", "No school with this id.", "input", "schoolId")],
 }
 
 
@@ -626,7 +626,7 @@ async def test_students_out_of_scope_are_not_found_and_nothing_is_assigned(
         "assignForm": {
             "assignments": [],
             "userErrors": [
-                _error("NOT_FOUND", "No such student.", "input", "studentIds", index)
+                _error("NOT_FOUND", "No student with this id.", "input", "studentIds", index)
                 for index in ("1", "2", "3", "4")
             ],
         }
@@ -654,7 +654,7 @@ async def test_students_out_of_scope_are_not_found_and_nothing_is_assigned(
 
 FORM_NOT_FOUND = {
     "assignments": [],
-    "userErrors": [_error("NOT_FOUND", "No such form.", "input", "formId")],
+    "userErrors": [_error("NOT_FOUND", "No form with this id.", "input", "formId")],
 }
 
 
@@ -887,7 +887,9 @@ def _refused(*errors: dict[str, Any]) -> dict[str, Any]:
 ALREADY_SUBMITTED = _error(
     "ALREADY_SUBMITTED", "This form has been submitted already.", "input", "assignmentId"
 )
-ASSIGNMENT_NOT_FOUND = _error("NOT_FOUND", "No such assignment.", "input", "assignmentId")
+ASSIGNMENT_NOT_FOUND = _error(
+    "NOT_FOUND", "No form assignment with this id.", "input", "assignmentId"
+)
 
 
 async def test_a_guardian_submits_their_childs_form_once(
@@ -1002,7 +1004,7 @@ async def test_answers_are_checked_and_nothing_is_stored_when_one_is_wrong(
             [
                 _error(
                     "NOT_FOUND",
-                    "No such question on this form.",
+                    "No question with this id.",
                     "input",
                     "answers",
                     "1",
@@ -1010,7 +1012,7 @@ async def test_answers_are_checked_and_nothing_is_stored_when_one_is_wrong(
                 ),
                 _error(
                     "NOT_FOUND",
-                    "No such question on this form.",
+                    "No question with this id.",
                     "input",
                     "answers",
                     "2",

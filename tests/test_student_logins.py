@@ -436,7 +436,7 @@ async def test_year_groups_must_be_the_schools_and_nothing_changes_otherwise(
         *[
             {
                 "code": "NOT_FOUND",
-                "message": "No such year group at this school.",
+                "message": "No year group with this id.",
                 "field": ["input", "enabledYearGroupIds", str(index)],
             }
             for index in (1, 2, 3)
@@ -446,7 +446,7 @@ async def test_year_groups_must_be_the_schools_and_nothing_changes_otherwise(
 
 
 SCHOOL_NOT_FOUND = _refused(
-    {"code": "NOT_FOUND", "message": "No such school.", "field": ["input", "schoolId"]}
+    {"code": "NOT_FOUND", "message": "No school with this id.", "field": ["input", "schoolId"]}
 )
 ROLE = ("FORBIDDEN", "Your role does not allow this.")
 NOT_LINKED = ("FORBIDDEN", NOT_LINKED_MESSAGE)

@@ -22,6 +22,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Row
 
 from permissions.capabilities import CAPABILITIES, Capability
+from permissions.errors import Forbidden
 from permissions.roles import Relation, Role
 from permissions.scope import Scope
 from permissions.viewer import Viewer
@@ -93,6 +94,15 @@ def grant_refusal(
     if account_id == viewer.account_id and role not in roles_held_at(scope, place):
         return "You cannot grant yourself a role you do not already hold."
     return None
+
+
+def require_may_grant(
+    viewer: Viewer, *, role: Role, place: Place, account_id: int, verb: str = "grant"
+) -> None:
+    """``grant_refusal`` as FORBIDDEN (docs/mutations.md, step 3)."""
+    refusal = grant_refusal(viewer, role=role, place=place, account_id=account_id, verb=verb)
+    if refusal is not None:
+        raise Forbidden(refusal)
 
 
 async def school_place(db: Db, viewer: Viewer, school_id: int) -> Place | None:

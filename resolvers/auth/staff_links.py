@@ -16,6 +16,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Row
 
 from permissions.capabilities import Capability
+from permissions.errors import Forbidden
 from permissions.roles import Role
 from permissions.viewer import Viewer
 from resolvers.auth.roles import Place, capabilities_at, grant_refusal, narrowed
@@ -95,6 +96,13 @@ def link_refusal(viewer: Viewer, reach: StaffRecordReach, *, account_id: int) ->
         if refusal is not None:
             return f"This staff record holds {role.value} at {place.name}. {refusal}"
     return None
+
+
+def require_may_link(viewer: Viewer, reach: StaffRecordReach, *, account_id: int) -> None:
+    """``link_refusal`` as FORBIDDEN (docs/mutations.md, step 3)."""
+    refusal = link_refusal(viewer, reach, account_id=account_id)
+    if refusal is not None:
+        raise Forbidden(refusal)
 
 
 def emails_differ(account_email: str | None, staff_email: str | None) -> bool:

@@ -22,11 +22,14 @@ from argon2 import PasswordHasher, Type
 from argon2.exceptions import InvalidHashError, VerificationError
 from sqlalchemy.engine import Row
 
+from permissions.capabilities import Capability
 from permissions.viewer import Viewer
 from resolvers.db import Db
+from resolvers.directory.students import students_by_id
 from resolvers.events import Actor, Event, record
 from resolvers.outbox import Email, enqueue
 from resolvers.portal.access_writes import active_grant, create_grant, lock_students
+from resolvers.portal.connection_requests import requests_in_scope
 from resolvers.tables import (
     CONNECTION_REQUESTS,
     CONTACTS,
@@ -35,7 +38,7 @@ from resolvers.tables import (
     ConnectionRequestStatus,
     GrantSource,
 )
-from resolvers.writes import Refusal, lock_rows
+from resolvers.writes import Refusal, lock_rows, not_found, require
 
 LIFETIME = dt.timedelta(days=30)
 MAX_FAILED_PINS = 5
@@ -255,6 +258,27 @@ def _activation_body(
         f"The link works once and expires on {expires_at:%d %B %Y}. If you did not expect "
         "this email, ignore it: nothing happens without the PIN.\n"
     )
+
+
+async def request_for_write(
+    db: Db, viewer: Viewer, request_id: int | None, *, field: tuple[str, ...]
+) -> tuple[Row[Any] | None, list[Refusal]]:
+    """The request, if in the viewer's scope (else NOT_FOUND); Forbidden
+    without MANAGE_ACCESS_CODES for its student."""
+    found = (
+        (await requests_in_scope(db, viewer, [request_id]))[0] if request_id is not None else None
+    )
+    if found is None:
+        return None, [not_found("connection request", field)]
+    student = (await students_by_id(db, [found.student_id]))[0]
+    assert student is not None
+    held = viewer.scope.student_capabilities(
+        student_id=student.id, school_id=student.school_id, district_id=student.district_id
+    )
+    require(
+        Capability.MANAGE_ACCESS_CODES in held, "Your role does not allow this for this student."
+    )
+    return found, []
 
 
 async def delete_connection_request(

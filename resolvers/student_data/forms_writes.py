@@ -8,8 +8,9 @@ student for a guardian assignment. A GUARDIAN_DETAILS question is for
 guardians only: a form with one is never assigned to students, and no
 student submission may answer one.
 
-Input checks are pure functions returning ``Problem``s (the schema turns
-them into user errors); nothing here commits.
+Lookups answer the row or a NOT_FOUND refusal, and raise Forbidden when the
+viewer reaches the object without FORMS there; input checks are pure
+functions returning ``Refusal``s (docs/mutations.md); nothing here commits.
 """
 
 from __future__ import annotations
@@ -25,6 +26,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Row
 
+from permissions.capabilities import Capability
 from permissions.roles import AccountKind, StudentSection
 from permissions.scope import Scope
 from permissions.viewer import Viewer
@@ -45,21 +47,13 @@ from resolvers.tables import (
     GrantSource,
     QuestionType,
 )
+from resolvers.writes import Refusal, not_found, require
 
 TITLE_MAX = 255
 PROMPT_MAX = 1000
 CHOICE_MAX = 255
 ANSWER_MAX = 10_000
 _ISO_DATE = re.compile(r"\d{4}-\d{2}-\d{2}")
-
-
-@dataclass(frozen=True, slots=True)
-class Problem:
-    """An expected failure of one part of the input."""
-
-    code: str
-    message: str
-    field: tuple[str, ...]
 
 
 @dataclass(frozen=True, slots=True)
@@ -82,26 +76,48 @@ class Answer:
 # ---------------------------------------------------------------- lookups
 
 
-async def school_for_staff(db: Db, viewer: Viewer, school_id: int) -> Row[Any] | None:
-    """The school, if a staff role of the viewer reaches it."""
-    return await db.first(
-        sa.select(SCHOOLS).where(
-            SCHOOLS.c.id == school_id,
-            school_id_filter(viewer.scope, SCHOOLS.c.id, SCHOOLS.c.district_id, staff_only=True),
+def _require_forms_at(viewer: Viewer, *, school_id: int, district_id: int) -> None:
+    """In scope through a staff role, but not one that administers forms."""
+    held = viewer.scope.school_capabilities(school_id=school_id, district_id=district_id)
+    require(Capability.FORMS in held, "Your role does not allow managing this school's forms.")
+
+
+async def school_for_forms(
+    db: Db, viewer: Viewer, school_id: int | None, *, field: tuple[str, ...]
+) -> tuple[Row[Any] | None, list[Refusal]]:
+    """The school, if a staff role of the viewer reaches it (else NOT_FOUND)
+    and holds FORMS there (else Forbidden)."""
+    school = None
+    if school_id is not None:
+        school = await db.first(
+            sa.select(SCHOOLS).where(
+                SCHOOLS.c.id == school_id,
+                school_id_filter(
+                    viewer.scope, SCHOOLS.c.id, SCHOOLS.c.district_id, staff_only=True
+                ),
+            )
         )
-    )
+    if school is None:
+        return None, [not_found("school", field)]
+    _require_forms_at(viewer, school_id=school.id, district_id=school.district_id)
+    return school, []
 
 
-async def form_for_staff(db: Db, viewer: Viewer, form_id: int) -> Row[Any] | None:
-    """The form, if a staff role of the viewer reaches its school; with
+async def form_for_assigning(
+    db: Db, viewer: Viewer, form_id: int | None, *, field: tuple[str, ...]
+) -> tuple[Row[Any] | None, list[Refusal]]:
+    """The form, if a staff role of the viewer reaches its school (else
+    NOT_FOUND) and holds FORMS there (else Forbidden); with
     ``has_guardian_question`` (whether it may never go to students)."""
+    if form_id is None:
+        return None, [not_found("form", field)]
     guardian_question = sa.exists(
         sa.select(FORM_QUESTIONS.c.id).where(
             FORM_QUESTIONS.c.form_id == FORMS.c.id,
             FORM_QUESTIONS.c.question_type == QuestionType.GUARDIAN_DETAILS,
         )
     )
-    return await db.first(
+    form = await db.first(
         sa.select(
             FORMS,
             guardian_question.label("has_guardian_question"),
@@ -113,26 +129,60 @@ async def form_for_staff(db: Db, viewer: Viewer, form_id: int) -> Row[Any] | Non
             school_id_filter(viewer.scope, FORMS.c.school_id, FORMS.c.district_id, staff_only=True),
         )
     )
+    if form is None:
+        return None, [not_found("form", field)]
+    _require_forms_at(viewer, school_id=form.school_id, district_id=form.district_id)
+    return form, []
 
 
 def shows_forms_to_students(form: Row[Any]) -> bool:
     """Whether the form's school shows forms to its students (a row of
-    ``form_for_staff``): without that, a student assignment could be
+    ``form_for_assigning``): without that, a student assignment could be
     neither seen nor submitted by its assignee."""
     return StudentSection.FORMS.value in (form.student_visible_sections or "").split()
 
 
-async def students_for_staff(db: Db, viewer: Viewer, ids: Sequence[int]) -> dict[int, Row[Any]]:
-    """The students among ``ids`` that a staff role of the viewer reaches
-    (a child of a staff member is not reached through that tie here)."""
-    if not ids:
-        return {}
-    rows = await db.all(
-        sa.select(STUDENTS).where(
-            STUDENTS.c.id.in_(sorted(set(ids))), student_filter(viewer.scope, staff_only=True)
+async def students_for_assigning(
+    db: Db,
+    viewer: Viewer,
+    ids: Sequence[int | None],
+    *,
+    school_id: int,
+    field: tuple[str, ...],
+) -> tuple[dict[int, Row[Any]], list[Refusal]]:
+    """The students among ``ids`` that a staff role of the viewer reaches (a
+    child of a staff member is not reached through that tie here), by index:
+    NOT_FOUND for any other, Forbidden for one reached without FORMS,
+    WRONG_SCHOOL for one not at ``school_id`` (the form's)."""
+    wanted = sorted({pk for pk in ids if pk is not None})
+    rows = (
+        await db.all(
+            sa.select(STUDENTS).where(
+                STUDENTS.c.id.in_(wanted), student_filter(viewer.scope, staff_only=True)
+            )
         )
+        if wanted
+        else []
     )
-    return {int(r.id): r for r in rows}
+    found = {int(r.id): r for r in rows}
+    refusals: list[Refusal] = []
+    for index, pk in enumerate(ids):
+        student = found.get(pk) if pk is not None else None
+        at = (*field, str(index))
+        if student is None:
+            refusals.append(not_found("student", at))
+            continue
+        held = viewer.scope.student_capabilities(
+            student_id=student.id, school_id=student.school_id, district_id=student.district_id
+        )
+        require(
+            Capability.FORMS in held, "Your role does not allow assigning forms to this student."
+        )
+        if student.school_id != school_id:
+            refusals.append(
+                Refusal("WRONG_SCHOOL", "This student is not at the form's school.", at)
+            )
+    return found, refusals
 
 
 async def login_accounts(db: Db, student_ids: Sequence[int]) -> dict[int, int]:
@@ -202,15 +252,25 @@ def _completing_scope(viewer: Viewer) -> Scope:
     )
 
 
-async def assignment_for_assignee(db: Db, viewer: Viewer, assignment_id: int) -> Row[Any] | None:
+async def assignment_for_assignee(
+    db: Db, viewer: Viewer, assignment_id: int | None, *, field: tuple[str, ...]
+) -> tuple[Row[Any] | None, list[Refusal]]:
     """The assignment if the viewer is who completes it: the student (logins
     on, FORMS visible) for a student assignment, a guardian with an active
-    grant for a guardian assignment. Anyone else: None (not found)."""
-    return await db.first(
-        sa.select(FORM_ASSIGNMENTS)
-        .join(STUDENTS, STUDENTS.c.id == FORM_ASSIGNMENTS.c.student_id)
-        .where(FORM_ASSIGNMENTS.c.id == assignment_id, assignment_filter(_completing_scope(viewer)))
-    )
+    grant for a guardian assignment. Anyone else: NOT_FOUND."""
+    assignment = None
+    if assignment_id is not None:
+        assignment = await db.first(
+            sa.select(FORM_ASSIGNMENTS)
+            .join(STUDENTS, STUDENTS.c.id == FORM_ASSIGNMENTS.c.student_id)
+            .where(
+                FORM_ASSIGNMENTS.c.id == assignment_id,
+                assignment_filter(_completing_scope(viewer)),
+            )
+        )
+    if assignment is None:
+        return None, [not_found("form assignment", field)]
+    return assignment, []
 
 
 async def questions_of_form(db: Db, form_id: int) -> list[Row[Any]]:
@@ -231,61 +291,61 @@ async def assignment_by_id(db: Db, assignment_id: int) -> Row[Any]:
 # ---------------------------------------------------------------- input checks
 
 
-def check_new_form(title: str, questions: Sequence[NewQuestion]) -> list[Problem]:
-    problems: list[Problem] = []
+def check_new_form(title: str, questions: Sequence[NewQuestion]) -> list[Refusal]:
+    refusals: list[Refusal] = []
     if not title.strip():
-        problems.append(Problem("REQUIRED", "A form needs a title.", ("input", "title")))
+        refusals.append(Refusal("REQUIRED", "A form needs a title.", ("input", "title")))
     elif len(title.strip()) > TITLE_MAX:
-        problems.append(Problem("TOO_LONG", f"At most {TITLE_MAX} characters.", ("input", "title")))
+        refusals.append(Refusal("TOO_LONG", f"At most {TITLE_MAX} characters.", ("input", "title")))
     if not questions:
-        problems.append(
-            Problem("REQUIRED", "A form needs at least one question.", ("input", "questions"))
+        refusals.append(
+            Refusal("REQUIRED", "A form needs at least one question.", ("input", "questions"))
         )
     for index, question in enumerate(questions):
         at = ("input", "questions", str(index))
         prompt = question.prompt.strip()
         if not prompt:
-            problems.append(Problem("REQUIRED", "A question needs a prompt.", (*at, "prompt")))
+            refusals.append(Refusal("REQUIRED", "A question needs a prompt.", (*at, "prompt")))
         elif len(prompt) > PROMPT_MAX:
-            problems.append(
-                Problem("TOO_LONG", f"At most {PROMPT_MAX} characters.", (*at, "prompt"))
+            refusals.append(
+                Refusal("TOO_LONG", f"At most {PROMPT_MAX} characters.", (*at, "prompt"))
             )
-        problems.extend(_check_choices(question, at))
-    return problems
+        refusals.extend(_check_choices(question, at))
+    return refusals
 
 
-def _check_choices(question: NewQuestion, at: tuple[str, ...]) -> list[Problem]:
+def _check_choices(question: NewQuestion, at: tuple[str, ...]) -> list[Refusal]:
     field = (*at, "choices")
     if question.question_type != QuestionType.CHOICE:
         if question.choices:
-            return [Problem("INVALID_CHOICES", "Only CHOICE questions have choices.", field)]
+            return [Refusal("INVALID_CHOICES", "Only CHOICE questions have choices.", field)]
         return []
     if not question.choices:
-        return [Problem("CHOICES_REQUIRED", "A CHOICE question needs at least one choice.", field)]
+        return [Refusal("CHOICES_REQUIRED", "A CHOICE question needs at least one choice.", field)]
     cleaned = [c.strip() for c in question.choices]
     for choice in cleaned:
         # Choices are stored one a line: a line break inside one would split it.
         if not choice or "\n" in choice or "\r" in choice or len(choice) > CHOICE_MAX:
             return [
-                Problem(
+                Refusal(
                     "INVALID_CHOICES",
                     f"Each choice is one line of 1 to {CHOICE_MAX} characters.",
                     field,
                 )
             ]
     if len(set(cleaned)) != len(cleaned):
-        return [Problem("INVALID_CHOICES", "Each choice appears once.", field)]
+        return [Refusal("INVALID_CHOICES", "Each choice appears once.", field)]
     return []
 
 
 def check_answers(
     questions: Sequence[Row[Any]], answers: Sequence[Answer], *, by_student: bool
-) -> tuple[list[Problem], list[tuple[int, str]]]:
-    """Problems with the answers, and the answers to store (question id,
+) -> tuple[list[Refusal], list[tuple[int, str]]]:
+    """Refusals of the answers, and the answers to store (question id,
     value; blank answers are not stored). A student submission never answers
     a GUARDIAN_DETAILS question, so such a question is never required of one."""
     by_id = {int(q.id): q for q in questions}
-    problems: list[Problem] = []
+    refusals: list[Refusal] = []
     stored: list[tuple[int, str]] = []
     answered: set[int] = set()
     blank: set[int] = set()
@@ -293,18 +353,16 @@ def check_answers(
         at = ("input", "answers", str(index))
         question = by_id.get(answer.question_id) if answer.question_id is not None else None
         if question is None:
-            problems.append(
-                Problem("NOT_FOUND", "No such question on this form.", (*at, "questionId"))
-            )
+            refusals.append(not_found("question", (*at, "questionId")))
             continue
         if question.id in answered or question.id in blank:
-            problems.append(
-                Problem("DUPLICATE_ANSWER", "This question is answered twice.", (*at, "questionId"))
+            refusals.append(
+                Refusal("DUPLICATE_ANSWER", "This question is answered twice.", (*at, "questionId"))
             )
             continue
         if by_student and question.question_type == QuestionType.GUARDIAN_DETAILS:
-            problems.append(
-                Problem(
+            refusals.append(
+                Refusal(
                     "GUARDIAN_ONLY_QUESTION",
                     "Only a guardian can answer this question.",
                     (*at, "questionId"),
@@ -315,14 +373,14 @@ def check_answers(
         if not value:
             blank.add(question.id)
             if question.required:
-                problems.append(
-                    Problem("QUESTION_REQUIRED", "This question needs an answer.", (*at, "value"))
+                refusals.append(
+                    Refusal("QUESTION_REQUIRED", "This question needs an answer.", (*at, "value"))
                 )
             continue
         answered.add(question.id)
-        problem = _check_value(question, value, (*at, "value"))
-        if problem is not None:
-            problems.append(problem)
+        refusal = _check_value(question, value, (*at, "value"))
+        if refusal is not None:
+            refusals.append(refusal)
         else:
             stored.append((int(question.id), value))
     for question in questions:
@@ -330,31 +388,31 @@ def check_answers(
             continue
         if by_student and question.question_type == QuestionType.GUARDIAN_DETAILS:
             continue
-        problems.append(
-            Problem(
+        refusals.append(
+            Refusal(
                 "QUESTION_REQUIRED",
                 f"The question '{question.prompt}' needs an answer.",
                 ("input", "answers"),
             )
         )
-    return problems, stored
+    return refusals, stored
 
 
-def _check_value(question: Row[Any], value: str, field: tuple[str, ...]) -> Problem | None:
+def _check_value(question: Row[Any], value: str, field: tuple[str, ...]) -> Refusal | None:
     if question.question_type == QuestionType.DATE:
         try:
             valid = _ISO_DATE.fullmatch(value) is not None and bool(dt.date.fromisoformat(value))
         except ValueError:
             valid = False
         if not valid:
-            return Problem("INVALID_ANSWER", "A date is written YYYY-MM-DD.", field)
+            return Refusal("INVALID_ANSWER", "A date is written YYYY-MM-DD.", field)
         return None
     if question.question_type == QuestionType.CHOICE:
         if value not in (question.choices or "").splitlines():
-            return Problem("INVALID_ANSWER", "The answer must be one of the choices.", field)
+            return Refusal("INVALID_ANSWER", "The answer must be one of the choices.", field)
         return None
     if len(value) > ANSWER_MAX:
-        return Problem("TOO_LONG", f"At most {ANSWER_MAX} characters.", field)
+        return Refusal("TOO_LONG", f"At most {ANSWER_MAX} characters.", field)
     return None
 
 

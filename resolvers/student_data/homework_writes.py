@@ -17,12 +17,28 @@ from permissions.viewer import Viewer
 from resolvers.db import Db
 from resolvers.scope import section_filter
 from resolvers.tables import HOMEWORK, SECTIONS
+from resolvers.writes import Refusal, not_found, require
 
 
-async def section_in_scope(db: Db, viewer: Viewer, section_id: int) -> Row[Any] | None:
-    return await db.first(
-        sa.select(SECTIONS).where(SECTIONS.c.id == section_id, section_filter(viewer.scope))
+async def section_for_homework(
+    db: Db, viewer: Viewer, section_id: int | None, *, field: tuple[str, ...]
+) -> tuple[Row[Any] | None, list[Refusal]]:
+    """The section, if in the viewer's scope (else NOT_FOUND); Forbidden
+    unless the viewer teaches it or administers its school or district."""
+    section = None
+    if section_id is not None:
+        section = await db.first(
+            sa.select(SECTIONS).where(SECTIONS.c.id == section_id, section_filter(viewer.scope))
+        )
+    if section is None:
+        return None, [not_found("section", field)]
+    require(
+        viewer.scope.may_record_for_section(
+            section_id=section.id, school_id=section.school_id, district_id=section.district_id
+        ),
+        "Only the section's teachers and its school's administrators record homework.",
     )
+    return section, []
 
 
 async def create_homework(

@@ -36,6 +36,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Row
 from sqlalchemy.sql import ColumnElement, FromClause
 
+from permissions.capabilities import Capability
 from permissions.roles import AccountKind, StudentSection
 from permissions.viewer import Viewer
 from resolvers import tables
@@ -53,6 +54,7 @@ from resolvers.tables import (
     EnrolmentStatus,
     GrantSource,
 )
+from resolvers.writes import Refusal, not_found, require
 
 # Why a login ended: stored on the grant (revoke_reason) and in the audit trail.
 NOT_ENROLLED = "The student is no longer enrolled."
@@ -89,31 +91,55 @@ class ReconcileOutcome:
 # ---------------------------------------------------------------- settings
 
 
-async def school_for_settings(db: Db, viewer: Viewer, school_id: int) -> Row[Any] | None:
+async def school_for_settings(
+    db: Db, viewer: Viewer, school_id: int | None, *, field: tuple[str, ...]
+) -> tuple[Row[Any] | None, list[Refusal]]:
     """The school, if a staff role of the viewer reaches it (a personal tie,
-    a child at that school, is not a way in for a settings change)."""
-    return await db.first(
-        sa.select(SCHOOLS).where(
-            SCHOOLS.c.id == school_id,
-            school_id_filter(viewer.scope, SCHOOLS.c.id, SCHOOLS.c.district_id, staff_only=True),
+    a child at that school, is not a way in for a settings change), else
+    NOT_FOUND; Forbidden without STUDENT_LOGIN_SETTINGS there."""
+    school = None
+    if school_id is not None:
+        school = await db.first(
+            sa.select(SCHOOLS).where(
+                SCHOOLS.c.id == school_id,
+                school_id_filter(
+                    viewer.scope, SCHOOLS.c.id, SCHOOLS.c.district_id, staff_only=True
+                ),
+            )
         )
+    if school is None:
+        return None, [not_found("school", field)]
+    held = viewer.scope.school_capabilities(school_id=school.id, district_id=school.district_id)
+    require(
+        Capability.STUDENT_LOGIN_SETTINGS in held,
+        "Your role does not allow changing this school's student logins.",
     )
+    return school, []
 
 
-async def year_group_ids_of_school(
-    db: Db, *, school_id: int, district_id: int, year_group_ids: Sequence[int]
-) -> frozenset[int]:
-    """Which of ``year_group_ids`` belong to the school."""
-    if not year_group_ids:
-        return frozenset()
-    rows = await db.all(
-        sa.select(YEAR_GROUPS.c.id).where(
-            YEAR_GROUPS.c.district_id == district_id,
-            YEAR_GROUPS.c.school_id == school_id,
-            YEAR_GROUPS.c.id.in_(sorted(set(year_group_ids))),
+async def year_groups_of_school(
+    db: Db, school: Row[Any], year_group_ids: Sequence[int | None], *, field: tuple[str, ...]
+) -> tuple[frozenset[int], list[Refusal]]:
+    """The year groups named, each of the school (else NOT_FOUND at its index)."""
+    wanted = sorted({pk for pk in year_group_ids if pk is not None})
+    rows = (
+        await db.all(
+            sa.select(YEAR_GROUPS.c.id).where(
+                YEAR_GROUPS.c.district_id == school.district_id,
+                YEAR_GROUPS.c.school_id == school.id,
+                YEAR_GROUPS.c.id.in_(wanted),
+            )
         )
+        if wanted
+        else []
     )
-    return frozenset(int(r.id) for r in rows)
+    found = frozenset(int(r.id) for r in rows)
+    refusals = [
+        not_found("year group", (*field, str(index)))
+        for index, pk in enumerate(year_group_ids)
+        if pk is None or pk not in found
+    ]
+    return found, refusals
 
 
 def visible_sections_text(sections: Sequence[StudentSection]) -> str:

@@ -1,6 +1,6 @@
 """``grantRole`` and ``revokeRole``: roles given by hand, never escalating.
 
-Who may grant what is ``resolvers.roles.grant_refusal``: account management
+Who may grant what is ``resolvers.auth.roles.grant_refusal``: account management
 at the place, every capability of the role already held there, and never a
 new role to oneself. Roles from the SIS are the SIS's to take away.
 """
@@ -12,17 +12,18 @@ from dataclasses import dataclass
 import strawberry
 
 from permissions.capabilities import Capability
-from permissions.errors import Forbidden
 from permissions.roles import AccountKind
 from permissions.viewer import Viewer
 from resolvers import events
 from resolvers.auth import roles
 from resolvers.db import Db
 from resolvers.directory import accounts as account_data
+from resolvers.writes import Refusal, not_found
 from schema.directory.accounts import Account
 from schema.enums import Role
 from schema.errors import UserError
 from schema.graphql_context import Info
+from schema.mutation_support import finish, transaction, user_errors
 from schema.node import pk_of
 from schema.restrictions import staff_writes
 
@@ -55,6 +56,16 @@ class RevokeRolePayload:
     user_errors: list[UserError]
 
 
+ACCOUNT_ID = ("input", "accountId")
+SCHOOL_ID = ("input", "schoolId")
+DISTRICT_ID = ("input", "districtId")
+ROLE = ("input", "role")
+SIS_MANAGED = Refusal(
+    "SIS_MANAGED", "This role comes from the SIS; it ends when the SIS removes it.", ROLE
+)
+ROLE_NOT_HELD = Refusal("ROLE_NOT_HELD", "The account does not hold this role there.", ROLE)
+
+
 @dataclass(frozen=True, slots=True)
 class _Target:
     account_id: int
@@ -63,58 +74,44 @@ class _Target:
     place: roles.Place
 
 
-async def _resolve(
+async def _target(
     db: Db, viewer: Viewer, input: GrantRoleInput | RevokeRoleInput
-) -> _Target | list[UserError]:
-    """The account and place named by the input, looked up in scope; user
-    errors for anything missing, malformed or out of scope."""
+) -> tuple[_Target | None, list[Refusal]]:
+    """The account and place named by the input, looked up in scope;
+    refusals for anything missing, malformed or out of scope."""
     account_gid, role = input.account_id, input.role
     school_gid, district_gid = input.school_id, input.district_id
-    errors: list[UserError] = []
+    refusals: list[Refusal] = []
     account_id = pk_of(account_gid, "Account")
     account = None if account_id is None else await roles.managed_account(db, viewer, account_id)
     if account is None:
-        errors.append(
-            UserError(code="NOT_FOUND", message="No such account.", field=["input", "accountId"])
-        )
+        refusals.append(not_found("account", ACCOUNT_ID))
     elif account.revoked_at is not None:
-        errors.append(
-            UserError(
-                code="ACCOUNT_REVOKED",
-                message="This account's credentials were revoked.",
-                field=["input", "accountId"],
-            )
+        refusals.append(
+            Refusal("ACCOUNT_REVOKED", "This account's credentials were revoked.", ACCOUNT_ID)
         )
     elif account.kind != AccountKind.STAFF:
-        errors.append(
-            UserError(
-                code="NOT_A_STAFF_ACCOUNT",
-                message="Roles are held by staff accounts.",
-                field=["input", "accountId"],
-            )
+        refusals.append(
+            Refusal("NOT_A_STAFF_ACCOUNT", "Roles are held by staff accounts.", ACCOUNT_ID)
         )
     place: roles.Place | None = None
     if (school_gid is None) == (district_gid is None):
-        errors.append(
-            UserError(
-                code="INVALID_PLACE",
-                message="Give exactly one of schoolId (a school role) or districtId (a district role).",
-                field=["input", "schoolId"],
+        refusals.append(
+            Refusal(
+                "INVALID_PLACE",
+                "Give exactly one of schoolId (a school role) or districtId (a district role).",
+                SCHOOL_ID,
             )
         )
     elif school_gid is not None:
         school_id = pk_of(school_gid, "School")
         place = None if school_id is None else await roles.school_place(db, viewer, school_id)
         if place is None:
-            errors.append(
-                UserError(code="NOT_FOUND", message="No such school.", field=["input", "schoolId"])
-            )
+            refusals.append(not_found("school", SCHOOL_ID))
         elif role is Role.DISTRICT_ADMIN:
-            errors.append(
-                UserError(
-                    code="INVALID_PLACE",
-                    message="DISTRICT_ADMIN covers a district: give districtId.",
-                    field=["input", "schoolId"],
+            refusals.append(
+                Refusal(
+                    "INVALID_PLACE", "DISTRICT_ADMIN covers a district: give districtId.", SCHOOL_ID
                 )
             )
     else:
@@ -122,21 +119,18 @@ async def _resolve(
         district_id = pk_of(district_gid, "District")
         place = None if district_id is None else await roles.district_place(db, viewer, district_id)
         if place is None:
-            errors.append(
-                UserError(
-                    code="NOT_FOUND", message="No such district.", field=["input", "districtId"]
-                )
-            )
-    if errors:
-        return errors
+            refusals.append(not_found("district", DISTRICT_ID))
+    if refusals:
+        return None, refusals
     assert account is not None
     assert place is not None
-    return _Target(
+    target = _Target(
         account_id=account.id,
         account_name=account.display_name,
         staff_member_id=account.staff_member_id,
         place=place,
     )
+    return target, []
 
 
 async def _account(db: Db, account_id: int) -> Account:
@@ -169,29 +163,29 @@ class RoleMutations:
         context = info.context
         db, viewer = context.db, context.viewer
         role = input.role
-        target = await _resolve(db, viewer, input)
-        if isinstance(target, list):
-            return GrantRolePayload(account=None, user_errors=target)
-        refusal = roles.grant_refusal(
-            viewer, role=role, place=target.place, account_id=target.account_id
-        )
-        if refusal is not None:
-            raise Forbidden(refusal)
-        already = await roles.holds_manual_grant(
-            db, account_id=target.account_id, role=role, place=target.place
-        )
-        # A self-grant passes the rule only for a role already held there;
-        # adding a MANUAL copy would outlive the SIS taking it away.
-        if not already and target.account_id != viewer.account_id:
-            now = context.clock()
-            await roles.add_manual_grant(
-                db, account_id=target.account_id, role=role, place=target.place, now=now
-            )
-            await events.record(
-                db, events.Actor.of(viewer), [_event("ROLE_GRANTED", role, target)], at=now
-            )
-            await db.commit()
-        return GrantRolePayload(account=await _account(db, target.account_id), user_errors=[])
+        account = None
+        async with transaction(db):
+            target, refusals = await _target(db, viewer, input)
+            if target is not None:
+                roles.require_may_grant(
+                    viewer, role=role, place=target.place, account_id=target.account_id
+                )
+                already = await roles.holds_manual_grant(
+                    db, account_id=target.account_id, role=role, place=target.place
+                )
+                # A self-grant passes the rule only for a role already held there;
+                # adding a MANUAL copy would outlive the SIS taking it away.
+                if not already and target.account_id != viewer.account_id:
+                    now = context.clock()
+                    await roles.add_manual_grant(
+                        db, account_id=target.account_id, role=role, place=target.place, now=now
+                    )
+                    await events.record(
+                        db, events.Actor.of(viewer), [_event("ROLE_GRANTED", role, target)], at=now
+                    )
+                account = await _account(db, target.account_id)
+            await finish(db, refusals)
+        return GrantRolePayload(account=account, user_errors=user_errors(refusals))
 
     @strawberry.mutation(
         description=(
@@ -204,47 +198,38 @@ class RoleMutations:
         context = info.context
         db, viewer = context.db, context.viewer
         role = input.role
-        target = await _resolve(db, viewer, input)
-        if isinstance(target, list):
-            return RevokeRolePayload(account=None, user_errors=target)
-        # Taking a role away needs the same standing as giving it; taking
-        # one's own away is always allowed.
-        if target.account_id != viewer.account_id:
-            refusal = roles.grant_refusal(
-                viewer, role=role, place=target.place, account_id=target.account_id, verb="revoke"
-            )
-            if refusal is not None:
-                raise Forbidden(refusal)
-        if not await roles.holds_manual_grant(
-            db, account_id=target.account_id, role=role, place=target.place
-        ):
-            from_sis = await roles.holds_sis_grant(
-                db,
-                account_id=target.account_id,
-                staff_member_id=target.staff_member_id,
-                role=role,
-                place=target.place,
-            )
-            error = (
-                UserError(
-                    code="SIS_MANAGED",
-                    message="This role comes from the SIS; it ends when the SIS removes it.",
-                    field=["input", "role"],
+        account = None
+        async with transaction(db):
+            target, refusals = await _target(db, viewer, input)
+            # Taking a role away needs the same standing as giving it; taking
+            # one's own away is always allowed.
+            if target is not None and target.account_id != viewer.account_id:
+                roles.require_may_grant(
+                    viewer,
+                    role=role,
+                    place=target.place,
+                    account_id=target.account_id,
+                    verb="revoke",
                 )
-                if from_sis
-                else UserError(
-                    code="ROLE_NOT_HELD",
-                    message="The account does not hold this role there.",
-                    field=["input", "role"],
+            if target is not None and not await roles.holds_manual_grant(
+                db, account_id=target.account_id, role=role, place=target.place
+            ):
+                from_sis = await roles.holds_sis_grant(
+                    db,
+                    account_id=target.account_id,
+                    staff_member_id=target.staff_member_id,
+                    role=role,
+                    place=target.place,
                 )
-            )
-            return RevokeRolePayload(account=None, user_errors=[error])
-        now = context.clock()
-        await roles.remove_manual_grants(
-            db, account_id=target.account_id, role=role, place=target.place
-        )
-        await events.record(
-            db, events.Actor.of(viewer), [_event("ROLE_REVOKED", role, target)], at=now
-        )
-        await db.commit()
-        return RevokeRolePayload(account=await _account(db, target.account_id), user_errors=[])
+                refusals = [SIS_MANAGED if from_sis else ROLE_NOT_HELD]
+            if target is not None and not refusals:
+                now = context.clock()
+                await roles.remove_manual_grants(
+                    db, account_id=target.account_id, role=role, place=target.place
+                )
+                await events.record(
+                    db, events.Actor.of(viewer), [_event("ROLE_REVOKED", role, target)], at=now
+                )
+                account = await _account(db, target.account_id)
+            await finish(db, refusals)
+        return RevokeRolePayload(account=account, user_errors=user_errors(refusals))

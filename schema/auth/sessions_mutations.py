@@ -11,7 +11,6 @@ from __future__ import annotations
 import strawberry
 
 from permissions.capabilities import Capability
-from permissions.errors import Forbidden
 from permissions.roles import AccountKind
 from permissions.viewer import Viewer
 from resolvers import events
@@ -19,10 +18,11 @@ from resolvers.auth import sign_in as auth
 from resolvers.auth import staff_links
 from resolvers.auth.roles import account_reached_with, managed_account, narrowed
 from resolvers.directory import accounts as account_data
+from resolvers.writes import Refusal, not_found
 from schema.directory.accounts import Account
 from schema.errors import UserError
 from schema.graphql_context import Info
-from schema.mutation_support import text_errors
+from schema.mutation_support import finish, text_refusals, transaction, user_errors
 from schema.node import pk_of
 from schema.restrictions import staff_writes
 
@@ -61,8 +61,8 @@ class LinkAccountToStaffMemberPayload:
     user_errors: list[UserError]
 
 
-def _not_found(field: str, what: str) -> UserError:
-    return UserError(code="NOT_FOUND", message=f"No such {what}.", field=["input", field])
+ACCOUNT_ID = ("input", "accountId")
+STAFF_MEMBER_ID = ("input", "staffMemberId")
 
 
 def _termination_events(
@@ -122,41 +122,43 @@ class SessionMutations:
         self, info: Info, input: TerminateSessionsInput
     ) -> TerminateSessionsPayload:
         context = info.context
-        viewer = context.viewer
+        db, viewer = context.db, context.viewer
         reason = input.reason.strip()
-        errors = text_errors(
-            reason,
-            field="reason",
-            max_length=MAX_REASON_LENGTH,
-            missing="Say why the sessions are ended; it goes into the audit trail.",
-        )
-        account_id = pk_of(input.account_id, "Account")
-        account = (
-            None
-            if account_id is None
-            else await account_reached_with(
-                context.db, viewer, account_id, Capability.TERMINATE_SESSIONS
+        ended = 0
+        async with transaction(db):
+            refusals = text_refusals(
+                reason,
+                field="reason",
+                max_length=MAX_REASON_LENGTH,
+                missing="Say why the sessions are ended; it goes into the audit trail.",
             )
+            account_id = pk_of(input.account_id, "Account")
+            account = (
+                None
+                if account_id is None
+                else await account_reached_with(
+                    db, viewer, account_id, Capability.TERMINATE_SESSIONS
+                )
+            )
+            if account is None:
+                refusals.append(not_found("account", ACCOUNT_ID))
+            if account is not None and not refusals:
+                now = context.clock()
+                ended = await auth.end_account_sessions(
+                    db, account_id=account.id, now=now, reason=f"terminated: {reason}"
+                )
+                places = await auth.places_of_account(db, account.id)
+                detail = f"{ended} session(s) ended. Reason: {reason}"
+                await events.record(
+                    db,
+                    events.Actor.of(viewer),
+                    _termination_events(viewer, places, detail),
+                    at=now,
+                )
+            await finish(db, refusals)
+        return TerminateSessionsPayload(
+            terminated_sessions=ended, user_errors=user_errors(refusals)
         )
-        if account is None:
-            errors.append(_not_found("accountId", "account"))
-        if errors:
-            return TerminateSessionsPayload(terminated_sessions=0, user_errors=errors)
-        assert account_id is not None
-        now = context.clock()
-        ended = await auth.end_account_sessions(
-            context.db, account_id=account_id, now=now, reason=f"terminated: {reason}"
-        )
-        places = await auth.places_of_account(context.db, account_id)
-        detail = f"{ended} session(s) ended. Reason: {reason}"
-        await events.record(
-            context.db,
-            events.Actor.of(viewer),
-            _termination_events(viewer, places, detail),
-            at=now,
-        )
-        await context.db.commit()
-        return TerminateSessionsPayload(terminated_sessions=ended, user_errors=[])
 
     @strawberry.mutation(
         description=(
@@ -169,83 +171,75 @@ class SessionMutations:
         self, info: Info, input: LinkAccountToStaffMemberInput
     ) -> LinkAccountToStaffMemberPayload:
         context = info.context
-        viewer = context.viewer
-        db = context.db
-        account_id = pk_of(input.account_id, "Account")
-        staff_member_id = pk_of(input.staff_member_id, "StaffMember")
-        account = None if account_id is None else await managed_account(db, viewer, account_id)
-        staff = (
-            None
-            if staff_member_id is None
-            else await staff_links.managed_staff_member(db, viewer, staff_member_id)
-        )
-        errors: list[UserError] = []
-        if account is None:
-            errors.append(_not_found("accountId", "account"))
-        elif account.revoked_at is not None:
-            errors.append(
-                UserError(
-                    code="ACCOUNT_REVOKED",
-                    message="This account's credentials were revoked.",
-                    field=["input", "accountId"],
-                )
+        db, viewer = context.db, context.viewer
+        linked, mismatch = None, False
+        async with transaction(db):
+            account_id = pk_of(input.account_id, "Account")
+            staff_member_id = pk_of(input.staff_member_id, "StaffMember")
+            account = None if account_id is None else await managed_account(db, viewer, account_id)
+            staff = (
+                None
+                if staff_member_id is None
+                else await staff_links.managed_staff_member(db, viewer, staff_member_id)
             )
-        elif account.kind != AccountKind.STAFF:
-            errors.append(
-                UserError(
-                    code="NOT_A_STAFF_ACCOUNT",
-                    message="Only staff accounts are linked to staff records.",
-                    field=["input", "accountId"],
-                )
-            )
-        if staff is None:
-            errors.append(_not_found("staffMemberId", "staff member"))
-        elif not staff.active:
-            errors.append(
-                UserError(
-                    code="STAFF_MEMBER_DEACTIVATED",
-                    message="The SIS deactivated this staff record; it cannot record data.",
-                    field=["input", "staffMemberId"],
-                )
-            )
-        if errors:
-            return LinkAccountToStaffMemberPayload(
-                account=None, email_mismatch=False, user_errors=errors
-            )
-        assert account is not None
-        assert staff is not None
-        # Linking hands out the record's SIS roles and takes away the previous
-        # record's: both must be within what the viewer may grant.
-        for record_id in {staff.id, account.staff_member_id} - {None}:
-            reach = await staff_links.reach_of_staff_member(db, record_id)
-            refusal = staff_links.link_refusal(viewer, reach, account_id=account.id)
-            if refusal is not None:
-                raise Forbidden(refusal)
-        mismatch = staff_links.emails_differ(account.email, staff.email)
-        if account.staff_member_id != staff.id:
-            now = context.clock()
-            await staff_links.link(db, account_id=account.id, staff_member_id=staff.id)
-            note = " The emails differ." if mismatch else ""
-            await events.record(
-                db,
-                events.Actor.of(viewer),
-                [
-                    events.Event(
-                        district_id=staff.district_id,
-                        action="ACCOUNT_LINKED_TO_STAFF",
-                        detail=(
-                            f"Account {account.id} ({account.display_name}) now records as "
-                            f"staff member {staff.id} ({staff.given_name} {staff.family_name})."
-                            f"{note}"
-                        ),
+            refusals: list[Refusal] = []
+            if account is None:
+                refusals.append(not_found("account", ACCOUNT_ID))
+            elif account.revoked_at is not None:
+                refusals.append(
+                    Refusal(
+                        "ACCOUNT_REVOKED", "This account's credentials were revoked.", ACCOUNT_ID
                     )
-                ],
-                at=now,
-            )
-            await db.commit()
-        rows = await account_data.accounts_by_id(db, [account.id])
-        row = rows[0]
-        assert row is not None
+                )
+            elif account.kind != AccountKind.STAFF:
+                refusals.append(
+                    Refusal(
+                        "NOT_A_STAFF_ACCOUNT",
+                        "Only staff accounts are linked to staff records.",
+                        ACCOUNT_ID,
+                    )
+                )
+            if staff is None:
+                refusals.append(not_found("staff member", STAFF_MEMBER_ID))
+            elif not staff.active:
+                refusals.append(
+                    Refusal(
+                        "STAFF_MEMBER_DEACTIVATED",
+                        "The SIS deactivated this staff record; it cannot record data.",
+                        STAFF_MEMBER_ID,
+                    )
+                )
+            if account is not None and staff is not None and not refusals:
+                # Linking hands out the record's SIS roles and takes away the
+                # previous record's: both must be within what the viewer may grant.
+                for record_id in {staff.id, account.staff_member_id} - {None}:
+                    reach = await staff_links.reach_of_staff_member(db, record_id)
+                    staff_links.require_may_link(viewer, reach, account_id=account.id)
+                mismatch = staff_links.emails_differ(account.email, staff.email)
+                if account.staff_member_id != staff.id:
+                    now = context.clock()
+                    await staff_links.link(db, account_id=account.id, staff_member_id=staff.id)
+                    note = " The emails differ." if mismatch else ""
+                    await events.record(
+                        db,
+                        events.Actor.of(viewer),
+                        [
+                            events.Event(
+                                district_id=staff.district_id,
+                                action="ACCOUNT_LINKED_TO_STAFF",
+                                detail=(
+                                    f"Account {account.id} ({account.display_name}) now records "
+                                    f"as staff member {staff.id} ({staff.given_name} "
+                                    f"{staff.family_name}).{note}"
+                                ),
+                            )
+                        ],
+                        at=now,
+                    )
+                linked = (await account_data.accounts_by_id(db, [account.id]))[0]
+            await finish(db, refusals)
         return LinkAccountToStaffMemberPayload(
-            account=Account.from_row(row), email_mismatch=mismatch, user_errors=[]
+            account=Account.from_row(linked) if linked is not None else None,
+            email_mismatch=mismatch,
+            user_errors=user_errors(refusals),
         )

@@ -8,11 +8,9 @@ from permissions.capabilities import Capability
 from permissions.errors import Forbidden
 from permissions.roles import AccountKind
 from resolvers.auth.rate_limits import PIN_ENTRY
-from resolvers.directory.students import students_by_id
 from resolvers.events import Actor
 from resolvers.portal import connection_requests_writes as requests
-from resolvers.portal.connection_requests import requests_in_scope
-from resolvers.writes import Refusal, not_found, students_for_write
+from resolvers.writes import Refusal, students_for_write
 from schema.errors import UserError
 from schema.graphql_context import Info
 from schema.mutation_support import RATE_LIMITED, finish, rate_limited, transaction, user_errors
@@ -119,26 +117,19 @@ class ConnectionMutations:
         context = info.context
         db, viewer = context.db, context.viewer
         now = context.clock()
+        deleted = None
         async with transaction(db):
-            pk = pk_of(input.request_id, "ConnectionRequest")
-            found = (await requests_in_scope(db, viewer, [pk]))[0] if pk is not None else None
-            if found is None:
-                refusals = [not_found("connection request", ("input", "requestId"))]
-                await finish(db, refusals)
-                return DeleteConnectionRequestPayload(
-                    request=None, user_errors=user_errors(refusals)
+            found, refusals = await requests.request_for_write(
+                db,
+                viewer,
+                pk_of(input.request_id, "ConnectionRequest"),
+                field=("input", "requestId"),
+            )
+            if found is not None:
+                deleted, refusal = await requests.delete_connection_request(
+                    db, Actor.of(viewer), request=found, now=now
                 )
-            student = (await students_by_id(db, [found.student_id]))[0]
-            assert student is not None
-            held = viewer.scope.student_capabilities(
-                student_id=student.id, school_id=student.school_id, district_id=student.district_id
-            )
-            if Capability.MANAGE_ACCESS_CODES not in held:
-                raise Forbidden("Your role does not allow this for this student.")
-            deleted, refusal = await requests.delete_connection_request(
-                db, Actor.of(viewer), request=found, now=now
-            )
-            refusals = [refusal] if refusal is not None else []
+                refusals = [refusal] if refusal is not None else []
             await finish(db, refusals)
         return DeleteConnectionRequestPayload(
             request=ConnectionRequest.from_row(deleted, now) if deleted is not None else None,

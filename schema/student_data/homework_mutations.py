@@ -3,7 +3,7 @@
 The field's guard (``staff_writes(HOMEWORK)``) already refused accounts
 without an active linked staff record ("look, don't touch"); here the
 section must be in scope (else NOT_FOUND) and the viewer must teach it or
-administer its school or district (else FORBIDDEN).
+administer its school or district (else FORBIDDEN): ``section_for_homework``.
 """
 
 from __future__ import annotations
@@ -13,11 +13,10 @@ import datetime as dt
 import strawberry
 
 from permissions.capabilities import Capability
-from permissions.errors import Forbidden
 from resolvers.student_data import homework_writes
 from schema.errors import UserError
 from schema.graphql_context import Info
-from schema.mutation_support import text_errors
+from schema.mutation_support import finish, text_refusals, transaction, user_errors
 from schema.node import pk_of
 from schema.restrictions import staff_writes
 from schema.student_data.homework import Homework
@@ -53,46 +52,36 @@ class HomeworkMutations:
         self, info: Info, input: CreateHomeworkInput
     ) -> CreateHomeworkPayload:
         context = info.context
-        viewer = context.viewer
-        errors: list[UserError] = []
-        section_id = pk_of(input.section_id, "Section")
-        section = (
-            None
-            if section_id is None
-            else await homework_writes.section_in_scope(context.db, viewer, section_id)
-        )
-        if section is None:
-            errors.append(
-                UserError(
-                    code="NOT_FOUND", message="No such section.", field=["input", "sectionId"]
-                )
-            )
+        db, viewer = context.db, context.viewer
         title = input.title.strip()
-        errors += text_errors(
-            title, field="title", max_length=MAX_TITLE_LENGTH, missing="Give the homework a title."
-        )
         details = input.details.strip() if input.details is not None else None
-        errors += text_errors(details, field="details", max_length=MAX_DETAILS_LENGTH)
-        if section is not None and not viewer.scope.may_record_for_section(
-            section_id=section.id, school_id=section.school_id, district_id=section.district_id
-        ):
-            raise Forbidden(
-                "Only the section's teachers and its school's administrators record homework."
+        homework = None
+        async with transaction(db):
+            section, refusals = await homework_writes.section_for_homework(
+                db, viewer, pk_of(input.section_id, "Section"), field=("input", "sectionId")
             )
-        if errors:
-            return CreateHomeworkPayload(homework=None, user_errors=errors)
-        assert section is not None
-        assert viewer.staff_member_id is not None
-        assert viewer.account_id is not None
-        row = await homework_writes.create_homework(
-            context.db,
-            section=section,
-            title=title,
-            details=details or None,
-            due_on=input.due_on,
-            staff_member_id=viewer.staff_member_id,
-            account_id=viewer.account_id,
-            now=context.clock(),
+            refusals += text_refusals(
+                title,
+                field="title",
+                max_length=MAX_TITLE_LENGTH,
+                missing="Give the homework a title.",
+            )
+            refusals += text_refusals(details, field="details", max_length=MAX_DETAILS_LENGTH)
+            if section is not None and not refusals:
+                assert viewer.staff_member_id is not None  # staff_writes
+                assert viewer.account_id is not None
+                homework = await homework_writes.create_homework(
+                    db,
+                    section=section,
+                    title=title,
+                    details=details or None,
+                    due_on=input.due_on,
+                    staff_member_id=viewer.staff_member_id,
+                    account_id=viewer.account_id,
+                    now=context.clock(),
+                )
+            await finish(db, refusals)
+        return CreateHomeworkPayload(
+            homework=Homework.from_row(homework) if homework is not None else None,
+            user_errors=user_errors(refusals),
         )
-        await context.db.commit()
-        return CreateHomeworkPayload(homework=Homework.from_row(row), user_errors=[])

@@ -12,7 +12,6 @@ from __future__ import annotations
 import strawberry
 
 from permissions.capabilities import Capability
-from permissions.errors import Forbidden
 from resolvers.events import Actor, Event, record
 from resolvers.student_data import student_logins_writes as data
 from schema.directory.schools import StudentLoginSettings
@@ -20,6 +19,7 @@ from schema.directory.students import Student
 from schema.enums import StudentSection
 from schema.errors import UserError
 from schema.graphql_context import Info
+from schema.mutation_support import finish, transaction, user_errors
 from schema.node import pk_of
 from schema.restrictions import staff_writes
 
@@ -59,10 +59,8 @@ class UpdateStudentLoginSettingsPayload:
 DETAIL_MAX = 1000
 
 
-def _refused(*errors: UserError) -> UpdateStudentLoginSettingsPayload:
-    return UpdateStudentLoginSettingsPayload(
-        settings=None, user_errors=list(errors), student_logins_created=0, student_logins_ended=0
-    )
+SCHOOL_ID = ("input", "schoolId")
+ENABLED_YEAR_GROUP_IDS = ("input", "enabledYearGroupIds")
 
 
 def _settings_detail(settings: StudentLoginSettings) -> str:
@@ -84,73 +82,54 @@ class StudentLoginMutation:
     async def update_student_login_settings(
         self, info: Info, input: UpdateStudentLoginSettingsInput
     ) -> UpdateStudentLoginSettingsPayload:
-        db, viewer = info.context.db, info.context.viewer
-        school_pk = pk_of(input.school_id, "School")
-        school = (
-            await data.school_for_settings(db, viewer, school_pk) if school_pk is not None else None
-        )
-        if school is None:
-            return _refused(
-                UserError(code="NOT_FOUND", message="No such school.", field=["input", "schoolId"])
+        context = info.context
+        db, viewer = context.db, context.viewer
+        settings, outcome = None, None
+        async with transaction(db):
+            school, refusals = await data.school_for_settings(
+                db, viewer, pk_of(input.school_id, "School"), field=SCHOOL_ID
             )
-        held = viewer.scope.school_capabilities(school_id=school.id, district_id=school.district_id)
-        if Capability.STUDENT_LOGIN_SETTINGS not in held:
-            raise Forbidden("Your role does not allow changing this school's student logins.")
-        pks = [pk_of(y, "YearGroup") for y in input.enabled_year_group_ids]
-        found = await data.year_group_ids_of_school(
-            db,
-            school_id=school.id,
-            district_id=school.district_id,
-            year_group_ids=[p for p in pks if p is not None],
-        )
-        missing = [
-            UserError(
-                code="NOT_FOUND",
-                message="No such year group at this school.",
-                field=["input", "enabledYearGroupIds", str(index)],
-            )
-            for index, pk in enumerate(pks)
-            if pk is None or pk not in found
-        ]
-        if missing:
-            return _refused(*missing)
-
-        now = info.context.clock()
-        actor = Actor.of(viewer)
-        try:
-            await data.save_settings(
-                db,
-                school_id=school.id,
-                district_id=school.district_id,
-                enabled=input.enabled,
-                year_group_ids=found,
-                visible_sections=input.visible_sections,
-            )
-            outcome = await data.reconcile_student_logins(
-                db, school_ids=[school.id], now=now, actor=actor
-            )
-            saved, year_groups = await data.school_with_year_groups(db, school.id)
-            settings = StudentLoginSettings.from_row(saved, year_groups)
-            await record(
-                db,
-                actor,
-                [
-                    Event(
-                        district_id=school.district_id,
-                        action="STUDENT_LOGIN_SETTINGS_CHANGED",
-                        detail=f"{school.name}: {_settings_detail(settings)}"[:DETAIL_MAX],
-                    )
-                ],
-                at=now,
-            )
-            await db.commit()
-        except BaseException:
-            await db.rollback()  # the request commits at its end: leave nothing half-done
-            raise
+            year_group_ids: frozenset[int] = frozenset()
+            if school is not None:
+                year_group_ids, refusals = await data.year_groups_of_school(
+                    db,
+                    school,
+                    [pk_of(y, "YearGroup") for y in input.enabled_year_group_ids],
+                    field=ENABLED_YEAR_GROUP_IDS,
+                )
+            if school is not None and not refusals:
+                now = context.clock()
+                actor = Actor.of(viewer)
+                await data.save_settings(
+                    db,
+                    school_id=school.id,
+                    district_id=school.district_id,
+                    enabled=input.enabled,
+                    year_group_ids=year_group_ids,
+                    visible_sections=input.visible_sections,
+                )
+                outcome = await data.reconcile_student_logins(
+                    db, school_ids=[school.id], now=now, actor=actor
+                )
+                saved, year_groups = await data.school_with_year_groups(db, school.id)
+                settings = StudentLoginSettings.from_row(saved, year_groups)
+                await record(
+                    db,
+                    actor,
+                    [
+                        Event(
+                            district_id=school.district_id,
+                            action="STUDENT_LOGIN_SETTINGS_CHANGED",
+                            detail=f"{school.name}: {_settings_detail(settings)}"[:DETAIL_MAX],
+                        )
+                    ],
+                    at=now,
+                )
+            await finish(db, refusals)
         return UpdateStudentLoginSettingsPayload(
             settings=settings,
-            user_errors=[],
-            student_logins_created=outcome.logins_created,
-            student_logins_ended=outcome.logins_ended,
-            without_email_ids=outcome.students_without_email,
+            user_errors=user_errors(refusals),
+            student_logins_created=outcome.logins_created if outcome is not None else 0,
+            student_logins_ended=outcome.logins_ended if outcome is not None else 0,
+            without_email_ids=outcome.students_without_email if outcome is not None else (),
         )
