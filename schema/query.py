@@ -21,6 +21,7 @@ from schema.graphql_context import Info
 from schema.node import Node, from_global_id, pk_of
 from schema.relay import Connection, connection, page_request
 from schema.restrictions import signed_in
+from schema.student_data import forms, student_logins
 
 if TYPE_CHECKING:
     from schema.student_data.forms import FormAssignment
@@ -220,14 +221,10 @@ class Query:
     async def form_assignments(
         self, info: Info, first: int | None = 20, after: str | None = None
     ) -> Connection[Annotated[FormAssignment, strawberry.lazy("schema.student_data.forms")]]:
-        from schema.student_data.forms import form_assignments
-
-        return await form_assignments(info, first, after)
+        return await forms.form_assignments(info, first, after)
 
     @strawberry.field(extensions=signed_in())
     async def student_login_bill(
         self, info: Info, school_id: strawberry.ID, term_name: str
     ) -> Annotated[StudentLoginBill, strawberry.lazy("schema.student_data.student_logins")] | None:
-        from schema.student_data.student_logins import student_login_bill
-
-        return await student_login_bill(info, school_id, term_name)
+        return await student_logins.student_login_bill(info, school_id, term_name)

@@ -14,15 +14,17 @@ from permissions.roles import Role as PolicyRole
 from resolvers.directory import accounts as data
 from resolvers.directory import students as student_data
 from resolvers.portal.lifecycle import reasons_of, status_of
-from schema.directory.schools import District, School
+from schema.directory import guardians, schools, staff, students
 from schema.enums import AccountKind, PortalStatus, RevokeReason, Role
 from schema.graphql_context import Context, Info
 from schema.node import Node, to_global_id
+from schema.portal import access
 from schema.relay import Connection, connection, page_request
 from schema.restrictions import restricted
 
 if TYPE_CHECKING:
     from schema.directory.guardians import Guardian
+    from schema.directory.schools import District, School
     from schema.directory.staff import StaffMember
     from schema.directory.students import Student
     from schema.portal.access import StudentAccessGrant
@@ -44,18 +46,22 @@ class RoleGrant:
     district_id: strawberry.Private[int]
 
     @strawberry.field(description="Set when the grant covers one school.")
-    async def school(self, info: Info) -> School | None:
+    async def school(
+        self, info: Info
+    ) -> Annotated[School, strawberry.lazy("schema.directory.schools")] | None:
         if self.school_id is None:
             return None
         row = await info.context.loaders.school_by_id.load(self.school_id)
-        return School.from_row(row) if row is not None else None
+        return schools.School.from_row(row) if row is not None else None
 
     @strawberry.field(description="Set when the grant covers a whole district.")
-    async def district(self, info: Info) -> District | None:
+    async def district(
+        self, info: Info
+    ) -> Annotated[District, strawberry.lazy("schema.directory.schools")] | None:
         if self.school_id is not None:
             return None
         row = await info.context.loaders.district_by_id.load(self.district_id)
-        return District.from_row(row) if row is not None else None
+        return schools.District.from_row(row) if row is not None else None
 
     @classmethod
     def from_row(cls, row: Any) -> RoleGrant:
@@ -140,12 +146,10 @@ class Account(Node):
     async def staff_member(
         self, info: Info
     ) -> Annotated[StaffMember, strawberry.lazy("schema.directory.staff")] | None:
-        from schema.directory.staff import StaffMember
-
         if self.row.staff_member_id is None:
             return None
         row = await info.context.loaders.staff_member_by_id.load(self.row.staff_member_id)
-        return StaffMember.from_row(row) if row is not None else None
+        return staff.StaffMember.from_row(row) if row is not None else None
 
     @strawberry.field(
         description="GUARDIAN: the SIS contact record, if linked.",
@@ -154,12 +158,10 @@ class Account(Node):
     async def guardian(
         self, info: Info
     ) -> Annotated[Guardian, strawberry.lazy("schema.directory.guardians")] | None:
-        from schema.directory.guardians import Guardian
-
         if self.row.guardian_id is None:
             return None
         row = await info.context.loaders.guardian_by_id.load(self.row.guardian_id)
-        return Guardian.from_row(row) if row is not None else None
+        return guardians.Guardian.from_row(row) if row is not None else None
 
     @strawberry.field(
         description="STUDENT: the student this account belongs to.",
@@ -168,12 +170,10 @@ class Account(Node):
     async def student(
         self, info: Info
     ) -> Annotated[Student, strawberry.lazy("schema.directory.students")] | None:
-        from schema.directory.students import Student
-
         if self.row.student_id is None:
             return None
         row = await info.context.loaders.student_by_id.load(self.row.student_id)
-        return Student.from_row(row) if row is not None else None
+        return students.Student.from_row(row) if row is not None else None
 
     @strawberry.field(description="Active access to students, limited to the viewer's scope.")
     async def grants(
@@ -183,15 +183,13 @@ class Account(Node):
         after: str | None = None,
         include_revoked: bool | None = False,
     ) -> Connection[Annotated[StudentAccessGrant, strawberry.lazy("schema.portal.access")]]:
-        from schema.portal.access import StudentAccessGrant
-
         request = page_request(info, first, after, data.GRANT_ORDER)
         include_revoked = bool(include_revoked)
         loaders = info.context.loaders
         page = await loaders.grant_page_by_account_id.load((self.pk, (request, include_revoked)))
         return connection(
             page,
-            StudentAccessGrant.from_row,
+            access.StudentAccessGrant.from_row,
             lambda: loaders.grant_count_by_account_id.load((self.pk, include_revoked)),
         )
 
@@ -219,13 +217,11 @@ class Viewer:
     async def acting_as(
         self, info: Info
     ) -> Annotated[StaffMember, strawberry.lazy("schema.directory.staff")] | None:
-        from schema.directory.staff import StaffMember
-
         staff_member_id = info.context.viewer.staff_member_id
         if staff_member_id is None:
             return None
         row = await info.context.loaders.staff_member_by_id.load(staff_member_id)
-        return StaffMember.from_row(row) if row is not None else None
+        return staff.StaffMember.from_row(row) if row is not None else None
 
     @strawberry.field(
         description="Students this viewer may see, the same set every other query is filtered by."
@@ -237,8 +233,6 @@ class Viewer:
         after: str | None = None,
         search: str | None = None,
     ) -> Connection[Annotated[Student, strawberry.lazy("schema.directory.students")]]:
-        from schema.directory.students import student_connection
-
-        return await student_connection(
+        return await students.student_connection(
             info, first, after, student_data.StudentFilter(search=search)
         )

@@ -3,7 +3,7 @@ district (``District.crossSchoolLinks``, restricted to its admins)."""
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import strawberry
 from sqlalchemy.engine import Row
@@ -11,11 +11,14 @@ from sqlalchemy.engine import Row
 from resolvers.common import split_prefixed
 from resolvers.directory import cross_school as data
 from resolvers.directory.accounts import ACCOUNT_PREFIX
-from schema.directory.accounts import Account
-from schema.directory.schools import School
-from schema.directory.students import Student
+from schema.directory import accounts, schools, students
 from schema.graphql_context import Info
 from schema.relay import Connection, connection, page_request
+
+if TYPE_CHECKING:
+    from schema.directory.accounts import Account
+    from schema.directory.schools import School
+    from schema.directory.students import Student
 
 
 @strawberry.type
@@ -28,21 +31,27 @@ class CrossSchoolLink:
         return await loader.load((self.account_id, self.district_id))
 
     @strawberry.field
-    async def account(self, info: Info) -> Account:
+    async def account(
+        self, info: Info
+    ) -> Annotated[Account, strawberry.lazy("schema.directory.accounts")]:
         row = await info.context.loaders.account_by_id.load(self.account_id)
         assert row is not None  # the page was made from this account's grants
-        return Account.from_row(row)
+        return accounts.Account.from_row(row)
 
     @strawberry.field
-    async def schools(self, info: Info) -> list[School]:
+    async def schools(
+        self, info: Info
+    ) -> list[Annotated[School, strawberry.lazy("schema.directory.schools")]]:
         school_ids = list(dict.fromkeys(row.school_id for row in await self._student_rows(info)))
         rows = await info.context.loaders.school_by_id.load_many(school_ids)
-        schools = [School.from_row(row) for row in rows if row is not None]
-        return sorted(schools, key=lambda school: (school.name, school.pk))
+        found = [schools.School.from_row(row) for row in rows if row is not None]
+        return sorted(found, key=lambda school: (school.name, school.pk))
 
     @strawberry.field
-    async def students(self, info: Info) -> list[Student]:
-        return [Student.from_row(row) for row in await self._student_rows(info)]
+    async def students(
+        self, info: Info
+    ) -> list[Annotated[Student, strawberry.lazy("schema.directory.students")]]:
+        return [students.Student.from_row(row) for row in await self._student_rows(info)]
 
 
 async def cross_school_links(

@@ -10,6 +10,7 @@ from sqlalchemy.engine import Row
 from permissions.capabilities import Capability
 from resolvers.portal.lifecycle import PortalStatus as PolicyPortalStatus
 from resolvers.portal.lifecycle import reasons_of, status_of
+from schema.directory import accounts, students
 from schema.enums import PortalStatus, RevokeReason
 from schema.graphql_context import Context, Info
 from schema.node import Node, to_global_id
@@ -68,10 +69,8 @@ class Guardian(Node):
     async def students(
         self, info: Info
     ) -> list[Annotated[Student, strawberry.lazy("schema.directory.students")]]:
-        from schema.directory.students import Student
-
         rows = await info.context.loaders.students_by_guardian_id.load(self.pk)
-        return [Student.from_row(row) for row in rows]
+        return [students.Student.from_row(row) for row in rows]
 
     @strawberry.field(
         extensions=restricted(Capability.ACCOUNT_LIFECYCLE, "a contact's portal status")
@@ -98,7 +97,5 @@ class Guardian(Node):
     async def account(
         self, info: Info
     ) -> Annotated[Account, strawberry.lazy("schema.directory.accounts")] | None:
-        from schema.directory.accounts import Account
-
         row = await info.context.loaders.account_by_guardian_id.load(self.pk)
-        return Account.from_row(row) if row is not None else None
+        return accounts.Account.from_row(row) if row is not None else None

@@ -12,6 +12,7 @@ from permissions.roles import StudentSection as PolicyStudentSection
 from resolvers.directory import schools as data
 from resolvers.directory import staff as staff_data
 from resolvers.directory import students as student_data
+from schema.directory import cross_school, staff, students
 from schema.enums import StudentSection
 from schema.graphql_context import Context, Info
 from schema.node import Node, pk_of, to_global_id
@@ -58,9 +59,7 @@ class District(Node):
         Connection[Annotated[CrossSchoolLink, strawberry.lazy("schema.directory.cross_school")]]
         | None
     ):
-        from schema.directory.cross_school import cross_school_links
-
-        return await cross_school_links(info, self.pk, first, after)
+        return await cross_school.cross_school_links(info, self.pk, first, after)
 
 
 @strawberry.type
@@ -106,15 +105,13 @@ class School(Node):
         year_group_id: strawberry.ID | None = None,
         search: str | None = None,
     ) -> Connection[Annotated[Student, strawberry.lazy("schema.directory.students")]]:
-        from schema.directory.students import student_connection
-
         year_group = pk_of(year_group_id, "YearGroup") if year_group_id is not None else None
         if year_group_id is not None and year_group is None:
             year_group = -1  # an id that is not a year group matches no student
         where = student_data.StudentFilter(
             school_id=self.pk, year_group_id=year_group, search=search
         )
-        return await student_connection(info, first, after, where)
+        return await students.student_connection(info, first, after, where)
 
     @strawberry.field(
         extensions=restricted(Capability.STAFF_DIRECTORY, "a school's staff list"),
@@ -126,8 +123,6 @@ class School(Node):
         after: str | None = None,
         include_deactivated: bool | None = True,
     ) -> Connection[Annotated[StaffMember, strawberry.lazy("schema.directory.staff")]] | None:
-        from schema.directory.staff import StaffMember
-
         request = page_request(info, first, after, staff_data.ORDER)
         include_deactivated = include_deactivated is not False  # null means the default
         db = info.context.db
@@ -136,7 +131,7 @@ class School(Node):
         )
         return connection(
             page,
-            StaffMember.from_row,
+            staff.StaffMember.from_row,
             lambda: staff_data.staff_count_at_school(
                 db, self.pk, include_deactivated=include_deactivated
             ),

@@ -10,7 +10,7 @@ from sqlalchemy.engine import Row
 
 from permissions.capabilities import Capability
 from resolvers.directory import students as student_data
-from schema.directory.schools import School
+from schema.directory import accounts, schools, students
 from schema.graphql_context import Context, Info
 from schema.node import Node, to_global_id
 from schema.relay import Connection, connection, page_request
@@ -18,6 +18,7 @@ from schema.restrictions import restricted
 
 if TYPE_CHECKING:
     from schema.directory.accounts import Account
+    from schema.directory.schools import School
     from schema.directory.students import Student
 
 
@@ -59,9 +60,11 @@ class StaffMember(Node):
         return self.row.email  # type: ignore[no-any-return]
 
     @strawberry.field
-    async def schools(self, info: Info) -> list[School]:
+    async def schools(
+        self, info: Info
+    ) -> list[Annotated[School, strawberry.lazy("schema.directory.schools")]]:
         rows = await info.context.loaders.schools_by_staff_member_id.load(self.pk)
-        return [School.from_row(row) for row in rows]
+        return [schools.School.from_row(row) for row in rows]
 
     @strawberry.field
     async def sections(self, info: Info) -> list[Section]:
@@ -75,10 +78,8 @@ class StaffMember(Node):
     async def account(
         self, info: Info
     ) -> Annotated[Account, strawberry.lazy("schema.directory.accounts")] | None:
-        from schema.directory.accounts import Account
-
         row = await info.context.loaders.account_by_staff_member_id.load(self.pk)
-        return Account.from_row(row) if row is not None else None
+        return accounts.Account.from_row(row) if row is not None else None
 
 
 @strawberry.type(
@@ -97,10 +98,12 @@ class Section(Node):
         )
 
     @strawberry.field
-    async def school(self, info: Info) -> School:
+    async def school(
+        self, info: Info
+    ) -> Annotated[School, strawberry.lazy("schema.directory.schools")]:
         row = await info.context.loaders.school_by_id.load(self.school_id)
         assert row is not None
-        return School.from_row(row)
+        return schools.School.from_row(row)
 
     @strawberry.field
     async def teachers(self, info: Info) -> list[StaffMember]:
@@ -111,11 +114,11 @@ class Section(Node):
     async def students(
         self, info: Info, first: int | None = 20, after: str | None = None
     ) -> Connection[Annotated[Student, strawberry.lazy("schema.directory.students")]]:
-        from schema.directory.students import Student
-
         request = page_request(info, first, after, student_data.ORDER)
         loaders = info.context.loaders
         page = await loaders.student_page_by_section_id.load((self.pk, request))
         return connection(
-            page, Student.from_row, lambda: loaders.student_count_by_section_id.load(self.pk)
+            page,
+            students.Student.from_row,
+            lambda: loaders.student_count_by_section_id.load(self.pk),
         )

@@ -10,15 +10,18 @@ from sqlalchemy.engine import Row
 
 from permissions.capabilities import Capability
 from resolvers.directory import students as data
-from schema.directory.schools import School, YearGroup
+from schema.directory import guardians, schools
 from schema.enums import EnrolmentStatus
 from schema.graphql_context import Context, Info
 from schema.node import Node, to_global_id
+from schema.portal import access
 from schema.relay import Connection, connection, page_request
 from schema.restrictions import restricted
+from schema.student_data import audit, homework
 
 if TYPE_CHECKING:
     from schema.directory.guardians import Guardian
+    from schema.directory.schools import School, YearGroup
     from schema.portal.access import StudentPortalAccess
     from schema.student_data.audit import AccessReview
     from schema.student_data.homework import Homework, TimetableEntry
@@ -71,17 +74,21 @@ class Student(Node):
             )
 
     @strawberry.field
-    async def school(self, info: Info) -> School:
+    async def school(
+        self, info: Info
+    ) -> Annotated[School, strawberry.lazy("schema.directory.schools")]:
         row = await info.context.loaders.school_by_id.load(self.school_id)
         assert row is not None
-        return School.from_row(row)
+        return schools.School.from_row(row)
 
     @strawberry.field
-    async def year_group(self, info: Info) -> YearGroup | None:
+    async def year_group(
+        self, info: Info
+    ) -> Annotated[YearGroup, strawberry.lazy("schema.directory.schools")] | None:
         if self.year_group_id is None:
             return None
         row = await info.context.loaders.year_group_by_id.load(self.year_group_id)
-        return YearGroup.from_row(row) if row is not None else None
+        return schools.YearGroup.from_row(row) if row is not None else None
 
     @strawberry.field(
         description="Contacts on record for this student (from the SIS).",
@@ -98,9 +105,7 @@ class Student(Node):
     def portal_access(
         self,
     ) -> Annotated[StudentPortalAccess, strawberry.lazy("schema.portal.access")] | None:
-        from schema.portal.access import StudentPortalAccess
-
-        return StudentPortalAccess(student=self)
+        return access.StudentPortalAccess(student=self)
 
     @strawberry.field(
         description="Whether the student has a login of their own.",
@@ -114,17 +119,13 @@ class Student(Node):
     async def homework(
         self, info: Info, first: int | None = 20, after: str | None = None
     ) -> Connection[Annotated[Homework, strawberry.lazy("schema.student_data.homework")]] | None:
-        from schema.student_data.homework import homework_connection
-
-        return await homework_connection(info, self.pk, first, after)
+        return await homework.homework_connection(info, self.pk, first, after)
 
     @strawberry.field(extensions=restricted(Capability.TIMETABLE, "a student's timetable"))
     async def timetable(
         self, info: Info, from_: Annotated[dt.date, strawberry.argument(name="from")], to: dt.date
     ) -> list[Annotated[TimetableEntry, strawberry.lazy("schema.student_data.homework")]] | None:
-        from schema.student_data.homework import timetable_entries
-
-        return await timetable_entries(info, self.pk, from_, to)
+        return await homework.timetable_entries(info, self.pk, from_, to)
 
     @strawberry.field(
         description="Who can see this student's information, and who has looked at it.",
@@ -133,9 +134,7 @@ class Student(Node):
     def access_review(
         self,
     ) -> Annotated[AccessReview, strawberry.lazy("schema.student_data.audit")] | None:
-        from schema.student_data.audit import AccessReview
-
-        return AccessReview(student_id=self.pk)
+        return audit.AccessReview(student_id=self.pk)
 
 
 @strawberry.type
@@ -162,11 +161,9 @@ class StudentContact:
     async def guardian(
         self, info: Info
     ) -> Annotated[Guardian, strawberry.lazy("schema.directory.guardians")]:
-        from schema.directory.guardians import Guardian
-
         row = await info.context.loaders.guardian_by_id.load(self.guardian_id)
         assert row is not None
-        return Guardian.from_row(row)
+        return guardians.Guardian.from_row(row)
 
 
 async def student_connection(

@@ -11,9 +11,11 @@ from sqlalchemy.engine import Row
 from permissions.capabilities import Capability
 from resolvers.directory import accounts as account_data
 from resolvers.portal import connection_requests as request_data
+from schema.directory import accounts, staff, students
 from schema.enums import AccessCodeStatus, GrantSource
 from schema.graphql_context import Context, Info
 from schema.node import Node, to_global_id
+from schema.portal import connection_requests
 from schema.relay import Connection, connection, page_request
 from schema.restrictions import restricted
 
@@ -33,21 +35,17 @@ async def _student_capabilities(context: Context, student_id: int) -> frozenset[
     )
 
 
-async def _staff_member(info: Info, staff_member_id: int | None) -> Any:
-    from schema.directory.staff import StaffMember
-
+async def _staff_member(info: Info, staff_member_id: int | None) -> StaffMember | None:
     if staff_member_id is None:
         return None
     row = await info.context.loaders.staff_member_by_id.load(staff_member_id)
-    return StaffMember.from_row(row) if row is not None else None
+    return staff.StaffMember.from_row(row) if row is not None else None
 
 
-async def _student(info: Info, student_id: int) -> Any:
-    from schema.directory.students import Student
-
+async def _student(info: Info, student_id: int) -> Student:
     row = await info.context.loaders.student_by_id.load(student_id)
     assert row is not None
-    return Student.from_row(row)
+    return students.Student.from_row(row)
 
 
 @strawberry.type(description="One account's access to one student's information.")
@@ -79,24 +77,22 @@ class StudentAccessGrant(Node):
     async def account(
         self, info: Info
     ) -> Annotated[Account, strawberry.lazy("schema.directory.accounts")]:
-        from schema.directory.accounts import Account
-
         row = await info.context.loaders.account_by_id.load(self.row.account_id)
         assert row is not None
         through = await _student_capabilities(info.context, self.row.student_id)
-        return Account.from_row(row, granted_through=through)
+        return accounts.Account.from_row(row, granted_through=through)
 
     @strawberry.field
     async def student(
         self, info: Info
     ) -> Annotated[Student, strawberry.lazy("schema.directory.students")]:
-        return await _student(info, self.row.student_id)  # type: ignore[no-any-return]
+        return await _student(info, self.row.student_id)
 
     @strawberry.field(extensions=restricted(Capability.PORTAL_VIEW, "who revoked a grant"))
     async def revoked_by(
         self, info: Info
     ) -> Annotated[StaffMember, strawberry.lazy("schema.directory.staff")] | None:
-        return await _staff_member(info, self.row.revoked_by_staff_id)  # type: ignore[no-any-return]
+        return await _staff_member(info, self.row.revoked_by_staff_id)
 
 
 @strawberry.type
@@ -133,13 +129,13 @@ class AccessCode(Node):
     async def student(
         self, info: Info
     ) -> Annotated[Student, strawberry.lazy("schema.directory.students")]:
-        return await _student(info, self.row.student_id)  # type: ignore[no-any-return]
+        return await _student(info, self.row.student_id)
 
     @strawberry.field
     async def created_by(
         self, info: Info
     ) -> Annotated[StaffMember, strawberry.lazy("schema.directory.staff")] | None:
-        return await _staff_member(info, self.row.created_by_staff_id)  # type: ignore[no-any-return]
+        return await _staff_member(info, self.row.created_by_staff_id)
 
 
 @strawberry.type
@@ -185,8 +181,6 @@ class StudentPortalAccess:
     ) -> Connection[
         Annotated[ConnectionRequest, strawberry.lazy("schema.portal.connection_requests")]
     ]:
-        from schema.portal.connection_requests import ConnectionRequest
-
         request = page_request(info, first, after, request_data.ORDER)
         loaders = info.context.loaders
         key = self.student.pk
@@ -194,7 +188,7 @@ class StudentPortalAccess:
         now = info.context.clock()
         return connection(
             page,
-            lambda row: ConnectionRequest.from_row(row, now),
+            lambda row: connection_requests.ConnectionRequest.from_row(row, now),
             lambda: loaders.request_count_by_student_id.load(key),
         )
 

@@ -12,7 +12,7 @@ from resolvers.portal.connection_requests import effective_status
 from schema.enums import ConnectionRequestStatus
 from schema.graphql_context import Info
 from schema.node import Node, to_global_id
-from schema.portal.access import _staff_member, _student
+from schema.portal import access
 
 if TYPE_CHECKING:
     from schema.directory.staff import StaffMember
@@ -53,10 +53,10 @@ class ConnectionRequest(Node):
     async def student(
         self, info: Info
     ) -> Annotated[Student, strawberry.lazy("schema.directory.students")]:
-        return await _student(info, self.row.student_id)  # type: ignore[no-any-return]
+        return await access._student(info, self.row.student_id)
 
     @strawberry.field
     async def created_by(
         self, info: Info
     ) -> Annotated[StaffMember, strawberry.lazy("schema.directory.staff")] | None:
-        return await _staff_member(info, self.row.created_by_staff_id)  # type: ignore[no-any-return]
+        return await access._staff_member(info, self.row.created_by_staff_id)

@@ -7,7 +7,7 @@ admins, the student's guardians, the student if the section is visible).
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import strawberry
 from sqlalchemy.engine import Row
@@ -17,8 +17,11 @@ from resolvers.student_data import audit as data
 from schema.enums import AccountKind
 from schema.graphql_context import Info
 from schema.node import Node, to_global_id
-from schema.portal.access import StudentAccessGrant
+from schema.portal import access
 from schema.relay import Connection, connection, page_request
+
+if TYPE_CHECKING:
+    from schema.portal.access import StudentAccessGrant
 
 
 @strawberry.type
@@ -57,9 +60,11 @@ class AccessReview:
     student_id: strawberry.Private[int]
 
     @strawberry.field(description="Everyone with current access through the portal.")
-    async def grants(self, info: Info) -> list[StudentAccessGrant]:
+    async def grants(
+        self, info: Info
+    ) -> list[Annotated[StudentAccessGrant, strawberry.lazy("schema.portal.access")]]:
         rows = await info.context.loaders.current_grants_by_student_id.load(self.student_id)
-        return [StudentAccessGrant.from_row(row) for row in rows]
+        return [access.StudentAccessGrant.from_row(row) for row in rows]
 
     @strawberry.field(description="Who has looked at this student's information, newest first.")
     async def access_log(

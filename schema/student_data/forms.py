@@ -8,18 +8,21 @@ and assignee are on the path to a visible assignment.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import strawberry
 from sqlalchemy.engine import Row
 
 from resolvers.student_data import forms as data
-from schema.directory.accounts import Account
-from schema.directory.students import Student
+from schema.directory import accounts, students
 from schema.enums import FormAssignmentStatus, QuestionType
 from schema.graphql_context import Info
 from schema.node import Node, to_global_id
 from schema.relay import Connection, connection, page_request
+
+if TYPE_CHECKING:
+    from schema.directory.accounts import Account
+    from schema.directory.students import Student
 
 
 @strawberry.type
@@ -88,17 +91,21 @@ class FormAssignment(Node):
         return Form.from_row(row)
 
     @strawberry.field
-    async def student(self, info: Info) -> Student:
+    async def student(
+        self, info: Info
+    ) -> Annotated[Student, strawberry.lazy("schema.directory.students")]:
         row = await info.context.loaders.student_by_id.load(self.student_id)
         assert row is not None
-        return Student.from_row(row)
+        return students.Student.from_row(row)
 
     @strawberry.field
-    async def assignee(self, info: Info) -> Account | None:
+    async def assignee(
+        self, info: Info
+    ) -> Annotated[Account, strawberry.lazy("schema.directory.accounts")] | None:
         if self.assignee_account_id is None:
             return None
         row = await info.context.loaders.account_by_id.load(self.assignee_account_id)
-        return Account.from_row(row) if row is not None else None
+        return accounts.Account.from_row(row) if row is not None else None
 
 
 async def form_assignments(

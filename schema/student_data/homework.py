@@ -8,16 +8,19 @@ batches.
 from __future__ import annotations
 
 import datetime as dt
-from typing import Any
+from typing import TYPE_CHECKING, Annotated, Any
 
 import strawberry
 from sqlalchemy.engine import Row
 
 from resolvers.student_data import homework as data
-from schema.directory.staff import StaffMember
+from schema.directory import staff
 from schema.graphql_context import Info
 from schema.node import Node, to_global_id
 from schema.relay import BadUserInput, Connection, connection, page_request
+
+if TYPE_CHECKING:
+    from schema.directory.staff import StaffMember
 
 # Two months of lessons at most: the range bounds the rows of one request.
 MAX_TIMETABLE_DAYS = 62
@@ -46,10 +49,12 @@ class Homework(Node):
     @strawberry.field(
         description="The staff record the homework was recorded as (not the login account)."
     )
-    async def recorded_by(self, info: Info) -> StaffMember:
+    async def recorded_by(
+        self, info: Info
+    ) -> Annotated[StaffMember, strawberry.lazy("schema.directory.staff")]:
         row = await info.context.loaders.staff_member_by_id.load(self.recorded_by_staff_id)
         assert row is not None  # a foreign key; staff records are never deleted
-        return StaffMember.from_row(row)
+        return staff.StaffMember.from_row(row)
 
 
 @strawberry.type

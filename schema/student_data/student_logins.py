@@ -8,20 +8,25 @@ argument, not the object being resolved.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING, Annotated
+
 import strawberry
 
 from permissions.capabilities import Capability
 from permissions.errors import Forbidden
 from resolvers.student_data import student_logins as data
-from schema.directory.schools import School
+from schema.directory import schools
 from schema.graphql_context import Info
 from schema.node import pk_of
 from schema.relay import BadUserInput
 
+if TYPE_CHECKING:
+    from schema.directory.schools import School
+
 
 @strawberry.type
 class StudentLoginBill:
-    school: School
+    school: Annotated[School, strawberry.lazy("schema.directory.schools")]
     term_name: str
     students_with_logins: int
     amount: int = strawberry.field(description="In minor units of the currency (50 = 50p).")
@@ -50,7 +55,7 @@ async def student_login_bill(
         last_day=term.end_date,
     )
     return StudentLoginBill(
-        school=School.from_row(school),
+        school=schools.School.from_row(school),
         term_name=term.title,
         students_with_logins=students,
         amount=students * school.price_per_student_per_term,
