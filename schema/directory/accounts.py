@@ -9,8 +9,6 @@ import strawberry
 from sqlalchemy.engine import Row
 
 from permissions.capabilities import Capability
-from permissions.roles import AccountKind as PolicyAccountKind
-from permissions.roles import Role as PolicyRole
 from resolvers.directory import accounts as data
 from resolvers.directory import students as student_data
 from resolvers.portal.lifecycle import reasons_of, status_of
@@ -65,7 +63,7 @@ class RoleGrant:
 
     @classmethod
     def from_row(cls, row: Any) -> RoleGrant:
-        role = row.role if isinstance(row.role, PolicyRole) else PolicyRole(row.role)
+        role = row.role if isinstance(row.role, Role) else Role(row.role)
         return cls(role=role, school_id=row.school_id, district_id=row.district_id)
 
 
@@ -94,7 +92,7 @@ class Account(Node):
     ) -> Account:
         return cls(
             id=to_global_id("Account", row.id),
-            kind=PolicyAccountKind(row.kind),
+            kind=AccountKind(row.kind),
             display_name=row.display_name,
             portal_status=status_of(row),
             revoke_reasons=[] if row.revoked_at is not None else reasons_of(row),

@@ -8,7 +8,6 @@ import strawberry
 from sqlalchemy.engine import Row
 
 from permissions.capabilities import Capability
-from resolvers.portal.lifecycle import PortalStatus as PolicyPortalStatus
 from resolvers.portal.lifecycle import reasons_of, status_of
 from schema.directory import accounts, students
 from schema.enums import PortalStatus, RevokeReason
@@ -80,7 +79,7 @@ class Guardian(Node):
         if account is not None:
             return status_of(account)
         eligible = await info.context.loaders.eligible_by_guardian_id.load(self.pk)
-        return PolicyPortalStatus.READY_TO_PROVISION if eligible else PolicyPortalStatus.NONE
+        return PortalStatus.READY_TO_PROVISION if eligible else PortalStatus.NONE
 
     @strawberry.field(
         extensions=restricted(

@@ -8,7 +8,6 @@ import strawberry
 from sqlalchemy.engine import Row
 
 from permissions.capabilities import Capability
-from permissions.roles import StudentSection as PolicyStudentSection
 from resolvers.directory import schools as data
 from resolvers.directory import staff as staff_data
 from resolvers.directory import students as student_data
@@ -191,9 +190,7 @@ class StudentLoginSettings:
             enabled_year_groups=[
                 YearGroup.from_row(y) for y in year_groups if y.student_logins_enabled
             ],
-            visible_sections=[
-                PolicyStudentSection(s) for s in school.student_visible_sections.split()
-            ],
+            visible_sections=[StudentSection(s) for s in school.student_visible_sections.split()],
             price_per_student_per_term=school.price_per_student_per_term,
             currency=school.currency,
         )

@@ -12,7 +12,6 @@ from typing import TYPE_CHECKING, Annotated, Any
 import strawberry
 from sqlalchemy.engine import Row
 
-from permissions.roles import AccountKind as PolicyAccountKind
 from resolvers.student_data import audit as data
 from schema.enums import AccountKind
 from schema.graphql_context import Info
@@ -50,7 +49,7 @@ class AccessEvent(Node):
             id=to_global_id("AccessEvent", row.id),
             at=row.at,
             actor_name=row.actor_name,
-            actor_kind=PolicyAccountKind(row.actor_kind) if row.actor_kind is not None else None,
+            actor_kind=AccountKind(row.actor_kind) if row.actor_kind is not None else None,
             action=row.action,
         )
 
