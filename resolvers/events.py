@@ -16,7 +16,7 @@ import sqlalchemy as sa
 
 from permissions.viewer import Viewer
 from resolvers.db import Db
-from resolvers.tables import ACCESS_EVENTS
+from resolvers.tables import ACCESS_EVENTS, AccessAction
 
 SIS_SYNC_ACTOR = "SIS sync"
 SYSTEM_ACTOR = "Access Graph"
@@ -48,7 +48,7 @@ SYSTEM = Actor(name=SYSTEM_ACTOR)
 @dataclass(frozen=True, slots=True)
 class Event:
     district_id: int
-    action: str
+    action: AccessAction
     student_id: int | None = None
     detail: str | None = None
 
@@ -93,7 +93,7 @@ class ReadLog:
             Event(
                 district_id=district_id,
                 student_id=student_id,
-                action="STUDENT_PROFILE",
+                action=AccessAction.STUDENT_PROFILE,
                 detail="read " + ", ".join(sorted(names)),
             )
             for (student_id, district_id), names in sorted(self.fields.items())

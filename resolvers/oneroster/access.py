@@ -9,7 +9,15 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from permissions.roles import AccountKind
-from resolvers.tables import ACCESS_EVENTS, ACCOUNTS, CONTACTS, GRANTS, STUDENTS, EnrolmentStatus
+from resolvers.tables import (
+    ACCESS_EVENTS,
+    ACCOUNTS,
+    CONTACTS,
+    GRANTS,
+    STUDENTS,
+    AccessAction,
+    EnrolmentStatus,
+)
 
 SIS_ACTOR_NAME = "SIS sync"
 CUSTODY_REVOKE_REASON = "custody restriction"
@@ -88,7 +96,7 @@ async def revoke_restricted_grants(
                 "actor_staff_id": None,
                 "actor_kind": None,
                 "actor_name": SIS_ACTOR_NAME,
-                "action": "GRANT_REVOKED",
+                "action": AccessAction.GRANT_REVOKED,
                 "detail": f"grant {grant.id} revoked: custody restriction recorded in the SIS",
             }
             for grant in grants

@@ -27,16 +27,12 @@ from resolvers.tables import (
     GRANTS,
     SCHOOLS,
     STUDENTS,
+    AccessAction,
     AccessCodeStatus,
     EnrolmentStatus,
     GrantSource,
 )
 from resolvers.writes import Refusal, lock_rows
-
-CODE_ISSUED = "ACCESS_CODE_ISSUED"
-CODE_RESET = "ACCESS_CODE_RESET"
-CODE_REDEEMED = "ACCESS_CODE_REDEEMED"
-GRANT_CREATED = "GRANT_CREATED"
 
 # One answer for a mistyped, unknown, reset or otherwise unusable code: the
 # person typing learns nothing about which (see docs/adr/0002).
@@ -72,7 +68,7 @@ async def _active_codes(db: Db, student_ids: Sequence[int]) -> dict[int, Row[Any
 
 
 async def _issue(
-    db: Db, actor: Actor, students: Sequence[Row[Any]], *, now: dt.datetime, action: str
+    db: Db, actor: Actor, students: Sequence[Row[Any]], *, now: dt.datetime, action: AccessAction
 ) -> dict[int, Row[Any]]:
     """A new ACTIVE code for each student (one INSERT), audited."""
     if not students:
@@ -117,7 +113,11 @@ async def enable_portal_access(
     ids = [s.id for s in students]
     codes = await _active_codes(db, ids)
     made = await _issue(
-        db, actor, [s for s in students if s.id not in codes], now=now, action=CODE_ISSUED
+        db,
+        actor,
+        [s for s in students if s.id not in codes],
+        now=now,
+        action=AccessAction.ACCESS_CODE_ISSUED,
     )
     codes.update(made)
     return [codes[i] for i in ids]
@@ -149,7 +149,7 @@ async def replace_codes(
             [
                 Event(
                     row.district_id,
-                    CODE_RESET,
+                    AccessAction.ACCESS_CODE_RESET,
                     student_id=row.student_id,
                     detail=f"access code {row.id}",
                 )
@@ -157,7 +157,7 @@ async def replace_codes(
             ],
             at=now,
         )
-    made = await _issue(db, actor, students, now=now, action=CODE_ISSUED)
+    made = await _issue(db, actor, students, now=now, action=AccessAction.ACCESS_CODE_ISSUED)
     return [made[i] for i in ids]
 
 
@@ -236,7 +236,7 @@ async def redeem_access_code(
         extra_events=[
             Event(
                 access_code.district_id,
-                CODE_REDEEMED,
+                AccessAction.ACCESS_CODE_REDEEMED,
                 student_id=student.id,
                 detail=f"access code {access_code.id}",
             )
@@ -295,7 +295,7 @@ async def create_grant(
             *extra_events,
             Event(
                 district_id,
-                GRANT_CREATED,
+                AccessAction.GRANT_CREATED,
                 student_id=student_id,
                 detail=f"grant {grant.id} ({source}) to account {account_id}",
             ),

@@ -35,6 +35,7 @@ from resolvers.tables import (
     CONTACTS,
     DISTRICTS,
     SCHOOLS,
+    AccessAction,
     ConnectionRequestStatus,
     GrantSource,
 )
@@ -44,10 +45,6 @@ LIFETIME = dt.timedelta(days=30)
 MAX_FAILED_PINS = 5
 PIN_DIGITS = 4
 
-REQUEST_CREATED = "CONNECTION_REQUEST_CREATED"
-REQUEST_DELETED = "CONNECTION_REQUEST_DELETED"
-REQUEST_ACTIVATED = "CONNECTION_REQUEST_ACTIVATED"
-REQUEST_LOCKED = "CONNECTION_REQUEST_LOCKED"
 
 # argon2id with OWASP's minimum cost (19 MiB, 2 passes, 1 lane): a 4-digit
 # PIN is protected by the attempt limit and the lock, not by the hash's cost,
@@ -236,7 +233,7 @@ async def create_connection_request(
         [
             Event(
                 student.district_id,
-                REQUEST_CREATED,
+                AccessAction.CONNECTION_REQUEST_CREATED,
                 student_id=student.id,
                 detail=f"connection request {request.id}",
             )
@@ -314,7 +311,7 @@ async def delete_connection_request(
         [
             Event(
                 current.district_id,
-                REQUEST_DELETED,
+                AccessAction.CONNECTION_REQUEST_DELETED,
                 student_id=current.student_id,
                 detail=f"connection request {current.id}",
             )
@@ -403,7 +400,7 @@ async def activate_connection(
                 [
                     Event(
                         request.district_id,
-                        REQUEST_LOCKED,
+                        AccessAction.CONNECTION_REQUEST_LOCKED,
                         student_id=request.student_id,
                         detail=f"connection request {request.id}: {failed} wrong PINs",
                     )
@@ -430,7 +427,7 @@ async def activate_connection(
     )
     activated = Event(
         request.district_id,
-        REQUEST_ACTIVATED,
+        AccessAction.CONNECTION_REQUEST_ACTIVATED,
         student_id=request.student_id,
         detail=f"connection request {request.id} by account {viewer.account_id}",
     )

@@ -44,15 +44,12 @@ from resolvers.tables import (
     SESSIONS,
     STAFF_SCHOOLS,
     STUDENTS,
+    AccessAction,
     EnrolmentStatus,
     GrantSource,
 )
 from resolvers.writes import Refusal, lock_rows, not_found
 
-ACCOUNT_PROVISIONED = "ACCOUNT_PROVISIONED"
-ACCOUNT_REVOKED = "ACCOUNT_REVOKED"
-GRANT_CREATED = "GRANT_CREATED"
-GRANT_REVOKED = "GRANT_REVOKED"
 REVOKED_WITH_ACCOUNT = "Account revoked"
 
 LIFECYCLE = Capability.ACCOUNT_LIFECYCLE
@@ -359,7 +356,7 @@ async def provision_accounts(
         events.append(
             Event(
                 g.district_id,
-                ACCOUNT_PROVISIONED,
+                AccessAction.ACCOUNT_PROVISIONED,
                 student_id=g.student_id,
                 detail=f"account {g.account_id}",
             )
@@ -367,7 +364,7 @@ async def provision_accounts(
         events.append(
             Event(
                 g.district_id,
-                GRANT_CREATED,
+                AccessAction.GRANT_CREATED,
                 student_id=g.student_id,
                 detail=f"grant {g.id} (SIS_SYNC) to account {g.account_id}",
             )
@@ -427,11 +424,12 @@ async def revoke_accounts(
         .returning(GRANTS.c.id, GRANTS.c.account_id, GRANTS.c.student_id, GRANTS.c.district_id)
     )
     events = [
-        Event(t.district_id, ACCOUNT_REVOKED, detail=f"account {t.row.id}") for t in targets
+        Event(t.district_id, AccessAction.ACCOUNT_REVOKED, detail=f"account {t.row.id}")
+        for t in targets
     ] + [
         Event(
             g.district_id,
-            GRANT_REVOKED,
+            AccessAction.GRANT_REVOKED,
             student_id=g.student_id,
             detail=f"grant {g.id} of account {g.account_id}: account revoked",
         )

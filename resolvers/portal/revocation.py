@@ -20,10 +20,9 @@ from sqlalchemy.engine import Row
 from resolvers.db import Db
 from resolvers.events import Actor, Event, record
 from resolvers.portal.access_writes import replace_codes
-from resolvers.tables import ACCESS_CODES, GRANTS, AccessCodeStatus, GrantSource
+from resolvers.tables import ACCESS_CODES, GRANTS, AccessAction, AccessCodeStatus, GrantSource
 from resolvers.writes import Refusal
 
-GRANT_REVOKED = "GRANT_REVOKED"
 REVOKED_IN_VIEW = "Revoked by staff"
 
 
@@ -93,7 +92,7 @@ async def revoke_student_access(
         [
             Event(
                 g.district_id,
-                GRANT_REVOKED,
+                AccessAction.GRANT_REVOKED,
                 student_id=g.student_id,
                 detail=f"grant {g.id} of account {account_id}",
             )

@@ -51,6 +51,7 @@ from resolvers.tables import (
     SESSIONS,
     STUDENTS,
     YEAR_GROUPS,
+    AccessAction,
     EnrolmentStatus,
     GrantSource,
 )
@@ -475,14 +476,18 @@ async def reconcile_student_logins(
         events.append(
             Event(
                 district_id=row.district_id,
-                action="STUDENT_LOGIN_ENDED",
+                action=AccessAction.STUDENT_LOGIN_ENDED,
                 student_id=student_id,
                 detail=row.revoke_reason,
             )
         )
     enabled = sorted({int(r.student_id): int(r.district_id) for r in granted}.items())
     events.extend(
-        Event(district_id=district_id, action="STUDENT_LOGIN_ENABLED", student_id=student_id)
+        Event(
+            district_id=district_id,
+            action=AccessAction.STUDENT_LOGIN_ENABLED,
+            student_id=student_id,
+        )
         for student_id, district_id in enabled
     )
     await record(db, actor, events, at=now)

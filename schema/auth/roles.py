@@ -18,6 +18,7 @@ from resolvers import events
 from resolvers.auth import roles
 from resolvers.db import Db
 from resolvers.directory import accounts as account_data
+from resolvers.tables import AccessAction
 from resolvers.writes import Refusal, not_found
 from schema.directory.accounts import Account
 from schema.enums import Role
@@ -140,7 +141,7 @@ async def _account(db: Db, account_id: int) -> Account:
     return Account.from_row(row)
 
 
-def _event(action: str, role: Role, target: _Target) -> events.Event:
+def _event(action: AccessAction, role: Role, target: _Target) -> events.Event:
     where = target.place.name
     return events.Event(
         district_id=target.place.district_id,
@@ -181,7 +182,10 @@ class RoleMutations:
                         db, account_id=target.account_id, role=role, place=target.place, now=now
                     )
                     await events.record(
-                        db, events.Actor.of(viewer), [_event("ROLE_GRANTED", role, target)], at=now
+                        db,
+                        events.Actor.of(viewer),
+                        [_event(AccessAction.ROLE_GRANTED, role, target)],
+                        at=now,
                     )
                 account = await _account(db, target.account_id)
             await finish(db, refusals)
@@ -228,7 +232,10 @@ class RoleMutations:
                     db, account_id=target.account_id, role=role, place=target.place
                 )
                 await events.record(
-                    db, events.Actor.of(viewer), [_event("ROLE_REVOKED", role, target)], at=now
+                    db,
+                    events.Actor.of(viewer),
+                    [_event(AccessAction.ROLE_REVOKED, role, target)],
+                    at=now,
                 )
                 account = await _account(db, target.account_id)
             await finish(db, refusals)

@@ -18,6 +18,7 @@ from resolvers.auth import sign_in as auth
 from resolvers.auth import staff_links
 from resolvers.auth.roles import account_reached_with, managed_account, narrowed
 from resolvers.directory import accounts as account_data
+from resolvers.tables import AccessAction
 from resolvers.writes import Refusal, not_found
 from schema.directory.accounts import Account
 from schema.errors import UserError
@@ -87,7 +88,9 @@ def _termination_events(
     )
     if students:
         return [
-            events.Event(district_id=d, student_id=s, action="SESSIONS_TERMINATED", detail=detail)
+            events.Event(
+                district_id=d, student_id=s, action=AccessAction.SESSIONS_TERMINATED, detail=detail
+            )
             for d, s in students
         ]
     districts = {
@@ -104,7 +107,7 @@ def _termination_events(
         # The account is the viewer's own: recorded where the viewer holds the role.
         districts = {r.district_id for r in narrowed(viewer, capability).scope.roles}
     return [
-        events.Event(district_id=d, action="SESSIONS_TERMINATED", detail=detail)
+        events.Event(district_id=d, action=AccessAction.SESSIONS_TERMINATED, detail=detail)
         for d in sorted(districts)
     ]
 
@@ -226,7 +229,7 @@ class SessionMutations:
                         [
                             events.Event(
                                 district_id=staff.district_id,
-                                action="ACCOUNT_LINKED_TO_STAFF",
+                                action=AccessAction.ACCOUNT_LINKED_TO_STAFF,
                                 detail=(
                                     f"Account {account.id} ({account.display_name}) now records "
                                     f"as staff member {staff.id} ({staff.given_name} "

@@ -19,6 +19,7 @@ from permissions.capabilities import Capability
 from permissions.roles import AccountKind
 from resolvers.events import Actor, Event, record
 from resolvers.student_data import forms_writes as data
+from resolvers.tables import AccessAction
 from resolvers.writes import Refusal
 from schema.enums import FormAssignmentStatus, QuestionType
 from schema.errors import UserError
@@ -211,7 +212,7 @@ class FormMutation:
                     [
                         Event(
                             district_id=row.district_id,
-                            action="FORM_ASSIGNED",
+                            action=AccessAction.FORM_ASSIGNED,
                             student_id=row.student_id,
                             detail=f"Form '{form.title}' assigned to {audience}",
                         )
@@ -259,7 +260,7 @@ class FormMutation:
                         [
                             Event(
                                 district_id=assignment.district_id,
-                                action="FORM_SUBMITTED",
+                                action=AccessAction.FORM_SUBMITTED,
                                 student_id=assignment.student_id,
                                 detail=f"Form assignment {assignment.id} submitted",
                             )

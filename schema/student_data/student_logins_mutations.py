@@ -14,6 +14,7 @@ import strawberry
 from permissions.capabilities import Capability
 from resolvers.events import Actor, Event, record
 from resolvers.student_data import student_logins_writes as data
+from resolvers.tables import AccessAction
 from schema.directory.schools import StudentLoginSettings
 from schema.directory.students import Student
 from schema.enums import StudentSection
@@ -119,7 +120,7 @@ class StudentLoginMutation:
                     [
                         Event(
                             district_id=school.district_id,
-                            action="STUDENT_LOGIN_SETTINGS_CHANGED",
+                            action=AccessAction.STUDENT_LOGIN_SETTINGS_CHANGED,
                             detail=f"{school.name}: {_settings_detail(settings)}"[:DETAIL_MAX],
                         )
                     ],
