@@ -17,8 +17,8 @@ from sqlalchemy.ext.asyncio import AsyncSession
 
 from loadtest.clients import Exchange, Tally
 from loadtest.harness import latency_line
-from resolvers import tables
 from resolvers.db import Db, create_engine
+from resolvers.tables import ACCESS_CODES, ACCESS_EVENTS, HOMEWORK
 
 
 @dataclass(frozen=True)
@@ -239,13 +239,6 @@ def _clear(exchange: Exchange) -> bool:
     )
 
 
-CODES = tables.AccessCode.__table__
-
-EVENTS = tables.AccessEvent.__table__
-
-HOMEWORK = tables.Homework.__table__
-
-
 async def judge_writes(url: str, observed: Observed, verdict: Verdict) -> None:
     """Compare what the clients were told with what the database holds."""
     say = verdict.say
@@ -303,7 +296,9 @@ async def _check_codes(db: Db, observed: Observed, verdict: Verdict) -> None:
         return
     pk = {gid: _student_pk(gid) for gid in students}
     rows = await db.all(
-        sa.select(CODES).where(CODES.c.student_id.in_(list(pk.values()))).order_by(CODES.c.id)
+        sa.select(ACCESS_CODES)
+        .where(ACCESS_CODES.c.student_id.in_(list(pk.values())))
+        .order_by(ACCESS_CODES.c.id)
     )
     gid_of = {value: key for key, value in pk.items()}
     active: dict[str, list[str]] = {gid: [] for gid in students}
@@ -353,9 +348,9 @@ async def _check_codes(db: Db, observed: Observed, verdict: Verdict) -> None:
         f"and issued codes for a whole batch of {len(next(iter(batches)))}",
     )
     events = await db.all(
-        sa.select(EVENTS.c.action, EVENTS.c.detail).where(
-            EVENTS.c.student_id.in_(list(pk.values())),
-            EVENTS.c.action.in_(["ACCESS_CODE_ISSUED", "ACCESS_CODE_RESET"]),
+        sa.select(ACCESS_EVENTS.c.action, ACCESS_EVENTS.c.detail).where(
+            ACCESS_EVENTS.c.student_id.in_(list(pk.values())),
+            ACCESS_EVENTS.c.action.in_(["ACCESS_CODE_ISSUED", "ACCESS_CODE_RESET"]),
         )
     )
     counted: dict[tuple[str, str], int] = {}

@@ -34,9 +34,19 @@ from sqlalchemy.ext.asyncio import AsyncSession
 from gql.http.app import signer_for
 from gql.settings import Settings
 from loadtest.procfs import child_pids, process_command_line
-from resolvers import tables
 from resolvers.auth import sessions
 from resolvers.db import Db, create_engine
+from resolvers.tables import (
+    ACCOUNTS,
+    CONTACTS,
+    DISTRICTS,
+    GRANTS,
+    GUARDIANS,
+    ROLE_GRANTS,
+    SECTION_TEACHERS,
+    STAFF,
+    STUDENTS,
+)
 
 HOST = "127.0.0.1"
 
@@ -171,25 +181,6 @@ def role_mix(clients: int) -> list[str]:
             if mix.count(role) < counts[role]:
                 mix.append(role)
     return mix
-
-
-ACCOUNTS = tables.Account.__table__
-
-GUARDIANS = tables.Guardian.__table__
-
-CONTACTS = tables.StudentContact.__table__
-
-STUDENTS = tables.Student.__table__
-
-GRANTS = tables.StudentAccessGrant.__table__
-
-STAFF = tables.StaffMember.__table__
-
-ROLE_GRANTS = tables.RoleGrant.__table__
-
-SECTION_TEACHERS = tables.SectionTeacher.__table__
-
-DISTRICTS = tables.District.__table__
 
 
 async def _provision_guardians(db: Db, district_id: int, now: dt.datetime) -> None:

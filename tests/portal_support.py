@@ -15,10 +15,10 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from gql.http.context import graphql_context
 from gql.outbound.links import SignedLinks
 from permissions.viewer import ANONYMOUS
-from resolvers import tables
 from resolvers.auth.rate_limits import MemoryRateLimiter
 from resolvers.db import Db
 from resolvers.events import record_reads
+from resolvers.tables import ACCESS_EVENTS, ACCOUNTS, CONTACTS, GUARDIANS, SESSIONS
 from resolvers.viewers import load_viewer
 from schema.graphql_context import Policy
 from tests.client import SETTINGS, Result, served_schema
@@ -83,11 +83,10 @@ async def add_account(
     name: str | None = None,
 ) -> int:
     """An account with a live session, registered in ``world`` as ``key``."""
-    accounts = tables.Account.__table__
     async with engine.begin() as c:
         account_id = (
             await c.execute(
-                sa.insert(accounts)
+                sa.insert(ACCOUNTS)
                 .values(
                     kind=kind,
                     email=email or f"{key}@home.example.com",
@@ -95,11 +94,11 @@ async def add_account(
                     created_at=NOW,
                     guardian_id=world[guardian] if guardian else None,
                 )
-                .returning(accounts.c.id)
+                .returning(ACCOUNTS.c.id)
             )
         ).scalar_one()
         await c.execute(
-            sa.insert(tables.Session.__table__).values(
+            sa.insert(SESSIONS).values(
                 id=f"session-{key}",
                 account_id=account_id,
                 family_id=f"family-{key}",
@@ -122,14 +121,16 @@ async def rows(engine: AsyncEngine, table: Any, *where: Any, order: Any = None) 
 async def actions(engine: AsyncEngine, *, student_id: int | None = None) -> list[tuple[Any, ...]]:
     """The audit trail of changes: (action, student id, actor name, detail),
     oldest first (reads, STUDENT_PROFILE, left out)."""
-    events = tables.AccessEvent.__table__
     query = sa.select(
-        events.c.action, events.c.student_id, events.c.actor_name, events.c.detail
-    ).where(events.c.action != "STUDENT_PROFILE")
+        ACCESS_EVENTS.c.action,
+        ACCESS_EVENTS.c.student_id,
+        ACCESS_EVENTS.c.actor_name,
+        ACCESS_EVENTS.c.detail,
+    ).where(ACCESS_EVENTS.c.action != "STUDENT_PROFILE")
     if student_id is not None:
-        query = query.where(events.c.student_id == student_id)
+        query = query.where(ACCESS_EVENTS.c.student_id == student_id)
     async with engine.connect() as c:
-        return [tuple(r) for r in (await c.execute(query.order_by(events.c.id))).all()]
+        return [tuple(r) for r in (await c.execute(query.order_by(ACCESS_EVENTS.c.id))).all()]
 
 
 async def matrix(
@@ -173,11 +174,9 @@ async def families_who_left(
 ) -> list[int]:
     """``count`` contacts of s4 (withdrawn) with accounts and live sessions:
     READY_TO_REVOKE, no current students."""
-    guardians = tables.Guardian.__table__
-    accounts = tables.Account.__table__
     async with engine.begin() as c:
         await c.execute(
-            sa.insert(guardians),
+            sa.insert(GUARDIANS),
             [
                 {
                     "district_id": world["north"],
@@ -192,16 +191,16 @@ async def families_who_left(
         guardian_ids = (
             (
                 await c.execute(
-                    sa.select(guardians.c.id)
-                    .where(guardians.c.sourced_id.like(f"{prefix}%"))
-                    .order_by(guardians.c.id)
+                    sa.select(GUARDIANS.c.id)
+                    .where(GUARDIANS.c.sourced_id.like(f"{prefix}%"))
+                    .order_by(GUARDIANS.c.id)
                 )
             )
             .scalars()
             .all()
         )
         await c.execute(
-            sa.insert(tables.StudentContact.__table__),
+            sa.insert(CONTACTS),
             [
                 {
                     "district_id": world["north"],
@@ -214,7 +213,7 @@ async def families_who_left(
             ],
         )
         await c.execute(
-            sa.insert(accounts),
+            sa.insert(ACCOUNTS),
             [
                 {
                     "kind": "GUARDIAN",
@@ -230,14 +229,14 @@ async def families_who_left(
             int(a)
             for a in (
                 await c.execute(
-                    sa.select(accounts.c.id)
-                    .where(accounts.c.guardian_id.in_(guardian_ids))
-                    .order_by(accounts.c.id)
+                    sa.select(ACCOUNTS.c.id)
+                    .where(ACCOUNTS.c.guardian_id.in_(guardian_ids))
+                    .order_by(ACCOUNTS.c.id)
                 )
             ).scalars()
         ]
         await c.execute(
-            sa.insert(tables.Session.__table__),
+            sa.insert(SESSIONS),
             [
                 {
                     "id": f"session-{prefix}{i}",

@@ -14,6 +14,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from permissions.errors import NOT_LINKED_MESSAGE
 from resolvers import tables
 from resolvers.portal.codes import ALPHABET
+from resolvers.tables import ACCESS_CODES, GRANTS, ROLE_GRANTS, SECTION_TEACHERS
 from tests.client import StatementCounter, gid
 from tests.clock import NOW
 from tests.portal_support import PortalRunner, actions, add_account, matrix, rows
@@ -52,8 +53,6 @@ INVALID = {
     "field": ["input", "code"],
 }
 S1_CODE = "ACDE-FGHJ-KMNP"
-CODES = tables.AccessCode.__table__
-GRANTS = tables.StudentAccessGrant.__table__
 
 
 @pytest.fixture
@@ -95,7 +94,7 @@ async def test_enabling_returns_the_existing_code_and_makes_one_for_students_wit
     assert made["status"] == "ACTIVE"
     assert made["student"] == {"displayName": "Charles Babbage"}
     assert shown(made["code"])
-    stored = await rows(engine, tables.AccessCode, CODES.c.student_id == world["s3"])
+    stored = await rows(engine, tables.AccessCode, ACCESS_CODES.c.student_id == world["s3"])
     assert [(r.code, r.status, r.created_by_staff_id, r.created_at) for r in stored] == [
         (made["code"].replace("-", ""), "ACTIVE", world["enrol_a_staff"], NOW)
     ]
@@ -121,7 +120,7 @@ async def test_a_student_named_twice_gets_one_code(
     result = await runner.run("admin_a", ENABLE, ids=[s3, s3])
     assert result.data is not None
     assert len(result.data["enablePortalAccess"]["accessCodes"]) == 1
-    assert len(await rows(engine, tables.AccessCode, CODES.c.student_id == world["s3"])) == 1
+    assert len(await rows(engine, tables.AccessCode, ACCESS_CODES.c.student_id == world["s3"])) == 1
 
 
 async def test_ids_out_of_scope_malformed_or_of_another_type_are_not_found_and_nothing_changes(
@@ -188,7 +187,7 @@ async def test_resetting_replaces_the_code_and_keeps_existing_grants(
     assert new["status"] == "ACTIVE"
     assert new["code"] != S1_CODE
     assert shown(new["code"])
-    codes = await rows(engine, tables.AccessCode, CODES.c.student_id == world["s1"])
+    codes = await rows(engine, tables.AccessCode, ACCESS_CODES.c.student_id == world["s1"])
     assert [(c.code, c.status, c.reset_at) for c in codes] == [
         ("ACDEFGHJKMNP", "RESET", NOW),
         (new["code"].replace("-", ""), "ACTIVE", None),
@@ -437,14 +436,14 @@ async def test_codes_need_the_capability_on_each_student_not_only_somewhere(
     # but enrol_a manages codes only at school A.
     async with engine.begin() as c:
         await c.execute(
-            sa.insert(tables.SectionTeacher.__table__).values(
+            sa.insert(SECTION_TEACHERS).values(
                 section_id=world["b_sci"],
                 staff_member_id=world["enrol_a_staff"],
                 district_id=world["north"],
             )
         )
         await c.execute(
-            sa.insert(tables.RoleGrant.__table__).values(
+            sa.insert(ROLE_GRANTS).values(
                 district_id=world["north"],
                 staff_member_id=world["enrol_a_staff"],
                 role="TEACHER",

@@ -25,6 +25,7 @@ from gql.settings import OidcProvider
 from resolvers import tables
 from resolvers.auth import sign_in as auth
 from resolvers.db import Db
+from resolvers.tables import ACCOUNTS, STAFF
 from tests.auth_client import AppClient, auth_settings, error_code, graphql, rows, serving
 from tests.oidc_provider import CLIENT_ID, CLIENT_SECRET, Login, LoopbackProvider, running_provider
 from tests.snapshots import snapshot
@@ -219,7 +220,7 @@ async def test_google_workspace_staff_get_a_staff_account_linked_to_their_record
     async with engine.begin() as c:
         staff_id = (
             await c.execute(
-                sa.insert(tables.StaffMember.__table__)
+                sa.insert(STAFF)
                 .values(
                     district_id=world["north"],
                     sourced_id="gina",
@@ -227,7 +228,7 @@ async def test_google_workspace_staff_get_a_staff_account_linked_to_their_record
                     family_name="Google",
                     email="gina@north.example.edu",
                 )
-                .returning(tables.StaffMember.__table__.c.id)
+                .returning(STAFF.c.id)
             )
         ).scalar_one()
     login = Login(
@@ -428,11 +429,10 @@ async def test_a_revoked_account_cannot_sign_in_again(
     login = Login(subject="idp-revoked", email="gone@home.example.com")
     assert (await _sign_in(http, browser, provider, "district", login)).status_code == 303
     account_id = (await _identity(engine, "idp-revoked")).account_id
-    accounts = tables.Account.__table__
     async with engine.begin() as c:
         await c.execute(
-            sa.update(accounts)
-            .where(accounts.c.id == account_id)
+            sa.update(ACCOUNTS)
+            .where(ACCOUNTS.c.id == account_id)
             .values(revoked_at=dt.datetime.now(dt.UTC))
         )
     before = await snapshot(engine)

@@ -18,6 +18,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from resolvers import tables
+from resolvers.tables import ROLE_GRANTS, STAFF, STAFF_SCHOOLS
 from tests.auth_client import auth_settings, error_code, graphql, rows, serving
 from tests.client import gid
 from tests.snapshots import snapshot
@@ -41,7 +42,7 @@ async def _new_staff_record(engine: AsyncEngine, world: World, email: str) -> in
         staff_id = int(
             (
                 await c.execute(
-                    sa.insert(tables.StaffMember.__table__)
+                    sa.insert(STAFF)
                     .values(
                         district_id=world["north"],
                         sourced_id=f"staff-{email}",
@@ -49,17 +50,17 @@ async def _new_staff_record(engine: AsyncEngine, world: World, email: str) -> in
                         family_name="Smith",
                         email=email,
                     )
-                    .returning(tables.StaffMember.__table__.c.id)
+                    .returning(STAFF.c.id)
                 )
             ).scalar_one()
         )
         await c.execute(
-            sa.insert(tables.StaffSchool.__table__).values(
+            sa.insert(STAFF_SCHOOLS).values(
                 staff_member_id=staff_id, school_id=world["school_a"], district_id=world["north"]
             )
         )
         await c.execute(
-            sa.insert(tables.RoleGrant.__table__).values(
+            sa.insert(ROLE_GRANTS).values(
                 district_id=world["north"],
                 staff_member_id=staff_id,
                 role="TEACHER",

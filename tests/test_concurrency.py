@@ -14,6 +14,7 @@ from resolvers.db import Db
 from resolvers.directory.students import students_by_id
 from resolvers.events import Actor
 from resolvers.portal import access_writes as access_codes
+from resolvers.tables import ACCESS_CODES, ACCESS_EVENTS, GRANTS
 from resolvers.viewers import load_viewer
 from tests.client import gid
 from tests.clock import NOW
@@ -38,9 +39,6 @@ mutation($ids: [ID!]!) {
 }
 """
 S1_CODE = "ACDE-FGHJ-KMNP"
-GRANTS = tables.StudentAccessGrant.__table__
-CODES = tables.AccessCode.__table__
-EVENTS = tables.AccessEvent.__table__
 # Long enough for a blocked statement to show that it is blocked.
 SETTLE_SECONDS = 0.3
 
@@ -149,7 +147,10 @@ async def test_resets_racing_redemptions_never_leave_a_grant_made_with_a_dead_co
         assert redeemed.data["redeemAccessCode"]["userErrors"] in ([], [{"code": "INVALID_CODE"}])
     await assert_no_grant_made_with_a_dead_code(engine)
     active = await rows(
-        engine, tables.AccessCode, CODES.c.student_id == world["s1"], CODES.c.status == "ACTIVE"
+        engine,
+        tables.AccessCode,
+        ACCESS_CODES.c.student_id == world["s1"],
+        ACCESS_CODES.c.status == "ACTIVE",
     )
     assert len(active) == 1
 
@@ -158,7 +159,9 @@ async def assert_no_grant_made_with_a_dead_code(engine: AsyncEngine) -> int:
     """Every code grant was recorded before its code's reset (event ids
     follow commit order here: each path writes its events under its lock)."""
     events = await rows(
-        engine, tables.AccessEvent, EVENTS.c.action.in_(["GRANT_CREATED", "ACCESS_CODE_RESET"])
+        engine,
+        tables.AccessEvent,
+        ACCESS_EVENTS.c.action.in_(["GRANT_CREATED", "ACCESS_CODE_RESET"]),
     )
     created = {int(e.detail.split()[1]): e.id for e in events if e.action == "GRANT_CREATED"}
     reset = {int(e.detail.split()[2]): e.id for e in events if e.action == "ACCESS_CODE_RESET"}
@@ -184,4 +187,4 @@ async def test_two_enables_at_once_make_one_code(
     assert first.data is not None
     assert second.data is not None
     assert first.data["enablePortalAccess"] == second.data["enablePortalAccess"]
-    assert len(await rows(engine, tables.AccessCode, CODES.c.student_id == world["s3"])) == 1
+    assert len(await rows(engine, tables.AccessCode, ACCESS_CODES.c.student_id == world["s3"])) == 1

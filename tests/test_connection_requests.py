@@ -18,6 +18,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from permissions.errors import NOT_LINKED_MESSAGE
 from resolvers import tables
+from resolvers.tables import CONNECTION_REQUESTS, GRANTS, OUTBOX
 from tests.client import gid
 from tests.clock import NOW
 from tests.portal_support import PortalRunner, actions, add_account, matrix, rows
@@ -56,8 +57,6 @@ mutation($id: ID!) {
 STATUS = """
 query($id: ID!) { node(id: $id) { ... on ConnectionRequest { status activatedAt } } }
 """
-REQUESTS = tables.ConnectionRequest.__table__
-OUTBOX = tables.OutboxEmail.__table__
 
 
 @pytest.fixture
@@ -107,7 +106,7 @@ async def waiting_request(engine: AsyncEngine, world: World, *, email: str) -> i
     """A request for s1 written directly (a factory: the PIN does not matter)."""
     async with engine.begin() as c:
         made = await c.execute(
-            sa.insert(REQUESTS)
+            sa.insert(CONNECTION_REQUESTS)
             .values(
                 district_id=world["north"],
                 student_id=world["s1"],
@@ -118,7 +117,7 @@ async def waiting_request(engine: AsyncEngine, world: World, *, email: str) -> i
                 created_at=NOW,
                 expires_at=NOW + dt.timedelta(days=30),
             )
-            .returning(REQUESTS.c.id)
+            .returning(CONNECTION_REQUESTS.c.id)
         )
         return int(made.scalar_one())
 
@@ -310,7 +309,9 @@ async def test_a_second_waiting_request_is_refused_until_the_first_is_deleted(
             "userErrors": [],
         }
     }
-    [stored] = await rows(engine, tables.ConnectionRequest, REQUESTS.c.status == "DELETED")
+    [stored] = await rows(
+        engine, tables.ConnectionRequest, CONNECTION_REQUESTS.c.status == "DELETED"
+    )
     assert (stored.status, stored.deleted_at) == ("DELETED", NOW)
     again = await create(runner, world)
     assert again["pin"] is not None
@@ -347,7 +348,7 @@ async def test_activation_with_the_right_pin_grants_access_once(
     [made] = await rows(
         engine,
         tables.StudentAccessGrant,
-        tables.StudentAccessGrant.__table__.c.account_id == world["gina"],
+        GRANTS.c.account_id == world["gina"],
     )
     assert (made.connection_request_id, made.source, made.access_code_id) == (
         stored.id,

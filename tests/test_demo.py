@@ -14,15 +14,17 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from gql.cli.demo import WELL_KNOWN_PEOPLE, run_demo
 from gql.cli.demo_files import write_demo_files
 from gql.settings import Settings
-from resolvers import tables
-
-STUDENTS = tables.Student.__table__
-GUARDIANS = tables.Guardian.__table__
-CONTACTS = tables.StudentContact.__table__
-STAFF = tables.StaffMember.__table__
-SCHOOLS = tables.School.__table__
-ROLE_GRANTS = tables.RoleGrant.__table__
-DISTRICTS = tables.District.__table__
+from resolvers.tables import (
+    ACCOUNTS,
+    CONTACTS,
+    DISTRICTS,
+    GRANTS,
+    GUARDIANS,
+    ROLE_GRANTS,
+    SCHOOLS,
+    STAFF,
+    STUDENTS,
+)
 
 
 def file_bytes(directory: Path) -> dict[str, bytes]:
@@ -180,21 +182,18 @@ async def test_every_well_known_person_can_sign_in_after_the_demo(
 ) -> None:
     code, _ = await demo(database_url, capsys, students=300)
     assert code == 0
-    accounts = tables.Account.__table__
-    grants = tables.StudentAccessGrant.__table__
-    students = tables.Student.__table__
     rows = await fetch(
         engine,
-        sa.select(accounts.c.email, accounts.c.kind, students.c.given_name, grants.c.source)
-        .join(grants, grants.c.account_id == accounts.c.id)
-        .join(students, students.c.id == grants.c.student_id)
+        sa.select(ACCOUNTS.c.email, ACCOUNTS.c.kind, STUDENTS.c.given_name, GRANTS.c.source)
+        .join(GRANTS, GRANTS.c.account_id == ACCOUNTS.c.id)
+        .join(STUDENTS, STUDENTS.c.id == GRANTS.c.student_id)
         .where(
-            accounts.c.email.in_(
+            ACCOUNTS.c.email.in_(
                 ["parent@example.com", "student@northfield.riverside.example.edu"]
             ),
-            grants.c.revoked_at.is_(None),
+            GRANTS.c.revoked_at.is_(None),
         )
-        .order_by(accounts.c.email, students.c.given_name),
+        .order_by(ACCOUNTS.c.email, STUDENTS.c.given_name),
     )
     assert rows == [
         ("parent@example.com", "GUARDIAN", "Alex", "SIS_SYNC"),

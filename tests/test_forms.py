@@ -20,6 +20,14 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from gql.migrations import alembic_config
 from permissions.errors import NOT_LINKED_MESSAGE
 from resolvers import tables
+from resolvers.tables import (
+    ACCESS_EVENTS,
+    FORM_ANSWERS,
+    FORM_ASSIGNMENTS,
+    FORM_QUESTIONS,
+    FORMS,
+    SCHOOLS,
+)
 from tests.client import GraphQLRunner, Result, StatementCounter, gid
 from tests.clock import NOW
 from tests.snapshots import snapshot
@@ -27,13 +35,6 @@ from tests.world import World, build_world
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
-FORMS = tables.Form.__table__
-QUESTIONS = tables.FormQuestion.__table__
-ASSIGNMENTS = tables.FormAssignment.__table__
-ANSWERS = tables.FormAnswer.__table__
-EVENTS = tables.AccessEvent.__table__
-SCHOOLS = tables.School.__table__
-STUDENTS = tables.Student.__table__
 
 SUBMITTED_AT = "2026-11-03T09:00:00+00:00"  # tests.clock.NOW
 # Long enough for a blocked statement to show that it is blocked.
@@ -215,9 +216,11 @@ async def test_an_admin_creates_a_form_with_its_questions_in_order(
     assert (school_id, staff_id) == (w["school_a"], w["admin_a_staff"])
     assert await _rows(
         engine,
-        sa.select(QUESTIONS.c.position, QUESTIONS.c.question_type, QUESTIONS.c.choices)
-        .where(QUESTIONS.c.form_id == form_id)
-        .order_by(QUESTIONS.c.position),
+        sa.select(
+            FORM_QUESTIONS.c.position, FORM_QUESTIONS.c.question_type, FORM_QUESTIONS.c.choices
+        )
+        .where(FORM_QUESTIONS.c.form_id == form_id)
+        .order_by(FORM_QUESTIONS.c.position),
     ) == [(0, "CHOICE", "Sprint\nRelay"), (1, "DATE", None), (2, "GUARDIAN_DETAILS", None)]
 
 
@@ -401,17 +404,22 @@ async def test_assigning_to_guardians_makes_one_assignment_per_student_and_again
     assert await _rows(
         engine,
         sa.select(
-            ASSIGNMENTS.c.student_id,
-            ASSIGNMENTS.c.assigned_to_student,
-            ASSIGNMENTS.c.assignee_account_id,
-            ASSIGNMENTS.c.created_at,
-        ).order_by(ASSIGNMENTS.c.id),
+            FORM_ASSIGNMENTS.c.student_id,
+            FORM_ASSIGNMENTS.c.assigned_to_student,
+            FORM_ASSIGNMENTS.c.assignee_account_id,
+            FORM_ASSIGNMENTS.c.created_at,
+        ).order_by(FORM_ASSIGNMENTS.c.id),
     ) == [(w["s1"], False, None, NOW), (w["s4"], False, None, NOW)]
     assert await _rows(
         engine,
-        sa.select(EVENTS.c.action, EVENTS.c.student_id, EVENTS.c.actor_name, EVENTS.c.detail)
-        .where(EVENTS.c.action == "FORM_ASSIGNED")
-        .order_by(EVENTS.c.id),
+        sa.select(
+            ACCESS_EVENTS.c.action,
+            ACCESS_EVENTS.c.student_id,
+            ACCESS_EVENTS.c.actor_name,
+            ACCESS_EVENTS.c.detail,
+        )
+        .where(ACCESS_EVENTS.c.action == "FORM_ASSIGNED")
+        .order_by(ACCESS_EVENTS.c.id),
     ) == [
         (
             "FORM_ASSIGNED",
@@ -476,7 +484,8 @@ async def test_assigning_to_students_needs_each_student_to_have_their_own_login(
         "userErrors": [],
     }
     assert await _rows(
-        engine, sa.select(ASSIGNMENTS.c.assigned_to_student, ASSIGNMENTS.c.assignee_account_id)
+        engine,
+        sa.select(FORM_ASSIGNMENTS.c.assigned_to_student, FORM_ASSIGNMENTS.c.assignee_account_id),
     ) == [(True, w["student_s1"])]
 
 
@@ -572,10 +581,10 @@ async def test_assigning_to_students_needs_a_school_that_shows_forms_to_them(
     assert await _rows(
         engine,
         sa.select(
-            ASSIGNMENTS.c.student_id,
-            ASSIGNMENTS.c.assigned_to_student,
-            ASSIGNMENTS.c.assignee_account_id,
-        ).order_by(ASSIGNMENTS.c.id),
+            FORM_ASSIGNMENTS.c.student_id,
+            FORM_ASSIGNMENTS.c.assigned_to_student,
+            FORM_ASSIGNMENTS.c.assignee_account_id,
+        ).order_by(FORM_ASSIGNMENTS.c.id),
     ) == [(w["s1"], False, None), (w["s1"], True, w["student_s1"])]
 
 
@@ -734,14 +743,14 @@ async def test_two_assignments_of_one_form_at_once_make_one_assignment(
         "userErrors": [],
     }
     assert await _rows(
-        engine, sa.select(ASSIGNMENTS.c.student_id).order_by(ASSIGNMENTS.c.student_id)
+        engine, sa.select(FORM_ASSIGNMENTS.c.student_id).order_by(FORM_ASSIGNMENTS.c.student_id)
     ) == sorted([(w["s1"],), (w["s3"],)])
     # Each assignment made is audited once, by whoever made it.
     assert await _rows(
         engine,
-        sa.select(EVENTS.c.student_id)
-        .where(EVENTS.c.action == "FORM_ASSIGNED")
-        .order_by(EVENTS.c.student_id),
+        sa.select(ACCESS_EVENTS.c.student_id)
+        .where(ACCESS_EVENTS.c.action == "FORM_ASSIGNED")
+        .order_by(ACCESS_EVENTS.c.student_id),
     ) == sorted([(w["s1"],), (w["s3"],)])
 
 
@@ -756,7 +765,7 @@ async def test_an_assignment_racing_another_waits_for_it_and_returns_its_row(
     async with engine.connect() as other:
         transaction = await other.begin()
         inserted = await other.execute(
-            sa.insert(ASSIGNMENTS)
+            sa.insert(FORM_ASSIGNMENTS)
             .values(
                 district_id=w["north"],
                 form_id=w["trip"],
@@ -765,7 +774,7 @@ async def test_an_assignment_racing_another_waits_for_it_and_returns_its_row(
                 status="ASSIGNED",
                 created_at=NOW,
             )
-            .returning(ASSIGNMENTS.c.id)
+            .returning(FORM_ASSIGNMENTS.c.id)
         )
         racing_id = int(inserted.scalar_one())
         assign = asyncio.create_task(
@@ -781,10 +790,13 @@ async def test_an_assignment_racing_another_waits_for_it_and_returns_its_row(
         gid("FormAssignment", racing_id)
     ]
     assert result.data["assignForm"]["userErrors"] == []
-    assert await _rows(engine, sa.select(ASSIGNMENTS.c.id)) == [(racing_id,)]
+    assert await _rows(engine, sa.select(FORM_ASSIGNMENTS.c.id)) == [(racing_id,)]
     # This request made nothing, so it audited nothing.
     assert (
-        await _rows(engine, sa.select(EVENTS.c.id).where(EVENTS.c.action == "FORM_ASSIGNED")) == []
+        await _rows(
+            engine, sa.select(ACCESS_EVENTS.c.id).where(ACCESS_EVENTS.c.action == "FORM_ASSIGNED")
+        )
+        == []
     )
 
 
@@ -799,8 +811,8 @@ async def test_an_open_assignment_is_unique_per_form_student_and_audience_in_the
     # Once submitted, the student may be given the form again.
     async with engine.begin() as c:
         await c.execute(
-            sa.update(ASSIGNMENTS)
-            .where(ASSIGNMENTS.c.id == guardians)
+            sa.update(FORM_ASSIGNMENTS)
+            .where(FORM_ASSIGNMENTS.c.id == guardians)
             .values(status="SUBMITTED", submitted_at=NOW)
         )
     await _assignment(engine, w, "trip", "s1", to_student=False)
@@ -831,13 +843,15 @@ async def test_the_migration_to_one_open_assignment_keeps_the_oldest_of_duplicat
     submitted = await _assignment(engine, w, "trip", "s1", to_student=False)
     async with engine.begin() as c:
         await c.execute(
-            sa.update(ASSIGNMENTS)
-            .where(ASSIGNMENTS.c.id == submitted)
+            sa.update(FORM_ASSIGNMENTS)
+            .where(FORM_ASSIGNMENTS.c.id == submitted)
             .values(status="SUBMITTED", submitted_at=NOW)
         )
     async with engine.begin() as c:
         await c.run_sync(to("head"))
-    assert await _rows(engine, sa.select(ASSIGNMENTS.c.id).order_by(ASSIGNMENTS.c.id)) == [
+    assert await _rows(
+        engine, sa.select(FORM_ASSIGNMENTS.c.id).order_by(FORM_ASSIGNMENTS.c.id)
+    ) == [
         (oldest,),
         (for_student,),
         (submitted,),
@@ -908,17 +922,23 @@ async def test_a_guardian_submits_their_childs_form_once(
     assert await _rows(
         engine,
         sa.select(
-            ASSIGNMENTS.c.status, ASSIGNMENTS.c.submitted_at, ASSIGNMENTS.c.submitted_by_account_id
+            FORM_ASSIGNMENTS.c.status,
+            FORM_ASSIGNMENTS.c.submitted_at,
+            FORM_ASSIGNMENTS.c.submitted_by_account_id,
         ),
     ) == [("SUBMITTED", NOW, w["parent"])]
     assert await _rows(
-        engine, sa.select(ANSWERS.c.assignment_id, ANSWERS.c.question_id, ANSWERS.c.value)
+        engine,
+        sa.select(FORM_ANSWERS.c.assignment_id, FORM_ANSWERS.c.question_id, FORM_ANSWERS.c.value),
     ) == [(assignment, w["q_guardian"], "Mary Lovelace, 555-0100")]
     assert await _rows(
         engine,
         sa.select(
-            EVENTS.c.action, EVENTS.c.student_id, EVENTS.c.actor_name, EVENTS.c.actor_kind
-        ).where(EVENTS.c.action == "FORM_SUBMITTED"),
+            ACCESS_EVENTS.c.action,
+            ACCESS_EVENTS.c.student_id,
+            ACCESS_EVENTS.c.actor_name,
+            ACCESS_EVENTS.c.actor_kind,
+        ).where(ACCESS_EVENTS.c.action == "FORM_SUBMITTED"),
     ) == [("FORM_SUBMITTED", w["s1"], "Mary Lovelace", "GUARDIAN")]
 
     before = await snapshot(engine)
@@ -1041,7 +1061,8 @@ async def test_answers_are_checked_and_nothing_is_stored_when_one_is_wrong(
     )
     assert accepted.data == _submitted("Trip")
     assert await _rows(
-        engine, sa.select(ANSWERS.c.question_id, ANSWERS.c.value).order_by(ANSWERS.c.id)
+        engine,
+        sa.select(FORM_ANSWERS.c.question_id, FORM_ANSWERS.c.value).order_by(FORM_ANSWERS.c.id),
     ) == [(w["q_consent"], "Yes"), (w["q_date"], "2026-11-20")]
 
 
@@ -1061,7 +1082,7 @@ async def test_a_student_submits_their_own_assignment_only_while_forms_are_visib
 
     assert shown.errors == []
     assert shown.data == _submitted("Trip")
-    assert await _rows(engine, sa.select(ASSIGNMENTS.c.submitted_by_account_id)) == [
+    assert await _rows(engine, sa.select(FORM_ASSIGNMENTS.c.submitted_by_account_id)) == [
         (w["student_s1"],)
     ]
 
@@ -1097,7 +1118,7 @@ async def test_no_student_submission_answers_a_guardian_details_question(
         "student_s1", SUBMIT, input=_submit(assignment, (w["q_allergies"], "None"))
     )
     assert accepted.data == _submitted("Details")
-    assert await _rows(engine, sa.select(ANSWERS.c.question_id, ANSWERS.c.value)) == [
+    assert await _rows(engine, sa.select(FORM_ANSWERS.c.question_id, FORM_ANSWERS.c.value)) == [
         (w["q_allergies"], "None")
     ]
 

@@ -12,7 +12,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gql.http.app import create_app, signer_for
 from gql.settings import Settings
-from resolvers import tables
+from resolvers.tables import SESSIONS
 from tests.lifespan import started
 from tests.world import World
 
@@ -117,11 +117,10 @@ async def test_a_token_for_an_ended_session_stops_working_on_the_next_request(
     engine, _ = world_engine
     live = token(settings, world, "support_a")
     assert (await post(http, "{ viewer { isAuthenticated } }", live)).status_code == 200
-    sessions = tables.Session.__table__
     async with engine.begin() as c:
         await c.execute(
-            sa.update(sessions)
-            .where(sessions.c.id == world.sessions["support_a"])
+            sa.update(SESSIONS)
+            .where(SESSIONS.c.id == world.sessions["support_a"])
             .values(revoked_at=dt.datetime.now(dt.UTC))
         )
     try:
@@ -131,8 +130,8 @@ async def test_a_token_for_an_ended_session_stops_working_on_the_next_request(
     finally:
         async with engine.begin() as c:
             await c.execute(
-                sa.update(sessions)
-                .where(sessions.c.id == world.sessions["support_a"])
+                sa.update(SESSIONS)
+                .where(SESSIONS.c.id == world.sessions["support_a"])
                 .values(revoked_at=None)
             )
 

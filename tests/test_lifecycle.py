@@ -10,6 +10,14 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from permissions.errors import NOT_LINKED_MESSAGE
 from resolvers import tables
 from resolvers.db import Db
+from resolvers.tables import (
+    ACCOUNT_IDENTITIES,
+    ACCOUNTS,
+    CONTACTS,
+    GRANTS,
+    GUARDIANS,
+    SESSIONS,
+)
 from resolvers.viewers import load_viewer
 from schema.graphql_context import Policy
 from tests.client import StatementCounter, gid
@@ -57,10 +65,6 @@ query($status: PortalStatus, $never: Boolean) {
   }
 }
 """
-ACCOUNTS = tables.Account.__table__
-GRANTS = tables.StudentAccessGrant.__table__
-SESSIONS = tables.Session.__table__
-OUTBOX = tables.OutboxEmail.__table__
 
 
 @pytest.fixture
@@ -84,11 +88,10 @@ async def add_contact(
 ) -> int:
     """A North contact record, recorded against ``students`` (name → portal
     eligible)."""
-    guardians = tables.Guardian.__table__
     async with engine.begin() as c:
         guardian_id = (
             await c.execute(
-                sa.insert(guardians)
+                sa.insert(GUARDIANS)
                 .values(
                     district_id=world["north"],
                     sourced_id=key,
@@ -96,12 +99,12 @@ async def add_contact(
                     family_name="Newton",
                     email=email if email is not None else f"{key}@home.example.com",
                 )
-                .returning(guardians.c.id)
+                .returning(GUARDIANS.c.id)
             )
         ).scalar_one()
         for student, eligible in students.items():
             await c.execute(
-                sa.insert(tables.StudentContact.__table__).values(
+                sa.insert(CONTACTS).values(
                     district_id=world["north"],
                     student_id=world[student],
                     guardian_id=guardian_id,
@@ -385,7 +388,7 @@ async def test_revoking_an_account_removes_credentials_ends_sessions_and_grants(
             .values(password_hash="$argon2id$x")
         )
         await c.execute(
-            sa.insert(tables.AccountIdentity.__table__).values(
+            sa.insert(ACCOUNT_IDENTITIES).values(
                 account_id=world["parent"],
                 issuer="https://accounts.google.com",
                 subject="123",

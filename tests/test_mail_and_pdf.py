@@ -24,13 +24,12 @@ from gql.settings import Settings
 from resolvers import tables
 from resolvers.db import Db
 from resolvers.outbox import Email, enqueue
+from resolvers.tables import OUTBOX
 from tests.clock import NOW
 from tests.lifespan import started
 from tests.portal_support import rows
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
-
-OUTBOX = tables.OutboxEmail.__table__
 
 
 def free_port() -> int:

@@ -20,13 +20,13 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from resolvers import tables
+from resolvers.tables import ENROLMENTS, SCHOOLS
 from tests.client import GraphQLRunner, StatementCounter, gid
 from tests.clock import NOW
 from tests.world import World
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
-SCHOOLS = tables.School.__table__
 DEFAULT_SECTIONS = "HOMEWORK TIMETABLE"
 
 
@@ -55,7 +55,7 @@ async def node_data(world_engine: tuple[AsyncEngine, World]) -> World:
             name="A Old",
         )
         await c.execute(
-            sa.insert(tables.SectionEnrolment.__table__).values(
+            sa.insert(ENROLMENTS).values(
                 section_id=w["a_old"], student_id=w["s1"], district_id=north, active=False
             )
         )

@@ -38,8 +38,8 @@ from gql.http.observability import (
     describe_operation,
 )
 from gql.settings import Settings
-from resolvers import tables
 from resolvers.directory import schools as school_data
+from resolvers.tables import ACCOUNTS
 from tests.auth_client import AppClient, auth_settings, serving
 from tests.client import gid
 from tests.world import World
@@ -245,7 +245,7 @@ async def _person(engine: AsyncEngine, email: str) -> None:
     hashed = await Passwords(Argon2Cost(1, 64, 1)).hash(PASSWORD)
     async with engine.begin() as c:
         await c.execute(
-            sa.insert(tables.Account.__table__).values(
+            sa.insert(ACCOUNTS).values(
                 kind="GUARDIAN",
                 email=email,
                 email_verified_at=dt.datetime.now(dt.UTC),

@@ -30,6 +30,7 @@ from gql.http.app import create_app, signer_for
 from gql.outbound.links import SignedLinks
 from gql.settings import Settings
 from resolvers import tables
+from resolvers.tables import SESSIONS
 from tests.client import gid
 from tests.clock import NOW
 from tests.lifespan import started
@@ -356,9 +357,7 @@ async def test_bulk_revoke_of_150_accounts_needs_confirmation(portal: Portal) ->
     )
     assert response.status_code == 401
     assert response.json()["errors"][0]["extensions"] == {"code": "UNAUTHENTICATED"}
-    sessions = await rows(
-        portal.engine, tables.Session, tables.Session.__table__.c.id.like("session-leaver%")
-    )
+    sessions = await rows(portal.engine, tables.Session, SESSIONS.c.id.like("session-leaver%"))
     assert {s.revoked_at for s in sessions} == {NOW}
 
 

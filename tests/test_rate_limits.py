@@ -22,7 +22,6 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from gql.cli.main import main
 from gql.http.app import create_app, signer_for
 from gql.settings import Settings
-from resolvers import tables
 from resolvers.auth.rate_limits import (
     DatabaseRateLimiter,
     Limit,
@@ -31,6 +30,7 @@ from resolvers.auth.rate_limits import (
     stored_key,
 )
 from resolvers.db import DatabaseUnavailable, Db, create_engine
+from resolvers.tables import ACCESS_CODES, RATE_LIMIT_WINDOWS
 from tests.auth_client import auth_settings, error_code, serving
 from tests.clock import NOW
 from tests.lifespan import started
@@ -38,7 +38,6 @@ from tests.redis_server import redis_prefix, redis_url
 from tests.snapshots import snapshot
 from tests.world import World, build_world
 
-WINDOWS = tables.RateLimitWindow.__table__
 THREE_PER_MINUTE = Limit(attempts=3, window_seconds=60)
 # A window boundary: 2026-11-03 09:00 UTC is a multiple of 60 and of 600 s.
 START = NOW.timestamp()
@@ -56,8 +55,15 @@ async def windows(engine: AsyncEngine) -> list[tuple[str, str, int, int]]:
     async with engine.connect() as connection:
         result = await connection.execute(
             sa.select(
-                WINDOWS.c.bucket, WINDOWS.c.key, WINDOWS.c.window_start, WINDOWS.c.attempts
-            ).order_by(WINDOWS.c.bucket, WINDOWS.c.key, WINDOWS.c.window_start)
+                RATE_LIMIT_WINDOWS.c.bucket,
+                RATE_LIMIT_WINDOWS.c.key,
+                RATE_LIMIT_WINDOWS.c.window_start,
+                RATE_LIMIT_WINDOWS.c.attempts,
+            ).order_by(
+                RATE_LIMIT_WINDOWS.c.bucket,
+                RATE_LIMIT_WINDOWS.c.key,
+                RATE_LIMIT_WINDOWS.c.window_start,
+            )
         )
         return [(r.bucket, r.key, r.window_start, r.attempts) for r in result.all()]
 
@@ -149,10 +155,10 @@ async def test_a_hit_is_kept_when_the_request_transaction_rolls_back(engine: Asy
         db = Db(session)
         # The request has read (as authentication does) when the limit is
         # counted on another connection; on SQLite that must not wait.
-        assert await db.scalar(sa.select(sa.func.count()).select_from(WINDOWS)) == 0
+        assert await db.scalar(sa.select(sa.func.count()).select_from(RATE_LIMIT_WINDOWS)) == 0
         async with asyncio.timeout(5):
             assert await limiter.hit("code-redemption", "account:7", THREE_PER_MINUTE) is True
-        await db.execute(sa.delete(tables.AccessCode.__table__))
+        await db.execute(sa.delete(ACCESS_CODES))
         await db.rollback()
     assert await windows(engine) == [("code-redemption", "account:7", int(START), 1)]
 

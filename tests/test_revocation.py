@@ -13,6 +13,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from permissions.errors import NOT_LINKED_MESSAGE
 from resolvers import tables
+from resolvers.tables import ACCESS_CODES, GRANTS
 from tests.client import gid
 from tests.clock import NOW
 from tests.portal_support import PortalRunner, actions, add_account, matrix, rows
@@ -41,8 +42,6 @@ mutation($ids: [ID!]!) {
 }
 """
 MY_STUDENTS = "{ viewer { students { edges { node { displayName } } } } }"
-GRANTS = tables.StudentAccessGrant.__table__
-CODES = tables.AccessCode.__table__
 
 
 @pytest.fixture
@@ -110,7 +109,10 @@ async def test_revoking_ends_the_grant_resets_the_code_used_and_keeps_other_stud
         GRANTS.c.student_id == world["s1"],
     )
     [new_code] = await rows(
-        engine, tables.AccessCode, CODES.c.student_id == world["s1"], CODES.c.status == "ACTIVE"
+        engine,
+        tables.AccessCode,
+        ACCESS_CODES.c.student_id == world["s1"],
+        ACCESS_CODES.c.status == "ACTIVE",
     )
     shown = "-".join(new_code.code[i : i + 4] for i in (0, 4, 8))
     assert payload == {
@@ -133,7 +135,9 @@ async def test_revoking_ends_the_grant_resets_the_code_used_and_keeps_other_stud
         world["enrol_a_staff"],
         "Revoked by staff",
     )
-    old_code = await rows(engine, tables.AccessCode, CODES.c.code == s1_code.replace("-", ""))
+    old_code = await rows(
+        engine, tables.AccessCode, ACCESS_CODES.c.code == s1_code.replace("-", "")
+    )
     assert [(c.status, c.reset_at) for c in old_code] == [("RESET", NOW)]
     assert (await actions(engine))[len(trail_before) :] == [
         (

@@ -27,6 +27,7 @@ from permissions.errors import NOT_LINKED_MESSAGE
 from resolvers import tables
 from resolvers.auth import sign_in as auth
 from resolvers.db import Db, create_engine
+from resolvers.tables import ACCOUNTS
 from tests.auth_client import AppClient, auth_settings, error_code, graphql, rows, serving
 from tests.client import GraphQLRunner, gid
 from tests.clock import NOW
@@ -66,7 +67,7 @@ async def _person(engine: AsyncEngine, email: str) -> int:
     hashed = await Passwords(Argon2Cost(1, 64, 1)).hash(PASSWORD)
     async with engine.begin() as c:
         result = await c.execute(
-            sa.insert(tables.Account.__table__)
+            sa.insert(ACCOUNTS)
             .values(
                 kind="GUARDIAN",
                 email=email,
@@ -75,7 +76,7 @@ async def _person(engine: AsyncEngine, email: str) -> int:
                 password_hash=hashed,
                 created_at=NOW,
             )
-            .returning(tables.Account.__table__.c.id)
+            .returning(ACCOUNTS.c.id)
         )
         return int(result.scalar_one())
 
@@ -252,10 +253,9 @@ async def test_refresh_is_refused_once_the_account_is_revoked(
 ) -> None:
     account_id = await _person(engine, "revoked@home.example.com")
     tokens = (await _login(http, "revoked@home.example.com")).json()
-    accounts = tables.Account.__table__
     async with engine.begin() as c:
         await c.execute(
-            sa.update(accounts).where(accounts.c.id == account_id).values(revoked_at=NOW)
+            sa.update(ACCOUNTS).where(ACCOUNTS.c.id == account_id).values(revoked_at=NOW)
         )
     refused = await _refresh(http, tokens["refreshToken"])
     assert (refused.status_code, error_code(refused)) == (401, "SESSION_ENDED")

@@ -21,6 +21,7 @@ from gql.http.app import signer_for
 from permissions.errors import NOT_LINKED_MESSAGE
 from resolvers import tables
 from resolvers.db import create_engine
+from resolvers.tables import ACCOUNTS
 from tests.auth_client import auth_settings, error_code, graphql, rows, serving
 from tests.client import GraphQLRunner, gid
 from tests.clock import NOW
@@ -229,7 +230,7 @@ NEW_COLLEAGUE_SEES = {
 async def _account_row(engine: AsyncEngine, email: str, kind: str = "STAFF") -> int:
     async with engine.begin() as c:
         result = await c.execute(
-            sa.insert(tables.Account.__table__)
+            sa.insert(ACCOUNTS)
             .values(
                 kind=kind,
                 email=email,
@@ -237,7 +238,7 @@ async def _account_row(engine: AsyncEngine, email: str, kind: str = "STAFF") -> 
                 display_name="Nia New",
                 created_at=NOW,
             )
-            .returning(tables.Account.__table__.c.id)
+            .returning(ACCOUNTS.c.id)
         )
         return int(result.scalar_one())
 
@@ -290,11 +291,7 @@ async def test_a_new_colleagues_unlinked_account_is_found_and_linked_by_the_dist
     assert after.data == {"node": None}
     revoked = await _account_row(engine, "gone@north.example.edu")
     async with engine.begin() as c:
-        await c.execute(
-            sa.update(tables.Account.__table__)
-            .where(tables.Account.__table__.c.id == revoked)
-            .values(revoked_at=NOW)
-        )
+        await c.execute(sa.update(ACCOUNTS).where(ACCOUNTS.c.id == revoked).values(revoked_at=NOW))
     gone = await runner.run("da_north", NEW_COLLEAGUE, id=gid("Account", revoked))
     assert gone.data == {"node": None}
 

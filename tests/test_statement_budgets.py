@@ -25,6 +25,7 @@ from bench.workloads import W0, W1, W2, W4
 from gql.http.graphql_schema import build_schema
 from gql.settings import Settings
 from resolvers import tables
+from resolvers.tables import ENROLMENTS
 from tests.client import GraphQLRunner, StatementCounter, gid
 from tests.clock import NOW
 from tests.world import World, build_world
@@ -130,7 +131,7 @@ async def _students(engine: AsyncEngine, world: World, school: str, names: list[
 async def _enrol(engine: AsyncEngine, world: World, section: str, student_ids: list[int]) -> None:
     async with engine.begin() as connection:
         await connection.execute(
-            sa.insert(tables.SectionEnrolment.__table__),
+            sa.insert(ENROLMENTS),
             [
                 {"section_id": world[section], "student_id": s, "district_id": world["north"]}
                 for s in student_ids

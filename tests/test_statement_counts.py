@@ -16,6 +16,15 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 
 from resolvers import tables
 from resolvers.db import create_engine
+from resolvers.tables import (
+    CONTACTS,
+    ENROLMENTS,
+    GUARDIANS,
+    SECTION_TEACHERS,
+    SESSIONS,
+    STAFF_SCHOOLS,
+    STUDENTS,
+)
 from tests.client import GraphQLRunner, StatementCounter
 from tests.clock import NOW
 from tests.databases import Backend
@@ -65,7 +74,7 @@ async def crowded(backend: Backend) -> AsyncIterator[tuple[AsyncEngine, GraphQLR
         )
         for staff, role in [(teacher, "TEACHER"), (admin, "SCHOOL_ADMIN")]:
             await c.execute(
-                sa.insert(tables.StaffSchool.__table__).values(
+                sa.insert(STAFF_SCHOOLS).values(
                     staff_member_id=staff, school_id=school, district_id=district
                 )
             )
@@ -82,12 +91,12 @@ async def crowded(backend: Backend) -> AsyncIterator[tuple[AsyncEngine, GraphQLR
             tables.Section, district_id=district, school_id=school, sourced_id="sec", name="Sec"
         )
         await c.execute(
-            sa.insert(tables.SectionTeacher.__table__).values(
+            sa.insert(SECTION_TEACHERS).values(
                 section_id=section, staff_member_id=teacher, district_id=district
             )
         )
         await c.execute(
-            sa.insert(tables.Student.__table__),
+            sa.insert(STUDENTS),
             [
                 {
                     "district_id": district,
@@ -100,18 +109,16 @@ async def crowded(backend: Backend) -> AsyncIterator[tuple[AsyncEngine, GraphQLR
                 for i in range(120)
             ],
         )
-        student_ids = [
-            r.id for r in (await c.execute(sa.select(tables.Student.__table__.c.id))).all()
-        ]
+        student_ids = [r.id for r in (await c.execute(sa.select(STUDENTS.c.id))).all()]
         await c.execute(
-            sa.insert(tables.SectionEnrolment.__table__),
+            sa.insert(ENROLMENTS),
             [
                 {"section_id": section, "student_id": s, "district_id": district}
                 for s in student_ids
             ],
         )
         await c.execute(
-            sa.insert(tables.Guardian.__table__),
+            sa.insert(GUARDIANS),
             [
                 {
                     "district_id": district,
@@ -124,16 +131,10 @@ async def crowded(backend: Backend) -> AsyncIterator[tuple[AsyncEngine, GraphQLR
         )
         guardian_ids = [
             r.id
-            for r in (
-                await c.execute(
-                    sa.select(tables.Guardian.__table__.c.id).order_by(
-                        tables.Guardian.__table__.c.id
-                    )
-                )
-            ).all()
+            for r in (await c.execute(sa.select(GUARDIANS.c.id).order_by(GUARDIANS.c.id))).all()
         ]
         await c.execute(
-            sa.insert(tables.StudentContact.__table__),
+            sa.insert(CONTACTS),
             [
                 {
                     "district_id": district,
@@ -157,7 +158,7 @@ async def crowded(backend: Backend) -> AsyncIterator[tuple[AsyncEngine, GraphQLR
                 staff_member_id=staff,
             )
             await c.execute(
-                sa.insert(tables.Session.__table__).values(
+                sa.insert(SESSIONS).values(
                     id=f"s-{key}",
                     account_id=account,
                     family_id=f"f-{key}",

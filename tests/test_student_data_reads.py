@@ -17,6 +17,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from resolvers import tables
+from resolvers.tables import ENROLMENTS, SCHOOLS
 from tests.client import GraphQLRunner, StatementCounter, gid
 from tests.clock import NOW
 from tests.world import World
@@ -47,8 +48,8 @@ async def student_data(world_engine: tuple[AsyncEngine, World]) -> World:
         # Students of school A may see their homework, timetable and forms,
         # not their access review.
         await c.execute(
-            sa.update(tables.School.__table__)
-            .where(tables.School.__table__.c.id == w["school_a"])
+            sa.update(SCHOOLS)
+            .where(SCHOOLS.c.id == w["school_a"])
             .values(student_visible_sections="HOMEWORK TIMETABLE FORMS")
         )
         # A section s1 has left: its homework and lessons are not theirs now.
@@ -60,7 +61,7 @@ async def student_data(world_engine: tuple[AsyncEngine, World]) -> World:
             name="A Old",
         )
         await c.execute(
-            sa.insert(tables.SectionEnrolment.__table__).values(
+            sa.insert(ENROLMENTS).values(
                 section_id=w["a_old"], student_id=w["s1"], district_id=north, active=False
             )
         )

@@ -20,9 +20,18 @@ from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 from gql.http.app import create_app, signer_for
 from gql.settings import Settings
 from permissions.errors import NOT_LINKED_MESSAGE
-from resolvers import tables
 from resolvers.db import Db
 from resolvers.student_data import student_logins_writes as logins
+from resolvers.tables import (
+    ACADEMIC_SESSIONS,
+    ACCESS_EVENTS,
+    ACCOUNTS,
+    GRANTS,
+    HOMEWORK,
+    SCHOOLS,
+    SESSIONS,
+    STUDENTS,
+)
 from tests.client import GraphQLRunner, Result, StatementCounter, gid
 from tests.clock import NOW
 from tests.lifespan import started
@@ -31,12 +40,6 @@ from tests.world import World, build_world
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
-STUDENTS = tables.Student.__table__
-ACCOUNTS = tables.Account.__table__
-GRANTS = tables.StudentAccessGrant.__table__
-SESSIONS = tables.Session.__table__
-EVENTS = tables.AccessEvent.__table__
-SCHOOLS = tables.School.__table__
 
 UPDATE = """
 mutation Update($input: UpdateStudentLoginSettingsInput!) {
@@ -164,9 +167,14 @@ def _logins_of(w: World, student: str) -> sa.Select[Any]:
 
 def _events(*actions: str) -> sa.Select[Any]:
     return (
-        sa.select(EVENTS.c.action, EVENTS.c.student_id, EVENTS.c.actor_name, EVENTS.c.detail)
-        .where(EVENTS.c.action.in_(actions))
-        .order_by(EVENTS.c.id)
+        sa.select(
+            ACCESS_EVENTS.c.action,
+            ACCESS_EVENTS.c.student_id,
+            ACCESS_EVENTS.c.actor_name,
+            ACCESS_EVENTS.c.detail,
+        )
+        .where(ACCESS_EVENTS.c.action.in_(actions))
+        .order_by(ACCESS_EVENTS.c.id)
     )
 
 
@@ -538,7 +546,7 @@ async def test_the_bill_counts_the_logins_the_settings_made_in_each_term(
             ("spring", "Spring 2027", "2027-01-05", "2027-03-31"),
         ]:
             await c.execute(
-                sa.insert(tables.AcademicSession.__table__).values(
+                sa.insert(ACADEMIC_SESSIONS).values(
                     district_id=w["north"],
                     sourced_id=sourced,
                     title=title,
@@ -639,7 +647,7 @@ async def test_through_http_a_new_login_shows_the_student_what_the_school_allows
     await _add_student(engine, w, "fay", "a_y10", None)
     async with engine.begin() as c:
         await c.execute(
-            sa.insert(tables.Homework.__table__).values(
+            sa.insert(HOMEWORK).values(
                 district_id=w["north"],
                 section_id=w["a_art"],
                 title="Sketchbook",

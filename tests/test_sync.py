@@ -26,6 +26,23 @@ from gql.settings import Settings
 from resolvers import tables
 from resolvers.oneroster.csv_files import FieldError, parse_year_group_names
 from resolvers.oneroster.importer import Changes, Problem, SyncSummary, import_oneroster
+from resolvers.tables import (
+    ACADEMIC_SESSIONS,
+    ACCESS_EVENTS,
+    ACCOUNTS,
+    CONTACTS,
+    DISTRICTS,
+    ENROLMENTS,
+    GRANTS,
+    GUARDIANS,
+    ROLE_GRANTS,
+    SCHOOLS,
+    SECTIONS,
+    STAFF,
+    STAFF_SCHOOLS,
+    STUDENTS,
+    YEAR_GROUPS,
+)
 
 # The roster below is of the Autumn 2025 term: imports run during it.
 IN_TERM = dt.datetime(2025, 10, 1, 12, 0, tzinfo=dt.UTC)
@@ -295,15 +312,6 @@ def recorded_writes(engine: AsyncEngine) -> Iterator[list[str]]:
         sa.event.remove(engine.sync_engine, "before_cursor_execute", before)
 
 
-STAFF = tables.StaffMember.__table__
-STUDENTS = tables.Student.__table__
-GUARDIANS = tables.Guardian.__table__
-CONTACTS = tables.StudentContact.__table__
-ROLE_GRANTS = tables.RoleGrant.__table__
-SCHOOLS = tables.School.__table__
-SECTIONS = tables.Section.__table__
-
-
 def role_grants_query() -> sa.Select[Any]:
     """SIS and manual grants as (staff sourcedId, role, school sourcedId, source)."""
     return (
@@ -384,16 +392,14 @@ async def test_first_import_adds_every_record_of_the_file_set(
         "access_grants": Changes(),
     }
     assert summary.total == Changes(added=32)
-    district = tables.District.__table__
-    assert await fetch(engine, sa.select(district.c.sourced_id, district.c.email_domains)) == [
+    assert await fetch(engine, sa.select(DISTRICTS.c.sourced_id, DISTRICTS.c.email_domains)) == [
         ("d1", "riverside.example.edu staff.riverside.example.edu")
     ]
-    year_groups = tables.YearGroup.__table__
     assert await fetch(
         engine,
-        sa.select(SCHOOLS.c.sourced_id, year_groups.c.code, year_groups.c.name)
-        .join(SCHOOLS, SCHOOLS.c.id == year_groups.c.school_id)
-        .order_by(SCHOOLS.c.sourced_id, year_groups.c.code),
+        sa.select(SCHOOLS.c.sourced_id, YEAR_GROUPS.c.code, YEAR_GROUPS.c.name)
+        .join(SCHOOLS, SCHOOLS.c.id == YEAR_GROUPS.c.school_id)
+        .order_by(SCHOOLS.c.sourced_id, YEAR_GROUPS.c.code),
     ) == [("north", "09", "Year 9"), ("north", "10", "Year 10"), ("south", "10", "10")]
     assert await fetch(engine, role_grants_query()) == EXPECTED_SIS_GRANTS
     assert await fetch(engine, contacts_query()) == EXPECTED_CONTACTS
@@ -413,20 +419,18 @@ async def test_first_import_adds_every_record_of_the_file_set(
         ("s2", "south", None, None, "ENROLLED"),
         ("s3", "north", None, None, "ENROLLED"),
     ]
-    sessions = tables.AcademicSession.__table__
     assert await fetch(
         engine,
-        sa.select(SECTIONS.c.sourced_id, SECTIONS.c.name, sessions.c.sourced_id)
-        .outerjoin(sessions, sessions.c.id == SECTIONS.c.term_id)
+        sa.select(SECTIONS.c.sourced_id, SECTIONS.c.name, ACADEMIC_SESSIONS.c.sourced_id)
+        .outerjoin(ACADEMIC_SESSIONS, ACADEMIC_SESSIONS.c.id == SECTIONS.c.term_id)
         .order_by(SECTIONS.c.sourced_id),
     ) == [("english-10", "English 10", None), ("maths-9", "Maths 9", "autumn")]
-    staff_schools = tables.StaffSchool.__table__
     assert await fetch(
         engine,
         sa.select(STAFF.c.sourced_id, SCHOOLS.c.sourced_id)
-        .select_from(staff_schools)
-        .join(STAFF, STAFF.c.id == staff_schools.c.staff_member_id)
-        .join(SCHOOLS, SCHOOLS.c.id == staff_schools.c.school_id)
+        .select_from(STAFF_SCHOOLS)
+        .join(STAFF, STAFF.c.id == STAFF_SCHOOLS.c.staff_member_id)
+        .join(SCHOOLS, SCHOOLS.c.id == STAFF_SCHOOLS.c.school_id)
         .order_by(STAFF.c.sourced_id),
     ) == [("aide", "south"), ("head", "north"), ("teach", "north")]
 
@@ -488,12 +492,11 @@ async def test_staff_member_missing_from_a_full_sync_is_deactivated_not_deleted(
     assert ("head", False, LATER) in await fetch(engine, staff_query())
     assert [g for g in await fetch(engine, role_grants_query()) if g[0] == "head"] == []
     # Where the record belonged stays on record.
-    staff_schools = tables.StaffSchool.__table__
     assert await fetch(
         engine,
         sa.select(SCHOOLS.c.sourced_id)
-        .join(staff_schools, staff_schools.c.school_id == SCHOOLS.c.id)
-        .join(STAFF, STAFF.c.id == staff_schools.c.staff_member_id)
+        .join(STAFF_SCHOOLS, STAFF_SCHOOLS.c.school_id == SCHOOLS.c.id)
+        .join(STAFF, STAFF.c.id == STAFF_SCHOOLS.c.staff_member_id)
         .where(STAFF.c.sourced_id == "head"),
     ) == [("north",)]
 
@@ -592,12 +595,11 @@ async def test_enrolment_and_class_marked_tobedeleted_are_kept_inactive(
 
     assert summary.changes["sections"] == Changes(deactivated=1)
     assert summary.changes["enrolments"] == Changes(deactivated=1)
-    enrolments = tables.SectionEnrolment.__table__
     assert await fetch(
         engine,
-        sa.select(SECTIONS.c.sourced_id, STUDENTS.c.sourced_id, enrolments.c.active)
-        .join(SECTIONS, SECTIONS.c.id == enrolments.c.section_id)
-        .join(STUDENTS, STUDENTS.c.id == enrolments.c.student_id)
+        sa.select(SECTIONS.c.sourced_id, STUDENTS.c.sourced_id, ENROLMENTS.c.active)
+        .join(SECTIONS, SECTIONS.c.id == ENROLMENTS.c.section_id)
+        .join(STUDENTS, STUDENTS.c.id == ENROLMENTS.c.student_id)
         .order_by(SECTIONS.c.sourced_id, STUDENTS.c.sourced_id),
     ) == [("english-10", "s2", True), ("maths-9", "s1", False), ("maths-9", "s3", True)]
     assert await fetch(
@@ -621,14 +623,11 @@ def _bad_boolean(files: FileSet) -> None:
     files.user("g1")["familyName"] = "Renamed"
 
 
-ENROLMENTS_TABLE = tables.SectionEnrolment.__table__
-
-
 def enrolments_query() -> sa.Select[Any]:
     return (
-        sa.select(SECTIONS.c.sourced_id, STUDENTS.c.sourced_id, ENROLMENTS_TABLE.c.active)
-        .join(SECTIONS, SECTIONS.c.id == ENROLMENTS_TABLE.c.section_id)
-        .join(STUDENTS, STUDENTS.c.id == ENROLMENTS_TABLE.c.student_id)
+        sa.select(SECTIONS.c.sourced_id, STUDENTS.c.sourced_id, ENROLMENTS.c.active)
+        .join(SECTIONS, SECTIONS.c.id == ENROLMENTS.c.section_id)
+        .join(STUDENTS, STUDENTS.c.id == ENROLMENTS.c.student_id)
         .order_by(SECTIONS.c.sourced_id, STUDENTS.c.sourced_id)
     )
 
@@ -966,7 +965,7 @@ async def _guardian_account_with_grants(engine: AsyncEngine, *students: str) -> 
             )
         ).scalar_one()
         account = await connection.execute(
-            tables.Account.__table__.insert().values(
+            ACCOUNTS.insert().values(
                 kind="GUARDIAN",
                 email="gina@example.com",
                 display_name="Gina One",
@@ -985,7 +984,7 @@ async def _guardian_account_with_grants(engine: AsyncEngine, *students: str) -> 
                 )
             ).one()
             await connection.execute(
-                tables.StudentAccessGrant.__table__.insert().values(
+                GRANTS.insert().values(
                     district_id=student.district_id,
                     account_id=account_id,
                     student_id=student.id,
@@ -1027,24 +1026,22 @@ async def test_custody_restriction_arriving_revokes_the_contacts_grant_and_audit
 
     assert summary.changes["contacts"] == Changes(changed=1)
     assert summary.changes["access_grants"] == Changes(deactivated=1)
-    grants = tables.StudentAccessGrant.__table__
     assert await fetch(
         engine,
-        sa.select(STUDENTS.c.sourced_id, grants.c.revoked_at, grants.c.revoke_reason)
-        .join(STUDENTS, STUDENTS.c.id == grants.c.student_id)
+        sa.select(STUDENTS.c.sourced_id, GRANTS.c.revoked_at, GRANTS.c.revoke_reason)
+        .join(STUDENTS, STUDENTS.c.id == GRANTS.c.student_id)
         .order_by(STUDENTS.c.sourced_id),
     ) == [("s1", LATER, "custody restriction"), ("s2", None, None)]
-    events = tables.AccessEvent.__table__
     rows = await fetch(
         engine,
         sa.select(
             STUDENTS.c.sourced_id,
-            events.c.at,
-            events.c.actor_kind,
-            events.c.actor_name,
-            events.c.action,
-            events.c.detail,
-        ).join(STUDENTS, STUDENTS.c.id == events.c.student_id),
+            ACCESS_EVENTS.c.at,
+            ACCESS_EVENTS.c.actor_kind,
+            ACCESS_EVENTS.c.actor_name,
+            ACCESS_EVENTS.c.action,
+            ACCESS_EVENTS.c.detail,
+        ).join(STUDENTS, STUDENTS.c.id == ACCESS_EVENTS.c.student_id),
     )
     assert len(rows) == 1
     assert rows[0][:5] == ("s1", LATER, None, "SIS sync", "GRANT_REVOKED")

@@ -9,14 +9,8 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gql.cli.sync import import_directory
-from resolvers import tables
+from resolvers.tables import GRANTS, SCHOOLS, STUDENTS, YEAR_GROUPS
 from tests.test_sync import riverside
-
-SCHOOLS = tables.School.__table__
-YEAR_GROUPS = tables.YearGroup.__table__
-STUDENTS = tables.Student.__table__
-ACCOUNTS = tables.Account.__table__
-GRANTS = tables.StudentAccessGrant.__table__
 
 
 async def _logins(engine: AsyncEngine) -> list[tuple[str, bool]]:

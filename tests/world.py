@@ -28,6 +28,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from resolvers import tables
+from resolvers.tables import ENROLMENTS, SECTION_TEACHERS, SESSIONS, STAFF_SCHOOLS
 from tests.clock import NOW
 
 
@@ -216,7 +217,7 @@ async def build_world(engine: AsyncEngine) -> World:
             w.ids[key + "_staff"] = staff_id
             for school in schools:
                 await c.execute(
-                    sa.insert(tables.StaffSchool.__table__).values(
+                    sa.insert(STAFF_SCHOOLS).values(
                         staff_member_id=staff_id, school_id=w[school], district_id=w[district]
                     )
                 )
@@ -252,13 +253,13 @@ async def build_world(engine: AsyncEngine) -> World:
                 name=key.replace("_", " ").title(),
             )
             await c.execute(
-                sa.insert(tables.SectionTeacher.__table__).values(
+                sa.insert(SECTION_TEACHERS).values(
                     section_id=w[key], staff_member_id=w[teacher + "_staff"], district_id=w["north"]
                 )
             )
             for student in students:
                 await c.execute(
-                    sa.insert(tables.SectionEnrolment.__table__).values(
+                    sa.insert(ENROLMENTS).values(
                         section_id=w[key],
                         student_id=w[student],
                         district_id=w["north"],
@@ -338,7 +339,7 @@ async def build_world(engine: AsyncEngine) -> World:
         for key in [k for k in list(w.ids) if k in VIEWERS]:
             session_id = f"session-{key}"
             await c.execute(
-                sa.insert(tables.Session.__table__).values(
+                sa.insert(SESSIONS).values(
                     id=session_id,
                     account_id=w[key],
                     family_id=f"family-{key}",
