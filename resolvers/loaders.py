@@ -154,9 +154,7 @@ class Loaders:
 
     @cached_property
     def homework_count_by_student_id(self) -> DataLoader[int, int]:
-        return DataLoader(
-            load_fn=lambda keys: homework.homework_counts_by_student(self.db, self.viewer, keys)
-        )
+        return self._scoped(homework.homework_counts_by_student)
 
     @cached_property
     def timetable_by_student_id(self) -> DataLoader[tuple[int, DateRange], list[Row[Any]]]:
@@ -168,9 +166,7 @@ class Loaders:
     # ------------------------------------------------------------ access review
     @cached_property
     def current_grants_by_student_id(self) -> DataLoader[int, list[Row[Any]]]:
-        return DataLoader(
-            load_fn=lambda keys: audit.current_grants_by_student(self.db, self.viewer, keys)
-        )
+        return self._scoped(audit.current_grants_by_student)
 
     @cached_property
     def access_log_page_by_student_id(self) -> DataLoader[tuple[int, PageRequest], Page]:
@@ -181,14 +177,12 @@ class Loaders:
 
     @cached_property
     def access_log_count_by_student_id(self) -> DataLoader[int, int]:
-        return DataLoader(
-            load_fn=lambda keys: audit.log_counts_by_student(self.db, self.viewer, keys)
-        )
+        return self._scoped(audit.log_counts_by_student)
 
     # ------------------------------------------------------------ forms
     @cached_property
     def form_by_id(self) -> DataLoader[int, Row[Any] | None]:
-        return DataLoader(load_fn=lambda keys: forms.forms_by_id(self.db, keys))
+        return self._rows(forms.forms_by_id)
 
     @cached_property
     def questions_by_form_id(self) -> DataLoader[int, list[Row[Any]]]:
@@ -197,9 +191,7 @@ class Loaders:
     @cached_property
     def form_assignment_in_scope(self) -> DataLoader[int, Row[Any] | None]:
         """For ``node`` (``Loaders.in_scope["FormAssignment"]``) and mutations."""
-        return DataLoader(
-            load_fn=lambda keys: forms.assignments_in_scope(self.db, self.viewer, keys)
-        )
+        return self._scoped(forms.assignments_in_scope)
 
     # ------------------------------------------------------------ cross-school links
     @cached_property
