@@ -110,6 +110,12 @@ class Settings(BaseSettings):
     # so that dev works over http://127.0.0.1.
     cookie_secure: bool | None = None
     email_verification_hours: int = Field(default=48, ge=1, le=24 * 14)
+    # Set-or-reset links: a reset asked for by email lasts an hour; the link
+    # in a welcome email a week (an admin may provision before the holiday).
+    password_reset_minutes: int = Field(default=60, ge=5, le=24 * 60)
+    welcome_link_days: int = Field(default=7, ge=1, le=30)
+    # A confirmation link to a new email address (signed-in change of email).
+    email_change_hours: int = Field(default=24, ge=1, le=24 * 7)
     # argon2id cost; the defaults are argon2-cffi's (RFC 9106, low memory).
     argon2_time_cost: int = Field(default=3, ge=1)
     argon2_memory_kib: int = Field(default=65536, ge=8)

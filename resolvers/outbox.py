@@ -1,5 +1,6 @@
 """The email outbox: every email is written here first, in the caller's
-transaction, and sent from here by ``gql.mailer`` (retried on failure).
+transaction, and sent from here by ``gql.outbound.mailer`` (retried on
+failure), woken as soon as that transaction commits.
 Without SMTP settings it stays here, with a log line."""
 
 from __future__ import annotations
@@ -11,6 +12,11 @@ import sqlalchemy as sa
 
 from resolvers.db import Db
 from resolvers.tables import OUTBOX
+
+# Set on the session's ``info`` when a transaction queues email: the app's
+# session class wakes the mailer when that transaction commits
+# (``gql.outbound.mailer``), so mail leaves within a second, not a timer.
+QUEUED = "accessgraph.outbox.queued"
 
 
 @dataclass(frozen=True, slots=True)
@@ -38,3 +44,4 @@ async def enqueue(db: Db, emails: list[Email], *, now: dt.datetime) -> None:
             ]
         )
     )
+    db.session.info[QUEUED] = True

@@ -472,6 +472,25 @@ class AuthHandoff(TableModel, table=True):
     used_at: dt.datetime | None = _time()
 
 
+class PasswordToken(TableModel, table=True):
+    """An emailed single-use link: set or reset a password (``PASSWORD``:
+    reset links, welcome links) or confirm a new email address (``EMAIL``,
+    with ``new_email``). Only the token's SHA-256 is stored; a token ends
+    when used, when it expires, or when any password token of its account
+    is used (the password changed)."""
+
+    __tablename__ = "password_tokens"
+    __table_args__ = (sa.Index("ix_password_tokens_account", "account_id", "used_at"),)
+
+    token_hash: str = Field(primary_key=True, max_length=64)
+    account_id: int = _fk("accounts.id")
+    purpose: str = Field(max_length=16)
+    new_email: str | None = Field(default=None, max_length=320)
+    created_at: dt.datetime = _required_time()
+    expires_at: dt.datetime = Field(sa_type=UTCDateTime, nullable=False)
+    used_at: dt.datetime | None = _time()
+
+
 # ---------------------------------------------------------------- portal access
 
 
@@ -591,6 +610,8 @@ class OutboxEmail(TableModel, table=True):
     sent_at: dt.datetime | None = _time()
     attempts: int = Field(default=0)
     last_error: str | None = Field(default=None, max_length=1000)
+    # After a failure, not tried again before this (backoff); None: now.
+    next_attempt_at: dt.datetime | None = _time()
 
 
 # ---------------------------------------------------------------- student-facing data
@@ -749,6 +770,7 @@ ACCOUNT_IDENTITIES: sa.Table = AccountIdentity.__table__
 ROLE_GRANTS: sa.Table = RoleGrant.__table__
 SESSIONS: sa.Table = Session.__table__
 AUTH_HANDOFFS: sa.Table = AuthHandoff.__table__
+PASSWORD_TOKENS: sa.Table = PasswordToken.__table__
 GRANTS: sa.Table = StudentAccessGrant.__table__
 ACCESS_CODES: sa.Table = AccessCode.__table__
 CONNECTION_REQUESTS: sa.Table = ConnectionRequest.__table__

@@ -24,6 +24,8 @@ class Policy:
     max_page_size: int = 100
     large_batch_threshold: int = 100
     public_url: str = "http://127.0.0.1:8000"
+    # How long a welcome email's set-password link works.
+    welcome_link_lifetime: dt.timedelta = dt.timedelta(days=7)
 
 
 class Links(Protocol):

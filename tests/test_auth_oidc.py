@@ -622,3 +622,64 @@ async def test_a_refused_app_sign_in_goes_back_to_the_app_with_the_error(
     assert _app_result(refused) == {"error": "HOSTED_DOMAIN_NOT_ALLOWED", "state": "s2"}
     assert "ag_oidc" not in http.cookies
     assert await snapshot(engine) == before
+
+
+# ---------------------------------------------------------------- one account per person
+
+
+async def test_a_vouched_for_address_signs_in_to_the_account_that_already_has_it(
+    http: AppClient,
+    browser: httpx.AsyncClient,
+    provider: LoopbackProvider,
+    engine: AsyncEngine,
+    world: World,
+) -> None:
+    before = len(await rows(engine, tables.Account))
+    # A provisioned parent, and a student login: each is the account it joins.
+    for subject, email, account in [
+        ("idp-mary", "Mary@Home.example.com", "parent"),
+        ("idp-ada", "ada@students.example.org", "student_s1"),
+    ]:
+        done = await _sign_in(
+            http, browser, provider, "district", Login(subject=subject, email=email)
+        )
+        assert done.status_code == 303, done.text
+        assert (await _identity(engine, subject)).account_id == world[account]
+        joined = await _account(engine, world[account])
+        assert joined.email_verified_at is not None
+        assert (await _me(http))["account"]["email"] == email.lower()
+    assert len(await rows(engine, tables.Account)) == before
+
+    # An address the provider does not vouch for joins nothing: a new account.
+    unverified = Login(subject="idp-not-mary", email="mary@home.example.com", email_verified=False)
+    assert (await _sign_in(http, browser, provider, "district", unverified)).status_code == 303
+    assert (await _identity(engine, "idp-not-mary")).account_id != world["parent"]
+    assert len(await rows(engine, tables.Account)) == before + 1
+
+
+async def test_an_address_only_revoked_accounts_have_is_refused_and_nothing_is_made(
+    http: AppClient,
+    browser: httpx.AsyncClient,
+    provider: LoopbackProvider,
+    engine: AsyncEngine,
+) -> None:
+    async with engine.begin() as c:
+        await c.execute(
+            sa.insert(tables.Account.__table__).values(
+                kind="GUARDIAN",
+                email="gone@home.example.com",
+                display_name="Gone Parent",
+                created_at=dt.datetime(2026, 1, 1, tzinfo=dt.UTC),
+                revoked_at=dt.datetime(2026, 2, 1, tzinfo=dt.UTC),
+            )
+        )
+    before = await snapshot(engine)
+    refused = await _sign_in(
+        http,
+        browser,
+        provider,
+        "district",
+        Login(subject="idp-gone", email="gone@home.example.com"),
+    )
+    assert (refused.status_code, error_code(refused)) == (403, "ACCOUNT_REVOKED")
+    assert await snapshot(engine) == before

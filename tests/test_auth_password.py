@@ -219,7 +219,7 @@ async def test_signing_up_with_a_taken_address_changes_nothing_and_tells_its_own
         assert again.json()["status"] == "VERIFICATION_SENT"
         assert await _accounts(engine, address) == owner
         kinds = [e.kind for e in await _emails(engine, address)]
-        assert kinds == ["EMAIL_VERIFICATION", "SIGN_UP_EXISTING"]
+        assert kinds == ["EMAIL_VERIFICATION", "PASSWORD_RESET"]
         assert (await _login(http, address)).status_code == 200
         wrong = await _login(http, address, "an attacker's own password")
         assert (wrong.status_code, error_code(wrong)) == (401, "INVALID_CREDENTIALS")

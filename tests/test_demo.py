@@ -11,7 +11,7 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
-from gql.cli.demo import WELL_KNOWN_PEOPLE, run_demo
+from gql.cli.demo import DEMO_PASSWORD, WELL_KNOWN_PEOPLE, run_demo
 from gql.cli.demo_files import write_demo_files
 from gql.settings import Settings
 from resolvers.tables import (
@@ -25,6 +25,7 @@ from resolvers.tables import (
     STAFF,
     STUDENTS,
 )
+from tests.auth_client import auth_settings, graphql, serving
 
 
 def file_bytes(directory: Path) -> dict[str, bytes]:
@@ -203,3 +204,27 @@ async def test_every_well_known_person_can_sign_in_after_the_demo(
     # Staff sign in through their staff records, so every well-known person
     # is reachable by ``accessgraph token``.
     assert all(not person.before_sign_in for person in WELL_KNOWN_PEOPLE)
+
+
+async def test_in_dev_every_well_known_person_signs_in_with_the_printed_password(
+    database_url: str, engine: AsyncEngine, capsys: pytest.CaptureFixture[str]
+) -> None:
+    settings = Settings(database_url=database_url, argon2_time_cost=1, argon2_memory_kib=64)
+    assert await run_demo(settings, students=40, if_empty=False, as_json=False) == 0
+    printed = capsys.readouterr().out
+    assert f"with the password {DEMO_PASSWORD!r}" in printed
+    async with serving(auth_settings(engine)) as http:
+        for person in WELL_KNOWN_PEOPLE:
+            signed_in = await http.post(
+                "/auth/login", json={"email": person.email, "password": DEMO_PASSWORD}
+            )
+            assert signed_in.status_code == 200, (person, signed_in.text)
+            me = await graphql(
+                http,
+                "{ viewer { account { email } } }",
+                bearer=signed_in.json()["accessToken"],
+            )
+            assert me.json() == {"data": {"viewer": {"account": {"email": person.email}}}}
+    # Loading again (--if-empty) says so, and the password still works.
+    assert await run_demo(settings, students=40, if_empty=True, as_json=False) == 0
+    assert f"with the password {DEMO_PASSWORD!r}" in capsys.readouterr().out

@@ -3,6 +3,9 @@ sendWelcomeEmails (docs/architecture.md section 3, "Account lifecycle" and custo
 
 from __future__ import annotations
 
+import datetime as dt
+import re
+
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
@@ -217,7 +220,19 @@ async def test_provisioning_creates_a_linked_account_with_grants_to_eligible_cur
         "WELCOME",
         "Your parent portal account is ready",
     )
-    assert "http://127.0.0.1:8000/sign-in" in mail.body
+    # A set-password link of its own, valid for a week, stored hashed.
+    [link] = re.findall(r"http://127\.0\.0\.1:8000/reset-password\?token=\S+", mail.body)
+    [token] = await rows(
+        engine, tables.PasswordToken, order=tables.PasswordToken.__table__.c.created_at
+    )
+    assert (token.account_id, token.purpose, token.expires_at, token.used_at) == (
+        account.id,
+        "PASSWORD",
+        NOW + dt.timedelta(days=7),
+        None,
+    )
+    assert token.token_hash not in link
+    assert "(it works once, for 7 days)" in mail.body
     assert await actions(engine) == [
         ("ACCOUNT_PROVISIONED", world["s1"], "Dan North", f"account {account.id}"),
         (

@@ -7,18 +7,23 @@ import asyncio
 import datetime as dt
 import io
 import logging
-import socket
 from collections.abc import Iterator
-from typing import Any
 
+import httpx
 import pypdf
 import pytest
 import sqlalchemy as sa
-from aiosmtpd.controller import Controller
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession, async_sessionmaker
 
 from gql.http.app import create_app
-from gql.outbound.mailer import MAX_ATTEMPTS, Delivery, Mailer
+from gql.outbound.mailer import (
+    MAX_ATTEMPTS,
+    Delivery,
+    Mailer,
+    Wakeup,
+    retry_delay,
+    waking_session_class,
+)
 from gql.outbound.pdf import LoginInstructions, login_instructions_pdf
 from gql.settings import Settings
 from resolvers import tables
@@ -27,49 +32,16 @@ from resolvers.outbox import Email, enqueue
 from resolvers.tables import OUTBOX
 from tests.clock import NOW
 from tests.lifespan import started
+from tests.mail_server import Inbox, free_port, smtp_server
 from tests.portal_support import rows
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
 
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return int(probe.getsockname()[1])
-
-
-class Inbox:
-    """An SMTP server's handler: keeps what it accepts, refuses some addresses."""
-
-    def __init__(self) -> None:
-        self.received: list[tuple[str, list[str], str]] = []
-        self.refused: set[str] = set()
-
-    async def handle_RCPT(
-        self, server: Any, session: Any, envelope: Any, address: str, rcpt_options: Any
-    ) -> str:
-        if address in self.refused:
-            return "550 5.1.1 No such mailbox"
-        envelope.rcpt_tos.append(address)
-        return "250 OK"
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        self.received.append(
-            (envelope.mail_from, list(envelope.rcpt_tos), envelope.content.decode())
-        )
-        return "250 Message accepted for delivery"
-
-
 @pytest.fixture
 def smtp() -> Iterator[tuple[Inbox, int]]:
-    inbox = Inbox()
-    port = free_port()
-    controller = Controller(inbox, hostname="127.0.0.1", port=port)
-    controller.start()
-    try:
-        yield inbox, port
-    finally:
-        controller.stop()
+    with smtp_server() as running:
+        yield running
 
 
 def smtp_settings(database_url: str, port: int) -> Settings:
@@ -137,10 +109,31 @@ async def test_a_refused_email_is_counted_and_retried_on_the_next_run(
     assert "550" in gone.last_error
     assert (ann.sent_at, ann.attempts) == (NOW, 1)
 
+    assert gone.next_attempt_at == NOW + retry_delay(1)
+
     inbox.refused.clear()
-    assert await mailer(engine, settings).deliver() == Delivery(sent=1)
+    # Not before its backoff; then it goes.
+    assert await mailer(engine, settings).deliver() == Delivery()
+    later = NOW + retry_delay(1)
+    retry = Mailer(
+        settings, async_sessionmaker(engine, expire_on_commit=False), clock=lambda: later
+    )
+    assert await retry.deliver() == Delivery(sent=1)
     [gone] = await rows(engine, tables.OutboxEmail, OUTBOX.c.to_address == "gone@home.example.com")
-    assert (gone.sent_at, gone.attempts, gone.last_error) == (NOW, 2, None)
+    assert (gone.sent_at, gone.attempts, gone.last_error) == (later, 2, None)
+
+
+async def test_retries_back_off_from_30_seconds_to_an_hour() -> None:
+    assert [retry_delay(n).total_seconds() for n in range(1, 9)] == [
+        30,
+        60,
+        120,
+        240,
+        480,
+        960,
+        1920,
+        3600,
+    ]
 
 
 async def test_an_unreachable_server_counts_an_attempt_on_every_email(
@@ -202,6 +195,49 @@ async def test_the_app_sends_the_outbox_in_the_background(
     [row] = await rows(engine, tables.OutboxEmail)
     assert row.sent_at is not None
     assert row.attempts == 1
+
+
+async def test_a_commit_that_queued_email_wakes_the_mailer_and_a_rollback_does_not(
+    engine: AsyncEngine,
+) -> None:
+    wakeup = Wakeup()
+    sessions = async_sessionmaker(
+        engine, expire_on_commit=False, sync_session_class=waking_session_class(wakeup)
+    )
+    mail = [Email(to_address="ann@home.example.com", subject="Hi", body="Hi\n", kind="T")]
+    async with sessions() as session:
+        db = Db(session)
+        await enqueue(db, mail, now=NOW)
+        await db.rollback()
+        assert not wakeup.event.is_set()
+        await db.commit()  # nothing queued in this transaction
+        assert not wakeup.event.is_set()
+        await enqueue(db, mail, now=NOW)
+        await db.commit()
+        assert wakeup.event.is_set()
+
+
+async def test_mail_queued_by_a_request_reaches_smtp_within_a_second(
+    engine: AsyncEngine, database_url: str, smtp: tuple[Inbox, int]
+) -> None:
+    inbox, port = smtp
+    app = create_app(smtp_settings(database_url, port))
+    async with (
+        started(app) as asgi,
+        httpx.AsyncClient(transport=httpx.ASGITransport(app=asgi), base_url="http://test") as http,
+    ):
+        await asyncio.sleep(0.2)  # the first run has found nothing; the next is 15 s away
+        signed_up = await http.post(
+            "/auth/signup",
+            json={
+                "email": "ann@home.example.com",
+                "password": "correct horse battery staple",
+                "displayName": "Ann",
+            },
+        )
+        assert signed_up.status_code == 202
+        mail = await inbox.next_to("ann@home.example.com", within=1.0)
+        assert mail.subject == "Confirm your email address"
 
 
 # ---------------------------------------------------------------- PDF

@@ -5,15 +5,20 @@ so it runs in a worker thread: one sign-in must not stall every other
 request of the process. A login for an email with no password still pays
 for one verification against a fixed hash, so the response time does not
 tell an attacker which emails have accounts.
+
+A new password must be at least 12 characters and hard to guess by zxcvbn's
+estimate (``password_problem``, docs/architecture.md section 5).
 """
 
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 
 from argon2 import PasswordHasher, Type
 from argon2.exceptions import InvalidHashError, VerificationError
 from starlette.concurrency import run_in_threadpool
+from zxcvbn import zxcvbn
 
 # A password must be long enough to resist guessing once the rate limit is
 # spread over many clients, and short enough that hashing stays cheap.
@@ -61,10 +66,46 @@ class Passwords:
             return True
 
 
-def password_problem(password: str) -> str | None:
-    """Why a new password is refused, or None."""
+# zxcvbn's score: 0 (guessable in under 10^3 tries) to 4 (over 10^10).
+# 3 is "safely unguessable" against an online attack and a slow hash.
+MIN_STRENGTH_SCORE = 3
+# zxcvbn's matching grows fast with length; beyond this the estimate is
+# made on the first characters (a longer password is only stronger).
+ESTIMATED_PREFIX = 100
+
+
+def password_problem(password: str, *, user_inputs: Sequence[str] = ()) -> str | None:
+    """Why a new password is refused, in words a person can act on, or None.
+
+    The strength is zxcvbn's estimate of the guesses needed, which counts
+    common passwords, words, names, dates, keyboard patterns and repeats, and
+    the person's own details (``user_inputs``: their email, its local part,
+    their name) as easy to guess."""
     if len(password) < MIN_PASSWORD_LENGTH:
         return f"Use at least {MIN_PASSWORD_LENGTH} characters."
     if len(password) > MAX_PASSWORD_LENGTH:
         return f"Use at most {MAX_PASSWORD_LENGTH} characters."
-    return None
+    inputs = [text for given in user_inputs if given for text in _words_of(given)]
+    estimate = zxcvbn(password[:ESTIMATED_PREFIX], user_inputs=inputs)
+    if estimate["score"] >= MIN_STRENGTH_SCORE:
+        return None
+    feedback = estimate["feedback"]
+    advice = [str(feedback.get("warning") or "").strip()]
+    advice += [str(s).strip() for s in feedback.get("suggestions") or []]
+    said = " ".join(a if a.endswith((".", "!", "?")) else f"{a}." for a in advice if a)
+    return (
+        "This password is too easy to guess. "
+        + (said + " " if said else "")
+        + "A few uncommon words together make a strong password that is easy to remember."
+    )
+
+
+def _words_of(text: str) -> list[str]:
+    """An email or name and its parts: "pat.smith@example.com" gives the
+    whole, "pat.smith", "patsmith", "pat", "smith" and "example"."""
+    lowered = text.lower()
+    local, _, domain = lowered.partition("@")
+    pieces = local.replace("_", ".").replace("-", ".").replace("+", ".").split(".")
+    parts = {lowered, local, "".join(pieces), *pieces}
+    parts |= set(domain.split(".")[:1]) | set(lowered.split())
+    return sorted(p for p in parts if len(p) >= 3)

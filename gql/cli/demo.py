@@ -17,15 +17,21 @@ from pathlib import Path
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection, AsyncEngine, AsyncSession
 
+from gql.auth.passwords import Argon2Cost, Passwords
 from gql.cli.demo_files import LAKESIDE_STUDENTS, write_demo_files
 from gql.cli.errors import EXIT_USAGE, CliError
 from gql.cli.sync import import_directory, print_summary, terminal_progress
 from gql.settings import Settings
+from resolvers.auth import sessions
 from resolvers.db import Db, create_engine
 from resolvers.events import SYSTEM
 from resolvers.oneroster.importer import grant_staff_roles
 from resolvers.portal.lifecycle_writes import provision_accounts
 from resolvers.tables import ACCOUNTS, DISTRICTS, GUARDIANS, SCHOOLS, YEAR_GROUPS, utc_now
+
+# Dev only: every well-known person signs in with this password through
+# /auth/login (printed by the command; never set outside dev).
+DEMO_PASSWORD = "riverside demo password"  # noqa: S105  a published dev-only password
 
 
 @dataclass(frozen=True)
@@ -34,8 +40,8 @@ class WellKnownPerson:
 
     who: str
     email: str
-    # Empty for staff: ``accessgraph token`` makes a staff account on first
-    # use. Guardians and students sign in only once they have an account.
+    # Why the person cannot sign in yet; empty when they can (in dev, every
+    # well-known person has an account with ``DEMO_PASSWORD``).
     before_sign_in: str = ""
 
 
@@ -96,7 +102,7 @@ async def run_demo(settings: Settings, *, students: int, if_empty: bool, as_json
     engine = create_engine(settings.database_url)
     try:
         if if_empty and await _has_a_district(engine):
-            _say_already_loaded(as_json)
+            _say_already_loaded(as_json, settings)
             return 0
         progress = None if as_json else terminal_progress()
         with tempfile.TemporaryDirectory(prefix="accessgraph-demo-") as temporary:
@@ -118,6 +124,8 @@ async def run_demo(settings: Settings, *, students: int, if_empty: bool, as_json
                 progress=progress,
                 after_import=grant_roles,
             )
+        if summary.written and settings.is_dev:
+            await _give_passwords(engine, settings)
     finally:
         await engine.dispose()
     title = (
@@ -134,13 +142,57 @@ async def run_demo(settings: Settings, *, students: int, if_empty: bool, as_json
     if not summary.written:
         return 1
     if not as_json:
-        _print_people()
+        _print_people(settings)
     return 0
 
 
-def _print_people() -> None:
+async def _give_passwords(engine: AsyncEngine, settings: Settings) -> None:
+    """Dev only: an account with ``DEMO_PASSWORD`` and a verified address for
+    every well-known person, so a newcomer signs in through /auth/login.
+    Staff get the account their first sign-in would make; the parent's and
+    the student's exist by now (provisioned, and made by the logins'
+    reconciliation). Run again, it sets the same password."""
+    passwords = Passwords(
+        Argon2Cost(
+            time_cost=settings.argon2_time_cost,
+            memory_kib=settings.argon2_memory_kib,
+            parallelism=settings.argon2_parallelism,
+        )
+    )
+    password_hash = await passwords.hash(DEMO_PASSWORD)
+    accounts = ACCOUNTS
+    now = utc_now()
+    async with AsyncSession(engine) as session:
+        db = Db(session)
+        for person in WELL_KNOWN_PEOPLE:
+            account = await sessions.account_by_email(db, person.email)
+            if account is not None:
+                account_id = int(account.id)
+            else:
+                staff = await sessions.staff_member_by_email(db, person.email)
+                if staff is None:
+                    continue
+                account_id = await sessions.create_staff_account(db, staff, now=now)
+            await db.execute(
+                sa.update(accounts)
+                .where(accounts.c.id == account_id)
+                .values(
+                    password_hash=password_hash,
+                    email_verified_at=sa.func.coalesce(accounts.c.email_verified_at, now),
+                )
+            )
+        await db.commit()
+
+
+def _print_people(settings: Settings) -> None:
     width = max(len(person.who) for person in WELL_KNOWN_PEOPLE)
-    print("\nSign in as one of these people (accessgraph token EMAIL):")
+    if settings.is_dev:
+        print(
+            f"\nSign in as one of these people with the password {DEMO_PASSWORD!r} "
+            "(POST /auth/login; or accessgraph token EMAIL):"
+        )
+    else:
+        print("\nThese people are in the demo district (no passwords outside dev):")
     for person in WELL_KNOWN_PEOPLE:
         if not person.before_sign_in:
             print(f"  {person.who:<{width}}  {person.email}")
@@ -157,8 +209,13 @@ async def _has_a_district(engine: AsyncEngine) -> bool:
         return found.first() is not None
 
 
-def _say_already_loaded(as_json: bool) -> None:
+def _say_already_loaded(as_json: bool, settings: Settings) -> None:
     if as_json:
         print(json.dumps({"ok": True, "skipped": "the database already has a district"}))
     else:
         print("The database already has a district: the demo was not loaded (--if-empty).")
+        if settings.is_dev:
+            print(
+                f"Its well-known people sign in with the password {DEMO_PASSWORD!r} "
+                "(POST /auth/login)."
+            )

@@ -40,7 +40,7 @@ from gql.auth.authentication import AuthenticationFailed, authenticate
 from gql.auth.cookies import CsrfRejected, SessionCookies
 from gql.auth.rate_limits import rate_limiter_for
 from gql.auth.tokens import TokenSigner
-from gql.http import auth_routes, portal_routes
+from gql.http import auth_routes, password_routes, portal_routes
 from gql.http.context import graphql_context
 from gql.http.errors import JSONResponse, database_failure_response, error_response
 from gql.http.graphql_schema import build_schema
@@ -55,7 +55,7 @@ from gql.http.observability import (
 )
 from gql.http.state import STATE_KEY, AppState, app_state
 from gql.outbound.links import SignedLinks
-from gql.outbound.mailer import Mailer
+from gql.outbound.mailer import Mailer, Wakeup, waking_session_class
 from gql.settings import Settings
 from permissions.errors import AuthorizationError
 from resolvers.db import DatabaseUnavailable, Db, StatementTimedOut, create_engine, translate
@@ -140,16 +140,21 @@ async def lifespan(
     engine = create_engine(
         settings.database_url, statement_timeout_ms=settings.statement_timeout_ms or None
     )
+    wakeup = Wakeup()
     state = AppState(
         settings=settings,
         engine=engine,
-        sessions=async_sessionmaker(engine, expire_on_commit=False),
+        # Commits that queued email wake the outbox mailer.
+        sessions=async_sessionmaker(
+            engine, expire_on_commit=False, sync_session_class=waking_session_class(wakeup)
+        ),
         schema=build_schema(settings),
         signer=signer_for(settings),
         policy=Policy(
             max_page_size=settings.max_page_size,
             large_batch_threshold=settings.large_batch_threshold,
             public_url=settings.public_url,
+            welcome_link_lifetime=dt.timedelta(days=settings.welcome_link_days),
         ),
         links=SignedLinks(settings.secret_key, settings.public_url),
         rate_limiter=rate_limiter_for(settings, engine, clock=clock),
@@ -159,7 +164,7 @@ async def lifespan(
     )
     if metrics is not None:
         metrics.pool = engine.pool
-    mailer = Mailer(settings, state.sessions, clock=clock)
+    mailer = Mailer(settings, state.sessions, clock=clock, wakeup=wakeup)
     sending = asyncio.create_task(mailer.run(), name="outbox mailer")
     try:
         yield {STATE_KEY: state}
@@ -366,6 +371,7 @@ ROUTES: list[BaseRoute] = [
     Route("/readyz", readyz),
     # Each workflow adds its REST routes in its own module.
     *auth_routes.ROUTES,
+    *password_routes.ROUTES,
     *portal_routes.ROUTES,
 ]
 

@@ -53,6 +53,7 @@ from gql.auth.passwords import password_problem
 from gql.auth.tokens import InvalidToken
 from gql.auth.verification import TokenProblem
 from gql.http.errors import JSONResponse, error_response
+from gql.http.password_routes import reset_email
 from gql.http.state import AppState, app_state
 from resolvers import outbox
 from resolvers.auth import sign_in as auth
@@ -181,7 +182,7 @@ async def sign_up(request: Request) -> Response:
         return exc.response
     if len(email) > 320 or not EMAIL_PATTERN.match(email):
         return error_response(400, "INVALID_EMAIL", "Give a valid email address.")
-    problem = password_problem(password)
+    problem = password_problem(password, user_inputs=[email, display_name])
     if problem is not None:
         return error_response(400, "WEAK_PASSWORD", problem)
     if not display_name or len(display_name) > 255:
@@ -197,17 +198,11 @@ async def sign_up(request: Request) -> Response:
         outcome = await auth.sign_up(
             db, email=email, display_name=display_name, password_hash=password_hash, now=now
         )
+        mail: outbox.Email | None
         if outcome.result is auth.SignUp.EXISTING:
-            mail = outbox.Email(
-                to_address=email,
-                subject="You already have an account",
-                body=(
-                    "Someone (perhaps you) tried to sign up with this address, which "
-                    "already has an account. Sign in instead; if it was not you, you can "
-                    "ignore this email."
-                ),
-                kind="SIGN_UP_EXISTING",
-            )
+            # One account per person: its holder gets a link to set or reset
+            # its password (nothing, if it may get none).
+            mail = await reset_email(db, email, settings=state.settings, now=now)
         else:
             link = state.verification.link(
                 account_id=outcome.account_id,
@@ -224,7 +219,7 @@ async def sign_up(request: Request) -> Response:
                 ),
                 kind="EMAIL_VERIFICATION",
             )
-        await outbox.enqueue(db, [mail], now=now)
+        await outbox.enqueue(db, [mail] if mail is not None else [], now=now)
         await db.commit()
     # The same answer whether or not the address has an account.
     return JSONResponse(

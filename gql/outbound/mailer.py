@@ -3,13 +3,19 @@ transaction that caused it, and sent from here.
 
 With ``ACCESSGRAPH_SMTP_HOST`` set, unsent rows go out over SMTP (aiosmtplib),
 oldest first, in batches over one connection. A failure is counted on the
-row (``attempts``, ``last_error``) and retried on the next run, up to
-``MAX_ATTEMPTS``. Without an SMTP host the rows stay in the outbox and each
-is logged once (in dev with its body, so the links in it can be followed).
+row (``attempts``, ``last_error``) and retried after a backoff
+(``next_attempt_at``: 30 s, 1, 2, 4 minutes), up to ``MAX_ATTEMPTS``.
+Without an SMTP host the rows stay in the outbox and each is logged once
+(in dev with its body, so the links in it can be followed).
 
 The app's lifespan runs ``Mailer.run`` as a background task and ends it
-with ``Mailer.stop``; tests call ``Mailer.deliver`` once. With several workers on PostgreSQL, each batch is
-claimed with ``FOR UPDATE SKIP LOCKED``, so no email is sent twice.
+with ``Mailer.stop``; tests call ``Mailer.deliver`` once. A run starts as
+soon as a transaction that queued email commits: the app's sessions are of
+``waking_session_class``, whose ``after_commit`` hook wakes the mailer when
+``resolvers.outbox.enqueue`` flagged the session; otherwise every
+``INTERVAL_SECONDS`` (retries, and mail queued by another process). With
+several workers on PostgreSQL, each batch is claimed with
+``FOR UPDATE SKIP LOCKED``, so no email is sent twice.
 """
 
 from __future__ import annotations
@@ -28,10 +34,12 @@ import aiosmtplib
 import sqlalchemy as sa
 from sqlalchemy.engine import Row
 from sqlalchemy.ext.asyncio import AsyncSession, async_sessionmaker
+from sqlalchemy.orm import Session
 
 from gql.settings import Settings
 from resolvers.db import Db
-from resolvers.tables import OUTBOX
+from resolvers.outbox import QUEUED
+from resolvers.tables import OUTBOX, UTCDateTime
 
 log = logging.getLogger("accessgraph.mailer")
 
@@ -41,6 +49,45 @@ BATCH_SIZE = 50
 INTERVAL_SECONDS = 15.0
 SMTP_TIMEOUT_SECONDS = 30.0
 IMPLICIT_TLS_PORT = 465
+FIRST_RETRY_SECONDS = 30
+LONGEST_RETRY_SECONDS = 3600
+
+
+def retry_delay(attempts: int) -> dt.timedelta:
+    """How long an email that has failed ``attempts`` times waits."""
+    return dt.timedelta(
+        seconds=min(FIRST_RETRY_SECONDS * 2 ** max(attempts - 1, 0), LONGEST_RETRY_SECONDS)
+    )
+
+
+class Wakeup:
+    """Set when email was queued and committed; the mailer waits on it."""
+
+    def __init__(self) -> None:
+        self.event = asyncio.Event()
+
+    def __call__(self) -> None:
+        self.event.set()
+
+
+def waking_session_class(wakeup: Wakeup) -> type[Session]:
+    """A Session class of the app's own whose commits wake the mailer when
+    the transaction queued email (and only then). A class per app, so that
+    two apps in one process (tests) never wake each other's mailer."""
+
+    class WakingSession(Session):
+        pass
+
+    def committed(session: Session) -> None:
+        if session.info.pop(QUEUED, False):
+            wakeup()
+
+    def rolled_back(session: Session) -> None:
+        session.info.pop(QUEUED, None)
+
+    sa.event.listen(WakingSession, "after_commit", committed)
+    sa.event.listen(WakingSession, "after_rollback", rolled_back)
+    return WakingSession
 
 
 @dataclass(frozen=True, slots=True)
@@ -59,18 +106,23 @@ class Mailer:
         sessions: async_sessionmaker[AsyncSession],
         *,
         clock: Callable[[], dt.datetime],
+        wakeup: Wakeup | None = None,
     ) -> None:
         self.settings = settings
         self.sessions = sessions
         self.clock = clock
+        self.wakeup = wakeup or Wakeup()
         # Without SMTP, each held email is logged once per process.
         self._logged_up_to = 0
         self._stopping = asyncio.Event()
 
     async def run(self, interval: float = INTERVAL_SECONDS) -> None:
-        """Deliver, wait, repeat, until ``stop``. A failed run is logged and
-        the next one tries again."""
+        """Deliver, wait until woken or ``interval`` passes, repeat, until
+        ``stop``. A failed run is logged and the next one tries again."""
+        woken = self.wakeup.event
         while not self._stopping.is_set():
+            # Cleared before the run: a commit during it wakes the next one.
+            woken.clear()
             try:
                 await self.deliver()
             except Exception:
@@ -79,13 +131,14 @@ class Mailer:
                     raise  # being cancelled: never swallow it as a failed run
                 log.exception("sending the outbox failed; trying again in %.0f s", interval)
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._stopping.wait(), interval)
+                await asyncio.wait_for(woken.wait(), interval)
 
     async def stop(self, task: asyncio.Task[None], *, grace: float = SMTP_TIMEOUT_SECONDS) -> None:
         """Let the running batch finish (a statement or an SMTP exchange cut
         in the middle would leave its session half-closed), then end the
         loop; cancel it only if it outlasts ``grace``."""
         self._stopping.set()
+        self.wakeup()
         _, pending = await asyncio.wait({task}, timeout=grace)
         if pending:
             task.cancel()
@@ -98,9 +151,14 @@ class Mailer:
             db = Db(session)
             if not self.settings.smtp_host:
                 return await self._hold(db)
+            now = self.clock()
             query = (
                 sa.select(OUTBOX)
-                .where(OUTBOX.c.sent_at.is_(None), OUTBOX.c.attempts < MAX_ATTEMPTS)
+                .where(
+                    OUTBOX.c.sent_at.is_(None),
+                    OUTBOX.c.attempts < MAX_ATTEMPTS,
+                    sa.or_(OUTBOX.c.next_attempt_at.is_(None), OUTBOX.c.next_attempt_at <= now),
+                )
                 .order_by(OUTBOX.c.id)
                 .limit(BATCH_SIZE)
             )
@@ -111,7 +169,7 @@ class Mailer:
                 await db.rollback()
                 return Delivery()
             errors = await self._send(rows)
-            await self._record(db, errors)
+            await self._record(db, rows, errors)
             await db.commit()
         failed = sum(1 for error in errors.values() if error is not None)
         return Delivery(sent=len(errors) - failed, failed=failed)
@@ -195,8 +253,13 @@ class Mailer:
                     await client.quit()
         return errors
 
-    async def _record(self, db: Db, errors: dict[int, str | None]) -> None:
-        """Two statements whatever the batch size: the sent, then the failed."""
+    async def _record(
+        self, db: Db, rows: Sequence[Row[Any]], errors: dict[int, str | None]
+    ) -> None:
+        """Two statements whatever the batch size: the sent, then the failed
+        (each not tried again before its backoff)."""
+        now = self.clock()
+        attempts = {row.id: row.attempts for row in rows}
         sent = [i for i, error in errors.items() if error is None]
         if sent:
             await db.execute(
@@ -205,7 +268,11 @@ class Mailer:
                 .values(sent_at=self.clock(), attempts=OUTBOX.c.attempts + 1, last_error=None)
             )
         failed = [
-            {"failed_id": i, "error": error[:1000]}
+            {
+                "failed_id": i,
+                "error": error[:1000],
+                "retry_at": now + retry_delay(attempts[i] + 1),
+            }
             for i, error in errors.items()
             if error is not None
         ]
@@ -213,6 +280,10 @@ class Mailer:
             await db.execute(
                 sa.update(OUTBOX)
                 .where(OUTBOX.c.id == sa.bindparam("failed_id"))
-                .values(attempts=OUTBOX.c.attempts + 1, last_error=sa.bindparam("error")),
+                .values(
+                    attempts=OUTBOX.c.attempts + 1,
+                    last_error=sa.bindparam("error"),
+                    next_attempt_at=sa.bindparam("retry_at", type_=UTCDateTime()),
+                ),
                 failed,
             )

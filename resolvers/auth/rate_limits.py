@@ -1,4 +1,5 @@
-"""Rate limits on guessable secrets: sign-in, code redemption, PIN entry.
+"""Rate limits on guessable secrets: sign-in, code redemption, PIN entry,
+password links and changes.
 
 A fixed number of attempts per window, per key (an account, a client
 address). Three limiters implement one protocol:
@@ -51,6 +52,10 @@ class Limit:
 SIGN_IN = Limit(attempts=10, window_seconds=300)
 CODE_REDEMPTION = Limit(attempts=10, window_seconds=600)
 PIN_ENTRY = Limit(attempts=10, window_seconds=600)
+# Set-or-reset and the signed-in password and email changes: per account
+# (an address, or the account a link or session names) and per client.
+PASSWORD_ACCOUNT = Limit(attempts=5, window_seconds=900)
+PASSWORD_CLIENT = Limit(attempts=10, window_seconds=900)
 
 
 class RateLimitStoreUnavailable(DatabaseUnavailable):

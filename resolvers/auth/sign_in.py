@@ -423,9 +423,12 @@ class IdentitySignIn:
 async def sign_in_with_identity(
     db: Db, identity: Identity, *, now: dt.datetime
 ) -> IdentitySignIn | IdentityRefusal:
-    """The account of an OIDC identity, keyed by (issuer, subject), never by
-    email. A first sign-in makes the account; a trusted email that equals an
-    active staff record's gets (or joins) a STAFF account linked to it."""
+    """The account of an OIDC identity, keyed by (issuer, subject). At its
+    first sign-in, an address the provider vouches for joins the live
+    account that has it (any kind: one account per person), and is refused
+    when only revoked accounts have it; otherwise a trusted email that
+    equals an active staff record's gets a STAFF account linked to it, and
+    anyone else a new account."""
     known = await db.first(
         sa.select(ACCOUNTS)
         .join(ACCOUNT_IDENTITIES, ACCOUNT_IDENTITIES.c.account_id == ACCOUNTS.c.id)
@@ -443,6 +446,16 @@ async def sign_in_with_identity(
     trusted_email = (
         normalise_email(identity.email) if identity.email_trusted and identity.email else None
     )
+    if trusted_email is not None:
+        # One account per person: a provider that vouches for the address
+        # signs in to the account that already has it (a provisioned parent,
+        # a student login, a staff account), which gains this identity.
+        existing = await sessions.account_by_email(db, trusted_email)
+        if existing is not None:
+            await _join(db, existing, identity, now=now)
+            return IdentitySignIn(int(existing.id), created=False)
+        if await _only_revoked_accounts_have(db, trusted_email):
+            return IdentityRefusal.ACCOUNT_REVOKED
     account_id: int | None = None
     created = True
     staff = await active_staff_member_by_email(db, trusted_email) if trusted_email else None
@@ -488,6 +501,38 @@ async def sign_in_with_identity(
         )
     )
     return IdentitySignIn(account_id, created=created)
+
+
+async def _join(db: Db, account: Row[Any], identity: Identity, *, now: dt.datetime) -> None:
+    """The identity becomes another way into ``account``, whose address the
+    provider has just vouched for."""
+    await db.execute(
+        sa.insert(ACCOUNT_IDENTITIES).values(
+            account_id=account.id,
+            issuer=identity.issuer,
+            subject=identity.subject,
+            email=identity.email,
+            created_at=now,
+        )
+    )
+    if account.email_verified_at is None:
+        await db.execute(
+            sa.update(ACCOUNTS).where(ACCOUNTS.c.id == account.id).values(email_verified_at=now)
+        )
+    joined = await account_by_id(db, int(account.id))
+    assert joined is not None
+    await link_staff_by_email(db, joined)
+
+
+async def _only_revoked_accounts_have(db: Db, email: str) -> bool:
+    """Whether the address belongs to accounts that were all revoked: its
+    person's access was taken away, and a new sign-in must not undo that."""
+    found = await db.scalar(
+        sa.select(ACCOUNTS.c.id)
+        .where(sa.func.lower(ACCOUNTS.c.email) == email, ACCOUNTS.c.revoked_at.is_not(None))
+        .limit(1)
+    )
+    return found is not None
 
 
 # ---------------------------------------------------------------- termination

@@ -28,12 +28,13 @@ from permissions.errors import Forbidden
 from permissions.roles import AccountKind
 from permissions.scope import Scope
 from permissions.viewer import Viewer
+from resolvers.auth.welcome import welcome_emails
 from resolvers.db import Db
 from resolvers.directory.accounts import accounts_by_id, accounts_in_scope
 from resolvers.directory.guardians import guardians_in_scope
 from resolvers.directory.students import student_refs_by_guardian_id
 from resolvers.events import Actor, Event, record
-from resolvers.outbox import Email, enqueue
+from resolvers.outbox import enqueue
 from resolvers.portal.lifecycle import PortalStatus, guardian_eligible, status_of
 from resolvers.tables import (
     ACCOUNTS,
@@ -53,6 +54,7 @@ from resolvers.writes import Refusal, lock_rows, not_found
 REVOKED_WITH_ACCOUNT = "Account revoked"
 
 LIFECYCLE = Capability.ACCOUNT_LIFECYCLE
+DEFAULT_WELCOME_LIFETIME = dt.timedelta(days=7)
 
 
 # ---------------------------------------------------------------- who may act
@@ -243,6 +245,7 @@ async def provision_accounts(
     send_welcome: bool,
     now: dt.datetime,
     public_url: str,
+    welcome_lifetime: dt.timedelta = DEFAULT_WELCOME_LIFETIME,
 ) -> Provisioned:
     """A GUARDIAN account for each READY_TO_PROVISION contact, with SIS_SYNC
     grants to every current student the contact is eligible for and not
@@ -370,29 +373,13 @@ async def provision_accounts(
             )
         )
     await record(db, actor, events, at=now)
+    rows = [r for r in await accounts_by_id(db, [account_of[i] for i in ids]) if r is not None]
     if send_welcome:
-        await enqueue(
-            db, [_welcome(row.email, row.display_name, public_url) for row in made], now=now
+        welcomes = await welcome_emails(
+            db, rows, now=now, lifetime=welcome_lifetime, public_url=public_url
         )
-    rows = await accounts_by_id(db, [account_of[i] for i in ids])
-    return Provisioned(accounts=[r for r in rows if r is not None])
-
-
-def _welcome(email: str, name: str, public_url: str) -> Email:
-    base = public_url.rstrip("/")
-    return Email(
-        to_address=email,
-        subject="Your parent portal account is ready",
-        body=(
-            f"Hello {name},\n\n"
-            "Your school has opened a parent portal account for you, so that you can see "
-            "your children's homework, timetable and messages.\n\n"
-            f"Sign in at {base}/sign-in with this email address ({email}). The first time, "
-            "choose 'Set or reset my password', or sign in with Google or Microsoft if this "
-            "address is one of theirs.\n"
-        ),
-        kind="WELCOME",
-    )
+        await enqueue(db, welcomes, now=now)
+    return Provisioned(accounts=rows)
 
 
 # ---------------------------------------------------------------- revoke
@@ -449,13 +436,24 @@ def still_live(targets: Sequence[Target]) -> list[Target]:
 
 
 async def send_welcome_emails(
-    db: Db, targets: Sequence[Target], *, now: dt.datetime, public_url: str
+    db: Db,
+    targets: Sequence[Target],
+    *,
+    now: dt.datetime,
+    public_url: str,
+    welcome_lifetime: dt.timedelta = DEFAULT_WELCOME_LIFETIME,
 ) -> int:
-    """To ACTIVE accounts that have never signed in; others are skipped."""
+    """To ACTIVE accounts that have never signed in; others are skipped, and
+    so is a student whose login is off (``welcome_emails``). Each email has
+    a fresh set-password link; earlier ones keep working until they expire
+    or a password is set."""
     chosen = [
         t.row
         for t in targets
         if status_of(t.row) is PortalStatus.ACTIVE and t.row.last_login_at is None and t.row.email
     ]
-    await enqueue(db, [_welcome(r.email, r.display_name, public_url) for r in chosen], now=now)
-    return len(chosen)
+    emails = await welcome_emails(
+        db, chosen, now=now, lifetime=welcome_lifetime, public_url=public_url
+    )
+    await enqueue(db, emails, now=now)
+    return len(emails)

@@ -444,6 +444,24 @@ async def _students_without_email(db: Db, schools: _Schools) -> tuple[int, ...]:
     return tuple(int(r.id) for r in rows)
 
 
+async def live_accounts_of_students(db: Db, student_ids: Sequence[int]) -> list[Row[Any]]:
+    """The live STUDENT accounts of these students (for their welcome
+    emails), in student order; one statement."""
+    if not student_ids:
+        return []
+    return list(
+        await db.all(
+            sa.select(ACCOUNTS)
+            .where(
+                ACCOUNTS.c.kind == AccountKind.STUDENT,
+                ACCOUNTS.c.revoked_at.is_(None),
+                ACCOUNTS.c.student_id.in_(sorted(set(student_ids))),
+            )
+            .order_by(ACCOUNTS.c.student_id, ACCOUNTS.c.id)
+        )
+    )
+
+
 async def reconcile_student_logins(
     db: Db, *, school_ids: Sequence[int], now: dt.datetime, actor: Actor = SIS_SYNC
 ) -> ReconcileOutcome:

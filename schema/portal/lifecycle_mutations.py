@@ -95,6 +95,7 @@ class LifecycleMutations:
                     send_welcome=input.send_welcome_email is not False,
                     now=context.clock(),
                     public_url=context.policy.public_url,
+                    welcome_lifetime=context.policy.welcome_link_lifetime,
                 )
                 refusals = outcome.refusals
             await finish(db, refusals)
@@ -160,7 +161,8 @@ class LifecycleMutations:
         )
 
     @strawberry.mutation(
-        description="Email ACTIVE accounts that have never signed in; others are skipped.",
+        description="Email ACTIVE accounts that have never signed in, each with a fresh "
+        "set-password link; others are skipped, and so is a student whose login is off.",
         extensions=staff_writes(Capability.ACCOUNT_LIFECYCLE),
     )
     async def send_welcome_emails(
@@ -182,7 +184,11 @@ class LifecycleMutations:
                 )
                 if not refusals:
                     sent = await provisioning.send_welcome_emails(
-                        db, targets, now=context.clock(), public_url=context.policy.public_url
+                        db,
+                        targets,
+                        now=context.clock(),
+                        public_url=context.policy.public_url,
+                        welcome_lifetime=context.policy.welcome_link_lifetime,
                     )
             await finish(db, refusals)
         return SendWelcomeEmailsPayload(sent=sent, user_errors=user_errors(refusals))

@@ -12,7 +12,9 @@ from __future__ import annotations
 import strawberry
 
 from permissions.capabilities import Capability
+from resolvers.auth.welcome import welcome_emails
 from resolvers.events import Actor, Event, record
+from resolvers.outbox import enqueue
 from resolvers.student_data import student_logins_writes as data
 from resolvers.tables import AccessAction
 from schema.directory.schools import StudentLoginSettings
@@ -42,6 +44,13 @@ class UpdateStudentLoginSettingsPayload:
     )
     student_logins_ended: int = strawberry.field(
         description="Students whose login ended with this change: their sessions ended at once."
+    )
+    welcome_emails_sent: int = strawberry.field(
+        default=0,
+        description=(
+            "Welcome emails sent to students who got a login with this change, each with a "
+            "link to choose their password."
+        ),
     )
     without_email_ids: strawberry.Private[tuple[int, ...]] = ()
 
@@ -85,7 +94,7 @@ class StudentLoginMutation:
     ) -> UpdateStudentLoginSettingsPayload:
         context = info.context
         db, viewer = context.db, context.viewer
-        settings, outcome = None, None
+        settings, outcome, welcomes = None, None, []
         async with transaction(db):
             school, refusals = await data.school_for_settings(
                 db, viewer, pk_of(input.school_id, "School"), field=SCHOOL_ID
@@ -112,6 +121,15 @@ class StudentLoginMutation:
                 outcome = await data.reconcile_student_logins(
                     db, school_ids=[school.id], now=now, actor=actor
                 )
+                # Each new login's welcome email, with a link to choose a password.
+                welcomes = await welcome_emails(
+                    db,
+                    await data.live_accounts_of_students(db, outcome.enabled_student_ids),
+                    now=now,
+                    lifetime=context.policy.welcome_link_lifetime,
+                    public_url=context.policy.public_url,
+                )
+                await enqueue(db, welcomes, now=now)
                 saved, year_groups = await data.school_with_year_groups(db, school.id)
                 settings = StudentLoginSettings.from_row(saved, year_groups)
                 await record(
@@ -132,5 +150,6 @@ class StudentLoginMutation:
             user_errors=user_errors(refusals),
             student_logins_created=outcome.logins_created if outcome is not None else 0,
             student_logins_ended=outcome.logins_ended if outcome is not None else 0,
+            welcome_emails_sent=len(welcomes),
             without_email_ids=outcome.students_without_email if outcome is not None else (),
         )
