@@ -158,6 +158,25 @@ async def test_nested_100_by_100_by_100_lists_are_refused(
     assert "cost (nested lists multiply)" in response.json()["errors"][0]["message"]
 
 
+async def test_a_connection_without_first_costs_its_default_page(
+    prod: tuple[httpx.AsyncClient, str],
+) -> None:
+    # Without `first` a connection returns 20 (the argument's default), so it
+    # costs what `first: 20` costs: here 25,261, over the 25,000 budget.
+    client, token = prod
+    for first in ["", "(first: 20)"]:
+        query = (
+            f"{{ districts{first} {{ edges {{ node {{ schools{first} {{ edges {{ node {{"
+            f" students{first} {{ edges {{ node {{ displayName }} }} }} }} }} }} }} }} }} }}"
+        )
+        response = await ask(client, token, query)
+        assert codes(response) == ["QUERY_TOO_COMPLEX"], first
+        assert "cost" in response.json()["errors"][0]["message"]
+    fits = "{ districts { edges { node { schools { edges { node { name } } } } } } }"
+    response = await ask(client, token, fits)
+    assert "errors" not in response.json()
+
+
 async def test_an_oversized_body_is_refused_before_it_is_read(
     prod: tuple[httpx.AsyncClient, str],
 ) -> None:
