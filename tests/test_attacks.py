@@ -11,9 +11,11 @@ from collections.abc import AsyncIterator
 
 import httpx
 import pytest
+from graphql.language import Lexer, Source, TokenKind
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gql.http.app import create_app, signer_for
+from gql.http.limits import WORK
 from gql.settings import Settings
 from schema.node import to_global_id
 from tests.lifespan import started
@@ -175,6 +177,148 @@ async def test_a_connection_without_first_costs_its_default_page(
     fits = "{ districts { edges { node { schools { edges { node { name } } } } } } }"
     response = await ask(client, token, fits)
     assert "errors" not in response.json()
+
+
+# ---------------------------------------------------------------- limits in linear time
+# Each limit (depth, aliases, fields, directives, cost) is computed once per
+# fragment and stops at the first budget exceeded, so the work of the limit
+# rules grows with the document's tokens, never with its expansion. The
+# documents below expand to millions of fields from a few hundred tokens.
+
+
+def fragment_chain(links: int, spreads: int) -> str:
+    """F0 is one field; each further fragment spreads the previous one
+    ``spreads`` times, so the operation expands to spreads**links fields."""
+    fragments = ["fragment F0 on Viewer { isAuthenticated }"]
+    for i in range(1, links + 1):
+        body = " ".join([f"...F{i - 1}"] * spreads)
+        fragments.append(f"fragment F{i} on Viewer {{ {body} }}")
+    return f"{{ viewer {{ ...F{links} }} }} " + " ".join(fragments)
+
+
+def aliased_chain(links: int) -> str:
+    """As ``fragment_chain`` with two spreads, each under an alias of its own
+    (aliases, fields and nesting double at every link)."""
+    fragments = ["fragment F0 on Viewer { isAuthenticated }"]
+    fragments += [
+        f"fragment F{i} on Viewer {{ a: students {{ totalCount }} ...F{i - 1} ...F{i - 1} }}"
+        for i in range(1, links + 1)
+    ]
+    return f"{{ viewer {{ ...F{links} }} }} " + " ".join(fragments)
+
+
+def fan_out(width: int) -> str:
+    """One fragment of ``width`` fields spread ``width`` times."""
+    fields = " ".join(f"f{i}: isAuthenticated" for i in range(width))
+    spreads = " ".join(["...F"] * width)
+    return f"{{ viewer {{ {spreads} }} }} fragment F on Viewer {{ {fields} }}"
+
+
+def deep(levels: int) -> str:
+    inner = "id"
+    for _ in range(levels):
+        inner = (
+            f"school {{ district {{ schools(first: 1) {{ edges {{ node {{ {inner} }} }} }} }} }}"
+        )
+    return "{ schools(first: 1) { edges { node { " + inner + " } } } }"
+
+
+def deep_fragments(levels: int) -> str:
+    """Each fragment nests the previous one a level deeper."""
+    fragments = ["fragment D0 on School { id }"]
+    fragments += [
+        f"fragment D{i} on School {{ district {{ schools(first: 1) {{ edges {{ node {{"
+        f" ...D{i - 1} ...D{i - 1} }} }} }} }} }}"
+        for i in range(1, levels + 1)
+    ]
+    operation = f"{{ schools(first: 1) {{ edges {{ node {{ ...D{levels} }} }} }} }} "
+    return operation + " ".join(fragments)
+
+
+def token_count(document: str) -> int:
+    lexer = Lexer(Source(document))
+    count = 0
+    while lexer.advance().kind is not TokenKind.EOF:
+        count += 1
+    return count
+
+
+ATTACKS = {
+    "doubling chain 20": fragment_chain(20, 2),
+    "doubling chain 60": fragment_chain(60, 2),
+    "tripling chain 20": fragment_chain(20, 3),
+    "tripling chain 40": fragment_chain(40, 3),
+    "aliased doubling chain 30": aliased_chain(30),
+    "fan-out 40 by 40": fan_out(40),
+    "deep nesting 40": deep(40),
+    "deep fragments 30": deep_fragments(30),
+}
+
+
+@pytest.mark.parametrize("name", list(ATTACKS))
+async def test_expanding_documents_are_refused_with_linear_work(
+    prod: tuple[httpx.AsyncClient, str], name: str
+) -> None:
+    client, token = prod
+    document = ATTACKS[name]
+    before = WORK.visits
+    response = await ask(client, token, document)
+    visits = WORK.visits - before
+    assert response.json()["data"] is None
+    assert codes(response) == ["QUERY_TOO_COMPLEX"]
+    # Each selection of the document is looked at once at most.
+    assert 0 < visits <= token_count(document)
+
+
+@pytest.mark.parametrize(
+    "document",
+    [fragment_chain(40, 2), fragment_chain(25, 3), aliased_chain(25), fan_out(60)],
+    ids=["doubling", "tripling", "aliased", "fan-out"],
+)
+async def test_limit_work_is_linear_even_when_nothing_is_exceeded(
+    world_engine: tuple[AsyncEngine, World], document: str
+) -> None:
+    # With budgets no document reaches, nothing stops the walk early: the
+    # memoised fragments alone keep it linear (and the document then runs).
+    settings = _settings(
+        world_engine,
+        env="prod",
+        max_aliases=10**30,
+        max_fields=10**30,
+        max_directives=10**30,
+        max_cost=10**30,
+    )
+    app = create_app(settings)
+    _, world = world_engine
+    async with app.router.lifespan_context(app):
+        transport = httpx.ASGITransport(app=app)
+        async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
+            before = WORK.visits
+            response = await ask(client, token_for(settings, world, "da_north"), document)
+            visits = WORK.visits - before
+    assert "errors" not in response.json()
+    assert response.json()["data"]["viewer"]["isAuthenticated"] is True
+    assert 0 < visits <= token_count(document)
+
+
+@pytest.mark.parametrize(("levels", "refused"), [(1, False), (2, False), (3, True)])
+async def test_depth_through_a_fragment_counts_where_it_is_spread(
+    prod: tuple[httpx.AsyncClient, str], levels: int, refused: bool
+) -> None:
+    # One fragment three levels deep, spread at two nestings: the deeper
+    # spread decides. 3 + 4 * levels below the root; the limit is 10.
+    client, token = prod
+    fragment = "fragment S on School { district { schools(first: 1) { totalCount } } }"
+    inner = "...S"
+    for _ in range(levels):
+        inner = f"...S district {{ schools(first: 1) {{ edges {{ node {{ {inner} }} }} }} }}"
+    query = "{ schools(first: 1) { edges { node { " + inner + " } } } } " + fragment
+    response = await ask(client, token, query)
+    if refused:
+        assert codes(response) == ["QUERY_TOO_COMPLEX"]
+        assert "exceeds maximum operation depth of 10" in response.json()["errors"][0]["message"]
+    else:
+        assert "errors" not in response.json()
 
 
 async def test_an_oversized_body_is_refused_before_it_is_read(
