@@ -1,13 +1,12 @@
 """Parsing and validation are cached for real (issue 6, docs/architecture.md section 8): the same
-document a second time is neither parsed nor validated again, in dev and in
-prod settings alike. The validation cache keys on the rule classes, so a rule
-class made per request would silently defeat it; this catches that."""
+document a second time is neither parsed nor validated again (limits
+included), in dev and in prod settings alike. Each schema has a validation
+cache of its own, so schemas with other limits never share answers."""
 
 from __future__ import annotations
 
 import pytest
 from strawberry.extensions.parser_cache import _get_parse_cache
-from strawberry.extensions.validation_cache import _get_validate_cache
 
 from gql.http.graphql_schema import build_schema
 from gql.settings import Settings
@@ -19,7 +18,7 @@ DOCUMENT = "query CacheProbe { __typename }"
 async def test_a_repeated_document_hits_the_parser_and_validation_caches(env: str) -> None:
     settings = Settings.model_construct(**{**Settings().model_dump(), "env": env})
     schema = build_schema(settings)
-    validated, parsed = _get_validate_cache(256), _get_parse_cache(256)
+    validated, parsed = schema.validate_document, _get_parse_cache(256)
     first = await schema.execute(DOCUMENT + f" # {env}")
     assert first.errors is None
     assert first.data == {"__typename": "Query"}

@@ -2,23 +2,25 @@
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable, Iterator
 
-from graphql import GraphQLError, OperationDefinitionNode
-from graphql.validation import ASTValidationRule, NoSchemaIntrospectionCustomRule
-from strawberry import Schema
-from strawberry.extensions import (
-    AddValidationRules,
-    MaxTokensLimiter,
-    ParserCache,
-    ValidationCache,
+from graphql import DocumentNode, GraphQLError, GraphQLSchema, OperationDefinitionNode
+from graphql.validation import (
+    ASTValidationRule,
+    NoSchemaIntrospectionCustomRule,
+    specified_rules,
+    validate,
 )
+from strawberry import Schema
+from strawberry.extensions import MaxTokensLimiter, ParserCache
 from strawberry.extensions.base_extension import SchemaExtension
-from strawberry.extensions.query_depth_limiter import create_validator
 from strawberry.schema.config import StrawberryConfig
+from strawberry.schema.validation_rules.maybe_null import MaybeNullValidationRule
+from strawberry.schema.validation_rules.one_of import OneOfInputValidationRule
 from strawberry.types import ExecutionContext
 
-from gql.http.limits import Budget, budget_rule
+from gql.http.limits import Budget, check_limits
 from gql.settings import Settings
 from schema.root import CONTRACT_TYPES, Mutation, Query
 
@@ -27,6 +29,9 @@ class AccessGraphSchema(Schema):
     """Errors are logged where they are formatted (``gql.app``): expected
     ones (limits, validation, authorization) are data, not log noise, and
     unexpected ones are logged once with the request id."""
+
+    # Limits, then graphql-core's rules, cached per document (set by build_schema).
+    validate_document: Callable[[DocumentNode], list[GraphQLError]]
 
     def process_errors(
         self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
@@ -62,41 +67,73 @@ def _bad_request(message: str) -> GraphQLError:
     return GraphQLError(message, extensions={"code": "BAD_REQUEST"})
 
 
-def build_schema(settings: Settings) -> Schema:
+class ValidationWithLimits(SchemaExtension):
+    """Validation, cached per document: the query limits first (linear in
+    the document, ``gql.http.limits``), then, only if the document is within
+    them, graphql-core's rules. Replaces strawberry's ValidationCache and
+    QueryDepthLimiter (which walks every expansion of every fragment)."""
+
+    def __init__(self, validate_document: Callable[[DocumentNode], list[GraphQLError]]) -> None:
+        self.validate_document = validate_document
+
+    def on_validate(self) -> Iterator[None]:
+        document = self.execution_context.graphql_document
+        assert document is not None
+        self.execution_context.pre_execution_errors = self.validate_document(document)
+        yield
+
+
+def document_validator(
+    graphql_schema: GraphQLSchema, budget: Budget, rules: tuple[type[ASTValidationRule], ...]
+) -> Callable[[DocumentNode], list[GraphQLError]]:
+    """Limits, then the rules, for one schema; the answers are cached (the
+    parser cache hands out the same document for the same text)."""
+
+    @functools.lru_cache(maxsize=256)
+    def validate_document(document: DocumentNode) -> list[GraphQLError]:
+        return check_limits(graphql_schema, document, budget) or validate(
+            graphql_schema, document, rules
+        )
+
+    return validate_document
+
+
+def build_schema(settings: Settings) -> AccessGraphSchema:
     budget = Budget(
+        max_depth=settings.max_depth,
         max_aliases=settings.max_aliases,
         max_fields=settings.max_fields,
         max_directives=settings.max_directives,
         max_cost=settings.max_cost,
         max_page_size=settings.max_page_size,
     )
-    # The validation rules are built once, here: strawberry's ValidationCache
-    # keys on the rule classes, and a class made per request (as the
-    # QueryDepthLimiter extension and a per-request ``budget_rule`` do)
-    # would never hit it. Parsing and validation are cached: validating even
-    # a small document costs ~1 ms, executing it ~0.1 ms (docs/architecture.md section 8). The
+    # Parsing and validation are cached: validating even a small document
+    # costs ~1 ms, executing it ~0.1 ms (docs/architecture.md section 8). The
     # extensions are factories, so each request gets fresh instances; the
-    # caches live at module level in strawberry and survive across requests.
-    rules: list[type[ASTValidationRule]] = [
-        create_validator(settings.max_depth, None, None),
-        budget_rule(budget),
-    ]
+    # parser cache lives at module level in strawberry, the validation cache
+    # with the schema built here.
+    rules: tuple[type[ASTValidationRule], ...] = (
+        *specified_rules,
+        MaybeNullValidationRule,
+        OneOfInputValidationRule,
+    )
     if not settings.is_dev:
-        rules.append(NoSchemaIntrospectionCustomRule)
+        rules = (*rules, NoSchemaIntrospectionCustomRule)
     extensions: list[Callable[[], SchemaExtension]] = [
         lambda: ParserCache(maxsize=256),
-        lambda: ValidationCache(maxsize=256),
         lambda: MaxTokensLimiter(max_token_count=settings.max_tokens),
         OperationSelection,
-        lambda: AddValidationRules(rules),
+        lambda: ValidationWithLimits(schema.validate_document),
     ]
-    return AccessGraphSchema(
+    schema = AccessGraphSchema(
         query=Query,
         mutation=Mutation,
         types=CONTRACT_TYPES,
         config=StrawberryConfig(disable_field_suggestions=True),
         extensions=extensions,
     )
+    schema.validate_document = document_validator(schema._schema, budget, rules)
+    return schema
 
 
 def print_sdl() -> str:
