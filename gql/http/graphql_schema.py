@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import functools
+from collections import OrderedDict
 from collections.abc import Callable, Iterator
+from typing import NamedTuple
 
 from graphql import DocumentNode, GraphQLError, GraphQLSchema, OperationDefinitionNode
 from graphql.validation import (
@@ -31,7 +32,7 @@ class AccessGraphSchema(Schema):
     unexpected ones are logged once with the request id."""
 
     # Limits, then graphql-core's rules, cached per document (set by build_schema).
-    validate_document: Callable[[DocumentNode], list[GraphQLError]]
+    validate_document: DocumentValidator
 
     def process_errors(
         self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
@@ -83,19 +84,50 @@ class ValidationWithLimits(SchemaExtension):
         yield
 
 
-def document_validator(
-    graphql_schema: GraphQLSchema, budget: Budget, rules: tuple[type[ASTValidationRule], ...]
-) -> Callable[[DocumentNode], list[GraphQLError]]:
-    """Limits, then the rules, for one schema; the answers are cached (the
-    parser cache hands out the same document for the same text)."""
+class CacheInfo(NamedTuple):
+    hits: int
+    misses: int
+    maxsize: int
+    currsize: int
 
-    @functools.lru_cache(maxsize=256)
-    def validate_document(document: DocumentNode) -> list[GraphQLError]:
-        return check_limits(graphql_schema, document, budget) or validate(
-            graphql_schema, document, rules
+
+class DocumentValidator:
+    """Limits, then the rules, for one schema; the answers are cached by the
+    document's text (hashing or comparing the document itself recurses as
+    deep as it is nested, and a deep one would overflow the stack)."""
+
+    def __init__(
+        self,
+        graphql_schema: GraphQLSchema,
+        budget: Budget,
+        rules: tuple[type[ASTValidationRule], ...],
+        maxsize: int = 256,
+    ) -> None:
+        self.graphql_schema = graphql_schema
+        self.budget = budget
+        self.rules = rules
+        self.maxsize = maxsize
+        self.answers: OrderedDict[str, list[GraphQLError]] = OrderedDict()
+        self.hits = self.misses = 0
+
+    def __call__(self, document: DocumentNode) -> list[GraphQLError]:
+        text = document.loc.source.body if document.loc is not None else None
+        if text is not None and text in self.answers:
+            self.hits += 1
+            self.answers.move_to_end(text)
+            return self.answers[text]
+        self.misses += 1
+        errors = check_limits(self.graphql_schema, document, self.budget) or validate(
+            self.graphql_schema, document, self.rules
         )
+        if text is not None:
+            self.answers[text] = errors
+            if len(self.answers) > self.maxsize:
+                self.answers.popitem(last=False)
+        return errors
 
-    return validate_document
+    def cache_info(self) -> CacheInfo:
+        return CacheInfo(self.hits, self.misses, self.maxsize, len(self.answers))
 
 
 def build_schema(settings: Settings) -> AccessGraphSchema:
@@ -132,7 +164,7 @@ def build_schema(settings: Settings) -> AccessGraphSchema:
         config=StrawberryConfig(disable_field_suggestions=True),
         extensions=extensions,
     )
-    schema.validate_document = document_validator(schema._schema, budget, rules)
+    schema.validate_document = DocumentValidator(schema._schema, budget, rules)
     return schema
 
 
