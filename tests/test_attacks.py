@@ -85,6 +85,71 @@ async def test_field_suggestions_are_off(prod: tuple[httpx.AsyncClient, str]) ->
     ]
 
 
+# Each place graphql-core suggests a name of the schema, misspelt on purpose:
+# the request, its variables, and the prod answer (no "Did you mean").
+HINTS = {
+    "argument": (
+        "{ guardians(frist: 1) { totalCount } }",
+        {},
+        "Unknown argument 'frist' on field 'Query.guardians'.",
+    ),
+    "type": (
+        "query($f: GuardianFiltr) { guardians(filter: $f) { totalCount } }",
+        {},
+        "Unknown type 'GuardianFiltr'.",
+    ),
+    "fragment type": (
+        "{ viewer { ...F } } fragment F on Viewr { isAuthenticated }",
+        {},
+        "Unknown type 'Viewr'.",
+    ),
+    "enum value": (
+        "{ guardians(filter: {portalStatus: ACTIV}) { totalCount } }",
+        {},
+        "Value 'ACTIV' does not exist in 'PortalStatus' enum.",
+    ),
+    "input field": (
+        "{ guardians(filter: {portalStatu: ACTIVE}) { totalCount } }",
+        {},
+        "Expected value of type 'GuardianFilter' not to include unknown field 'portalStatu'."
+        " Found: { portalStatu: ACTIVE }.",
+    ),
+    "enum value in a variable": (
+        "query($f: GuardianFilter) { guardians(filter: $f) { totalCount } }",
+        {"f": {"portalStatus": "ACTIV"}},
+        "Variable '$f' has invalid value at .portalStatus:"
+        " Value 'ACTIV' does not exist in 'PortalStatus' enum.",
+    ),
+    "input field in a variable": (
+        "query($f: GuardianFilter) { guardians(filter: $f) { totalCount } }",
+        {"f": {"portalStatu": "ACTIVE"}},
+        "Variable '$f' has invalid value: Expected value of type 'GuardianFilter' not to"
+        " include unknown field 'portalStatu'. Found: {'portalStatu': 'ACTIVE'}.",
+    ),
+    "field on an interface": (
+        '{ node(id: "x") { displayName } }',
+        {},
+        "Cannot query field 'displayName' on type 'Node'.",
+    ),
+}
+
+
+@pytest.mark.parametrize("source", list(HINTS))
+async def test_prod_gives_no_hint_of_the_schema(
+    prod: tuple[httpx.AsyncClient, str], source: str
+) -> None:
+    client, token = prod
+    query, variables, message = HINTS[source]
+    response = await client.post(
+        "/graphql",
+        json={"query": query, "variables": variables},
+        headers={"authorization": f"Bearer {token}"},
+    )
+    body = response.json()
+    assert body["data"] is None
+    assert [e["message"] for e in body["errors"]] == [message]
+
+
 async def test_101_aliases_are_refused(prod: tuple[httpx.AsyncClient, str]) -> None:
     client, token = prod
     query = "{ " + " ".join(f"a{i}: viewer {{ isAuthenticated }}" for i in range(101)) + " }"
