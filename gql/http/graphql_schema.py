@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from collections import OrderedDict
 from collections.abc import Callable, Iterator
 from typing import NamedTuple
@@ -33,11 +34,27 @@ class AccessGraphSchema(Schema):
 
     # Limits, then graphql-core's rules, cached per document (set by build_schema).
     validate_document: DocumentValidator
+    # Prod names nothing of the schema a client did not name itself.
+    hide_hints: bool = False
 
     def process_errors(
         self, errors: list[GraphQLError], execution_context: ExecutionContext | None = None
     ) -> None:
-        return None
+        if self.hide_hints:
+            for error in errors:
+                error.message = without_hints(error.message)
+
+
+# graphql-core's did_you_mean(): " Did you mean 'a', 'b', or 'c'?", also "the
+# enum value 'a'" or "to use an inline fragment on 'A'"; names never hold "?".
+_HINT = re.compile(r" ?Did you mean [^?]*\?")
+
+
+def without_hints(message: str) -> str:
+    """The message without the schema names graphql-core suggests, wherever
+    it suggests them (unknown arguments, types, enum values and input fields,
+    in validation and in variable coercion alike)."""
+    return _HINT.sub("", message)
 
 
 class OperationSelection(SchemaExtension):
@@ -165,6 +182,7 @@ def build_schema(settings: Settings) -> AccessGraphSchema:
         extensions=extensions,
     )
     schema.validate_document = DocumentValidator(schema._schema, budget, rules)
+    schema.hide_hints = not settings.is_dev
     return schema
 
 
