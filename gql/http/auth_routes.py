@@ -55,6 +55,7 @@ from gql.auth.verification import TokenProblem
 from gql.http.errors import JSONResponse, error_response
 from gql.http.password_routes import reset_email
 from gql.http.state import AppState, app_state
+from gql.http.text_inputs import json_has_control_characters
 from resolvers import outbox
 from resolvers.auth import sign_in as auth
 from resolvers.auth.rate_limits import SIGN_IN
@@ -96,6 +97,9 @@ async def _json_body(request: Request, *, optional: bool = False) -> dict[str, A
         raise BadRequest(400, "BAD_REQUEST", "The body is not valid JSON.") from exc
     if not isinstance(payload, dict):
         raise BadRequest(400, "BAD_REQUEST", "The body must be a JSON object.")
+    if json_has_control_characters(payload):
+        # Every field of these bodies is one line (gql.http.text_inputs).
+        raise BadRequest(400, "BAD_USER_INPUT", "Text may not contain control characters.")
     return payload
 
 

@@ -23,6 +23,7 @@ from strawberry.schema.validation_rules.one_of import OneOfInputValidationRule
 from strawberry.types import ExecutionContext
 
 from gql.http.limits import Budget, check_limits
+from gql.http.text_inputs import ControlCharactersInVariables, ControlCharactersRule
 from gql.settings import Settings
 from schema.root import CONTRACT_TYPES, Mutation, Query
 
@@ -165,6 +166,7 @@ def build_schema(settings: Settings) -> AccessGraphSchema:
         *specified_rules,
         MaybeNullValidationRule,
         OneOfInputValidationRule,
+        ControlCharactersRule,
     )
     if not settings.is_dev:
         rules = (*rules, NoSchemaIntrospectionCustomRule)
@@ -173,6 +175,7 @@ def build_schema(settings: Settings) -> AccessGraphSchema:
         lambda: MaxTokensLimiter(max_token_count=settings.max_tokens),
         OperationSelection,
         lambda: ValidationWithLimits(schema.validate_document),
+        ControlCharactersInVariables,
     ]
     schema = AccessGraphSchema(
         query=Query,
