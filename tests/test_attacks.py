@@ -374,8 +374,8 @@ async def test_limit_work_is_linear_even_when_nothing_is_exceeded(
     )
     app = create_app(settings)
     _, world = world_engine
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
+    async with started(app) as asgi:
+        transport = httpx.ASGITransport(app=asgi)
         async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
             before = WORK.visits
             response = await ask(client, token_for(settings, world, "da_north"), document)

@@ -45,6 +45,7 @@ from gql.http.limits import WORK
 from gql.settings import Settings
 from schema.node import to_global_id
 from tests.client import served_schema
+from tests.lifespan import started
 from tests.test_attacks import SECRET, token_count
 from tests.world import World
 
@@ -249,8 +250,8 @@ async def app_client(
     url = engine.url.render_as_string(hide_password=False)
     settings = Settings(database_url=url, secret_key=SECRET, env="prod")
     app = create_app(settings)
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
+    async with started(app) as asgi:
+        transport = httpx.ASGITransport(app=asgi)
         async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
             yield client, settings
 
