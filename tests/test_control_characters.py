@@ -32,6 +32,8 @@ REDEEM = """mutation($input: RedeemAccessCodeInput!) { redeemAccessCode(input: $
   userErrors { code field } } }"""
 CONNECTION_REQUEST = """mutation($input: CreateConnectionRequestInput!) {
   createConnectionRequest(input: $input) { pin userErrors { code field } } }"""
+CREATE_FORM = """mutation($input: CreateFormInput!) { createForm(input: $input) {
+  form { title } userErrors { code field } } }"""
 SEARCH = "query($s: String) { students(first: 5, search: $s) { totalCount } }"
 NODE = "query($id: ID!) { node(id: $id) { id } }"
 # Each forbidden character: C0 (NUL, bell, escape, carriage return), DEL, C1.
@@ -146,6 +148,14 @@ async def test_tabs_and_line_breaks_only_where_text_has_several_lines(
             )
             assert answer == refused(f"$input.{field}")
     assert await _post(fresh_app, "da_north", SEARCH, {"s": "Ada\n"}) == refused("$s")
+    form = {
+        "schoolId": str(to_global_id("School", world["school_a"])),
+        "title": "Trip",
+        "questions": [{"prompt": "Pick one", "type": "CHOICE", "choices": ["A", "B\nC"]}],
+    }
+    assert await _post(fresh_app, "admin_a", CREATE_FORM, {"input": form}) == refused(
+        "$input.questions.0.choices.1"
+    )
     assert await snapshot(engine) == before
     several = "Questions 1 to 10:\n\tshow your working\n"
     answer = await _post(
