@@ -217,8 +217,19 @@ async def test_control_characters_in_literals_are_refused(
         ),
         ("/auth/refresh", {"refreshToken": "abc\x00def"}),
         ("/auth/token", {"code": "abc\x00", "codeVerifier": "v" * 43}),
+        ("/auth/password/forgot", {"email": "pat\x00@example.com"}),
+        ("/auth/password/reset", {"token": "t\x00", "password": "a-long-password!"}),
     ],
-    ids=["login-email", "login-password", "login-newline", "signup-name", "refresh", "token"],
+    ids=[
+        "login-email",
+        "login-password",
+        "login-newline",
+        "signup-name",
+        "refresh",
+        "token",
+        "password-forgot",
+        "password-reset",
+    ],
 )
 async def test_control_characters_in_auth_bodies_are_refused(
     fresh_app: FreshApp, path: str, body: dict[str, str]

@@ -56,6 +56,7 @@ from gql.auth.passwords import password_problem
 from gql.http.errors import JSONResponse, error_response
 from gql.http.observability import note_error
 from gql.http.state import AppState, app_state
+from gql.http.text_inputs import json_has_control_characters
 from gql.settings import Settings
 from permissions.roles import AccountKind
 from permissions.viewer import Viewer
@@ -119,6 +120,9 @@ async def _json_body(request: Request) -> dict[str, Any]:
         raise Refused(400, "BAD_REQUEST", "The body is not valid JSON.") from exc
     if not isinstance(payload, dict):
         raise Refused(400, "BAD_REQUEST", "The body must be a JSON object.")
+    if json_has_control_characters(payload):
+        # Every field of these bodies is one line (gql.http.text_inputs).
+        raise Refused(400, "BAD_USER_INPUT", "Text may not contain control characters.")
     return payload
 
 
