@@ -99,3 +99,12 @@ STUDENT_SECTION_CAPABILITIES: Mapping[StudentSection, Capability] = MappingProxy
 RECORD_DATA_RELATIONS: frozenset[Relation] = frozenset(
     {Relation.TEACHER, Relation.SCHOOL_ADMIN, Relation.DISTRICT_ADMIN}
 )
+
+# What a person sees of their own records, whatever their relations: an
+# account holder of their account, a contact of their contact record, a staff
+# member of their staff record (the objects' ``capabilities`` in schema/).
+OWN_ACCOUNT: frozenset[Capability] = frozenset(
+    {C.PORTAL_VIEW, C.ACCOUNT_LIFECYCLE, C.CONTACT_DETAILS, C.STAFF_DIRECTORY}
+)
+OWN_CONTACT: frozenset[Capability] = frozenset({C.CONTACT_DETAILS})
+OWN_STAFF_RECORD: frozenset[Capability] = frozenset({C.STAFF_DIRECTORY, C.ACCOUNT_LIFECYCLE})

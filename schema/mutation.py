@@ -11,7 +11,7 @@ mutation follows (see docs/mutations.md):
 
 from __future__ import annotations
 
-from strawberry.tools import merge_types
+import strawberry
 
 from schema.auth.roles import RoleMutations
 from schema.auth.sessions_mutations import SessionMutations
@@ -33,4 +33,15 @@ MUTATIONS: tuple[type, ...] = (
     LifecycleMutations,
 )
 
-Mutation: type | None = merge_types("Mutation", MUTATIONS) if MUTATIONS else None
+# The domains' classes merged into one root (what strawberry.tools.merge_types
+# does), with the description clients read.
+Mutation: type | None = (
+    strawberry.type(
+        type("Mutation", MUTATIONS, {}),
+        description="Changes. Expected failures come back in each payload's `userErrors` "
+        "(one per input at fault) and nothing is written; a caller that is not signed in gets "
+        "an UNAUTHENTICATED error, one whose role may not make the change a FORBIDDEN error.",
+    )
+    if MUTATIONS
+    else None
+)

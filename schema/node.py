@@ -19,7 +19,9 @@ import strawberry
 
 @strawberry.interface(description="An object with a global ID.")
 class Node:
-    id: strawberry.ID
+    id: strawberry.ID = strawberry.field(
+        description="The global ID: node(id:) finds it again, for viewers who may see it."
+    )
 
 
 def to_global_id(type_name: str, pk: int) -> strawberry.ID:

@@ -93,33 +93,70 @@ def _optional_pk(global_id: strawberry.ID | None, type_name: str) -> int | None:
     return -1 if pk is None else pk
 
 
-@strawberry.input
+@strawberry.input(description="Narrows the accounts list; every field is optional.")
 class AccountFilter:
-    kind: AccountKind | None = None
-    school_id: strawberry.ID | None = None
-    portal_status: PortalStatus | None = None
+    kind: AccountKind | None = strawberry.field(
+        default=None, description="Only accounts of this kind."
+    )
+    school_id: strawberry.ID | None = strawberry.field(
+        default=None, description="Only accounts linked to this school (its global ID)."
+    )
+    portal_status: PortalStatus | None = strawberry.field(
+        default=None, description="Only accounts with this portal status."
+    )
     never_logged_in: bool | None = strawberry.field(
         default=None,
         description="Only accounts that have never signed in (candidates for a welcome email).",
     )
-    search: str | None = None
+    search: str | None = strawberry.field(
+        default=None, description="Only accounts matching every word of this text (any case)."
+    )
 
 
-@strawberry.input
+@strawberry.input(description="Narrows the contacts list; every field is optional.")
 class GuardianFilter:
-    school_id: strawberry.ID | None = None
-    portal_status: PortalStatus | None = None
-    search: str | None = None
+    school_id: strawberry.ID | None = strawberry.field(
+        default=None, description="Only contacts of students at this school (its global ID)."
+    )
+    portal_status: PortalStatus | None = strawberry.field(
+        default=None, description="Only contacts with this portal status."
+    )
+    search: str | None = strawberry.field(
+        default=None,
+        description="Only contacts whose name or email matches every word of this text.",
+    )
 
 
-@strawberry.type
+@strawberry.type(
+    description="What a viewer may read. Every list is filtered to the viewer's scope in SQL."
+)
 class Query:
-    @strawberry.field(extensions=signed_in())
-    async def node(self, info: Info, id: strawberry.ID) -> Node | None:
+    @strawberry.field(
+        description="Any object with a global ID, or null when it does not exist for this viewer.",
+        extensions=signed_in(),
+    )
+    async def node(
+        self,
+        info: Info,
+        id: Annotated[
+            strawberry.ID,
+            strawberry.argument(description="A global ID, as an object's `id` gives it."),
+        ],
+    ) -> Node | None:
         return await _resolve_node(info, id)
 
-    @strawberry.field(extensions=signed_in())
-    async def nodes(self, info: Info, ids: list[strawberry.ID]) -> list[Node | None]:
+    @strawberry.field(
+        description="Several objects by global ID, in the order asked; null for each not visible.",
+        extensions=signed_in(),
+    )
+    async def nodes(
+        self,
+        info: Info,
+        ids: Annotated[
+            list[strawberry.ID],
+            strawberry.argument(description="Global IDs, as objects' `id` give them."),
+        ],
+    ) -> list[Node | None]:
         if len(ids) > info.context.policy.max_page_size:
             from schema.relay import BadUserInput
 
@@ -130,52 +167,118 @@ class Query:
         # loader: one statement per type named, whatever the number of ids.
         return list(await asyncio.gather(*(_resolve_node(info, global_id) for global_id in ids)))
 
-    @strawberry.field
+    @strawberry.field(
+        description="Who is asking: the signed-in account (or anonymous), roles, students."
+    )
     def viewer(self, info: Info) -> Viewer:
         viewer = info.context.viewer
         return Viewer(
             is_authenticated=viewer.is_authenticated, can_record_data=viewer.can_record_data
         )
 
-    @strawberry.field(extensions=signed_in())
+    @strawberry.field(
+        description="Districts in the viewer's scope, by name.", extensions=signed_in()
+    )
     async def districts(
-        self, info: Info, first: int | None = 20, after: str | None = None
+        self,
+        info: Info,
+        first: Annotated[
+            int | None,
+            strawberry.argument(
+                description="Page forward: how many items after `after` (1 to the server's maximum, 100 by default). With neither first nor last, 20."
+            ),
+        ] = 20,
+        after: Annotated[
+            str | None,
+            strawberry.argument(
+                description="The items after this cursor (an endCursor of this list)."
+            ),
+        ] = None,
     ) -> Connection[District]:
         request = page_request(info, first, after, school_data.DISTRICT_ORDER)
         db, viewer = info.context.db, info.context.viewer
         page = await school_data.district_page(db, viewer, request)
         return connection(page, District.from_row, lambda: school_data.district_count(db, viewer))
 
-    @strawberry.field(extensions=signed_in())
+    @strawberry.field(description="Schools in the viewer's scope, by name.", extensions=signed_in())
     async def schools(
-        self, info: Info, first: int | None = 20, after: str | None = None
+        self,
+        info: Info,
+        first: Annotated[
+            int | None,
+            strawberry.argument(
+                description="Page forward: how many items after `after` (1 to the server's maximum, 100 by default). With neither first nor last, 20."
+            ),
+        ] = 20,
+        after: Annotated[
+            str | None,
+            strawberry.argument(
+                description="The items after this cursor (an endCursor of this list)."
+            ),
+        ] = None,
     ) -> Connection[School]:
         request = page_request(info, first, after, school_data.SCHOOL_ORDER)
         db, viewer = info.context.db, info.context.viewer
         page = await school_data.school_page(db, viewer, request)
         return connection(page, School.from_row, lambda: school_data.school_count(db, viewer))
 
-    @strawberry.field(extensions=signed_in())
+    @strawberry.field(
+        description="Students in the viewer's scope, by family name, given name.",
+        extensions=signed_in(),
+    )
     async def students(
         self,
         info: Info,
-        first: int | None = 20,
-        after: str | None = None,
-        school_id: strawberry.ID | None = None,
-        search: str | None = None,
+        first: Annotated[
+            int | None,
+            strawberry.argument(
+                description="Page forward: how many items after `after` (1 to the server's maximum, 100 by default). With neither first nor last, 20."
+            ),
+        ] = 20,
+        after: Annotated[
+            str | None,
+            strawberry.argument(
+                description="The items after this cursor (an endCursor of this list)."
+            ),
+        ] = None,
+        school_id: Annotated[
+            strawberry.ID | None, strawberry.argument(description="Only students of this school.")
+        ] = None,
+        search: Annotated[
+            str | None,
+            strawberry.argument(
+                description="Only students matching every word of this text (any case)."
+            ),
+        ] = None,
     ) -> Connection[Student]:
         where = student_data.StudentFilter(
             school_id=_optional_pk(school_id, "School"), search=search
         )
         return await student_connection(info, first, after, where)
 
-    @strawberry.field(extensions=signed_in())
+    @strawberry.field(
+        description="Contacts of students in the viewer's scope, by family name, given name.",
+        extensions=signed_in(),
+    )
     async def guardians(
         self,
         info: Info,
-        first: int | None = 20,
-        after: str | None = None,
-        filter: GuardianFilter | None = None,
+        first: Annotated[
+            int | None,
+            strawberry.argument(
+                description="Page forward: how many items after `after` (1 to the server's maximum, 100 by default). With neither first nor last, 20."
+            ),
+        ] = 20,
+        after: Annotated[
+            str | None,
+            strawberry.argument(
+                description="The items after this cursor (an endCursor of this list)."
+            ),
+        ] = None,
+        filter: Annotated[
+            GuardianFilter | None,
+            strawberry.argument(description="Narrows the list; null: every contact in scope."),
+        ] = None,
     ) -> Connection[Guardian]:
         given = filter or GuardianFilter()
         where = guardian_data.GuardianFilter(
@@ -192,13 +295,28 @@ class Query:
             page, Guardian.from_row, lambda: guardian_data.guardian_count(db, viewer, where)
         )
 
-    @strawberry.field(extensions=signed_in())
+    @strawberry.field(
+        description="Login accounts in the viewer's scope, by name.", extensions=signed_in()
+    )
     async def accounts(
         self,
         info: Info,
-        first: int | None = 20,
-        after: str | None = None,
-        filter: AccountFilter | None = None,
+        first: Annotated[
+            int | None,
+            strawberry.argument(
+                description="Page forward: how many items after `after` (1 to the server's maximum, 100 by default). With neither first nor last, 20."
+            ),
+        ] = 20,
+        after: Annotated[
+            str | None,
+            strawberry.argument(
+                description="The items after this cursor (an endCursor of this list)."
+            ),
+        ] = None,
+        filter: Annotated[
+            AccountFilter | None,
+            strawberry.argument(description="Narrows the list; null: every account in scope."),
+        ] = None,
     ) -> Connection[Account]:
         given = filter or AccountFilter()
         where = account_data.AccountFilter(
@@ -217,14 +335,43 @@ class Query:
             page, Account.from_row, lambda: account_data.account_count(db, viewer, where)
         )
 
-    @strawberry.field(extensions=signed_in())
+    @strawberry.field(
+        description="Form assignments the viewer may see (or must fill in), in the order they were made.",
+        extensions=signed_in(),
+    )
     async def form_assignments(
-        self, info: Info, first: int | None = 20, after: str | None = None
+        self,
+        info: Info,
+        first: Annotated[
+            int | None,
+            strawberry.argument(
+                description="Page forward: how many items after `after` (1 to the server's maximum, 100 by default). With neither first nor last, 20."
+            ),
+        ] = 20,
+        after: Annotated[
+            str | None,
+            strawberry.argument(
+                description="The items after this cursor (an endCursor of this list)."
+            ),
+        ] = None,
     ) -> Connection[Annotated[FormAssignment, strawberry.lazy("schema.student_data.forms")]]:
         return await forms.form_assignments(info, first, after)
 
-    @strawberry.field(extensions=signed_in())
+    @strawberry.field(
+        description="What a school's student logins cost for a term; null when the school is not in the viewer's scope, FORBIDDEN when their role may not see bills.",
+        extensions=signed_in(),
+    )
     async def student_login_bill(
-        self, info: Info, school_id: strawberry.ID, term_name: str
+        self,
+        info: Info,
+        school_id: Annotated[
+            strawberry.ID, strawberry.argument(description="The school's global ID.")
+        ],
+        term_name: Annotated[
+            str,
+            strawberry.argument(
+                description="The term's name as the SIS gives it; an unknown term is BAD_USER_INPUT."
+            ),
+        ],
     ) -> Annotated[StudentLoginBill, strawberry.lazy("schema.student_data.student_logins")] | None:
         return await student_logins.student_login_bill(info, school_id, term_name)

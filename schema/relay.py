@@ -17,22 +17,38 @@ NodeT = TypeVar("NodeT")
 
 @strawberry.type(description="Where a page sits in its list.")
 class PageInfo:
-    has_next_page: bool
-    has_previous_page: bool
-    start_cursor: str | None
-    end_cursor: str | None
+    has_next_page: bool = strawberry.field(
+        description="Whether the list goes on after this page: ask for the next page with "
+        "`after: endCursor`."
+    )
+    has_previous_page: bool = strawberry.field(
+        description="Whether the list has items before this page (true when the page was "
+        "asked for with `after`)."
+    )
+    start_cursor: str | None = strawberry.field(
+        description="The first edge's cursor; null when the page is empty."
+    )
+    end_cursor: str | None = strawberry.field(
+        description="The last edge's cursor, to pass as `after` for the next page; null when "
+        "the page is empty."
+    )
 
 
-@strawberry.type
+@strawberry.type(description="One item of a page, with its place in the list.")
 class Edge(Generic[NodeT]):
-    cursor: str
-    node: NodeT
+    cursor: str = strawberry.field(
+        description="Where this item sits: opaque, and good only for the list that gave it out."
+    )
+    node: NodeT = strawberry.field(description="The item.")
 
 
-@strawberry.type
+@strawberry.type(
+    description="A page of a list, in the list's order (a Relay connection): ask for `first` "
+    "items, then for the next page with `after: pageInfo.endCursor`."
+)
 class Connection(Generic[NodeT]):
-    edges: list[Edge[NodeT]]
-    page_info: PageInfo
+    edges: list[Edge[NodeT]] = strawberry.field(description="The page's items, in list order.")
+    page_info: PageInfo = strawberry.field(description="Where this page sits in the list.")
     count_total: strawberry.Private[Callable[[], Awaitable[int]]]
 
     @strawberry.field(description="How many items the whole list has, in the viewer's scope.")

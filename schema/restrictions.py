@@ -15,11 +15,13 @@ from typing import Any, Protocol
 
 from strawberry.extensions import FieldExtension
 from strawberry.types import Info
+from strawberry.types.field import StrawberryField
 
 from permissions.capabilities import Capability
 from permissions.errors import NOT_LINKED_MESSAGE, Forbidden, Unauthenticated
 from permissions.roles import AccountKind
 from permissions.viewer import Viewer
+from permissions.visibility import Reach, visible_to
 
 
 class HasCapabilities(Protocol):
@@ -41,6 +43,18 @@ class Restricted(FieldExtension):
     def __init__(self, capability: Capability, what: str) -> None:
         self.capability = capability
         self.what = what
+        self.described: str | None = None
+
+    def apply(self, field: StrawberryField) -> None:
+        """The field's description gains who may see it, from the capability
+        table for the ``reach`` its type declares (permissions/visibility.py).
+        Runs at each schema build: the written description is kept aside."""
+        reach = getattr(field.origin, "reach", None)
+        if not isinstance(reach, Reach):
+            raise TypeError(f"{field.origin}: a type with restricted fields declares its reach")
+        if self.described is None:
+            self.described = field.description or ""
+        field.description = f"{self.described} {visible_to(self.capability, reach)}".strip()
 
     def _deny(self, viewer: Viewer) -> Exception:
         if not viewer.is_authenticated:
@@ -85,7 +99,8 @@ def _note_read(source: Any, info: Info[Any, Any], field: str) -> None:
 
 def restricted(capability: Capability, what: str) -> list[FieldExtension]:
     """``@strawberry.field(extensions=restricted(...))``: ``grep restricted(``
-    lists every field-level rule."""
+    lists every field-level rule. The field's description says what it is;
+    ``Visible to: ...`` is appended from the capability table."""
     return [Restricted(capability, what)]
 
 

@@ -8,6 +8,7 @@ new role to oneself. Roles from the SIS are the SIS's to take away.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Annotated
 
 import strawberry
 
@@ -29,32 +30,48 @@ from schema.node import pk_of
 from schema.restrictions import staff_writes
 
 
-@strawberry.input
+@strawberry.input(description="The input of grantRole.")
 class GrantRoleInput:
-    account_id: strawberry.ID
-    role: Role
-    school_id: strawberry.ID | None = None
-    district_id: strawberry.ID | None = None
+    account_id: strawberry.ID = strawberry.field(description="The staff account (its global ID).")
+    role: Role = strawberry.field(description="The role to grant.")
+    school_id: strawberry.ID | None = strawberry.field(
+        default=None, description="At this school (its global ID); or give districtId."
+    )
+    district_id: strawberry.ID | None = strawberry.field(
+        default=None, description="Across this district (its global ID; district admins only)."
+    )
 
 
-@strawberry.type
+@strawberry.type(description="What grantRole answers: the account with its new role.")
 class GrantRolePayload:
-    account: Account | None
-    user_errors: list[UserError]
+    account: Account | None = strawberry.field(
+        description="The account, with the role; null when refused."
+    )
+    user_errors: list[UserError] = strawberry.field(
+        description="Expected failures (a refusal per input at fault); empty when it worked."
+    )
 
 
-@strawberry.input
+@strawberry.input(description="The input of revokeRole.")
 class RevokeRoleInput:
-    account_id: strawberry.ID
-    role: Role
-    school_id: strawberry.ID | None = None
-    district_id: strawberry.ID | None = None
+    account_id: strawberry.ID = strawberry.field(description="The staff account (its global ID).")
+    role: Role = strawberry.field(description="The role to take back.")
+    school_id: strawberry.ID | None = strawberry.field(
+        default=None, description="The school it was granted at (its global ID); or districtId."
+    )
+    district_id: strawberry.ID | None = strawberry.field(
+        default=None, description="The district it was granted across (its global ID)."
+    )
 
 
-@strawberry.type
+@strawberry.type(description="What revokeRole answers: the account without the role.")
 class RevokeRolePayload:
-    account: Account | None
-    user_errors: list[UserError]
+    account: Account | None = strawberry.field(
+        description="The account, without the role; null when refused."
+    )
+    user_errors: list[UserError] = strawberry.field(
+        description="Expected failures (a refusal per input at fault); empty when it worked."
+    )
 
 
 ACCOUNT_ID = ("input", "accountId")
@@ -160,7 +177,14 @@ class RoleMutations:
         ),
         extensions=staff_writes(Capability.ACCOUNT_LIFECYCLE),
     )
-    async def grant_role(self, info: Info, input: GrantRoleInput) -> GrantRolePayload:
+    async def grant_role(
+        self,
+        info: Info,
+        input: Annotated[
+            GrantRoleInput,
+            strawberry.argument(description="The mutation's arguments, as one input object."),
+        ],
+    ) -> GrantRolePayload:
         context = info.context
         db, viewer = context.db, context.viewer
         role = input.role
@@ -198,7 +222,14 @@ class RoleMutations:
         ),
         extensions=staff_writes(Capability.ACCOUNT_LIFECYCLE),
     )
-    async def revoke_role(self, info: Info, input: RevokeRoleInput) -> RevokeRolePayload:
+    async def revoke_role(
+        self,
+        info: Info,
+        input: Annotated[
+            RevokeRoleInput,
+            strawberry.argument(description="The mutation's arguments, as one input object."),
+        ],
+    ) -> RevokeRolePayload:
         context = info.context
         db, viewer = context.db, context.viewer
         role = input.role

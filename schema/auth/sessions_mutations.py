@@ -8,6 +8,8 @@ the places where the viewer holds the mutation's capability
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import strawberry
 
 from permissions.capabilities import Capability
@@ -32,34 +34,42 @@ from schema.restrictions import staff_writes
 MAX_REASON_LENGTH = 500
 
 
-@strawberry.input
+@strawberry.input(description="The input of terminateSessions.")
 class TerminateSessionsInput:
-    account_id: strawberry.ID
-    reason: str
+    account_id: strawberry.ID = strawberry.field(description="The account (its global ID).")
+    reason: str = strawberry.field(description="Why, for the audit log.")
 
 
-@strawberry.type
+@strawberry.type(description="What terminateSessions answers: the sessions ended.")
 class TerminateSessionsPayload:
-    terminated_sessions: int
-    user_errors: list[UserError]
+    terminated_sessions: int = strawberry.field(description="How many sessions were ended.")
+    user_errors: list[UserError] = strawberry.field(
+        description="Expected failures (a refusal per input at fault); empty when it worked."
+    )
 
 
-@strawberry.input
+@strawberry.input(description="The input of linkAccountToStaffMember.")
 class LinkAccountToStaffMemberInput:
-    account_id: strawberry.ID
-    staff_member_id: strawberry.ID
+    account_id: strawberry.ID = strawberry.field(description="The staff account (its global ID).")
+    staff_member_id: strawberry.ID = strawberry.field(
+        description="The staff record (its global ID)."
+    )
 
 
-@strawberry.type
+@strawberry.type(description="What linkAccountToStaffMember answers: the account, linked.")
 class LinkAccountToStaffMemberPayload:
-    account: Account | None
+    account: Account | None = strawberry.field(
+        description="The account, now linked; null when refused."
+    )
     email_mismatch: bool = strawberry.field(
         description=(
             "True when the account's email differs from the staff record's "
             "(an assistant recording for someone)."
         )
     )
-    user_errors: list[UserError]
+    user_errors: list[UserError] = strawberry.field(
+        description="Expected failures (a refusal per input at fault); empty when it worked."
+    )
 
 
 ACCOUNT_ID = ("input", "accountId")
@@ -122,7 +132,12 @@ class SessionMutations:
         extensions=staff_writes(Capability.TERMINATE_SESSIONS),
     )
     async def terminate_sessions(
-        self, info: Info, input: TerminateSessionsInput
+        self,
+        info: Info,
+        input: Annotated[
+            TerminateSessionsInput,
+            strawberry.argument(description="The mutation's arguments, as one input object."),
+        ],
     ) -> TerminateSessionsPayload:
         context = info.context
         db, viewer = context.db, context.viewer
@@ -171,7 +186,12 @@ class SessionMutations:
         extensions=staff_writes(Capability.ACCOUNT_LIFECYCLE),
     )
     async def link_account_to_staff_member(
-        self, info: Info, input: LinkAccountToStaffMemberInput
+        self,
+        info: Info,
+        input: Annotated[
+            LinkAccountToStaffMemberInput,
+            strawberry.argument(description="The mutation's arguments, as one input object."),
+        ],
     ) -> LinkAccountToStaffMemberPayload:
         context = info.context
         db, viewer = context.db, context.viewer

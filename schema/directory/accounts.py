@@ -8,7 +8,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 import strawberry
 from sqlalchemy.engine import Row
 
-from permissions.capabilities import Capability
+from permissions.capabilities import OWN_ACCOUNT, Capability
+from permissions.visibility import Reach
 from resolvers.directory import accounts as data
 from resolvers.directory import students as student_data
 from resolvers.portal.lifecycle import reasons_of, status_of
@@ -27,19 +28,10 @@ if TYPE_CHECKING:
     from schema.directory.students import Student
     from schema.portal.access import StudentAccessGrant
 
-_OWN_ACCOUNT = frozenset(
-    {
-        Capability.PORTAL_VIEW,
-        Capability.ACCOUNT_LIFECYCLE,
-        Capability.CONTACT_DETAILS,
-        Capability.STAFF_DIRECTORY,
-    }
-)
 
-
-@strawberry.type
+@strawberry.type(description="A role held at one school or across one district.")
 class RoleGrant:
-    role: Role
+    role: Role = strawberry.field(description="The role.")
     school_id: strawberry.Private[int | None]
     district_id: strawberry.Private[int]
 
@@ -71,14 +63,20 @@ class RoleGrant:
     description="A login identity. Staff accounts are 'users'; writes need a linked staff member."
 )
 class Account(Node):
-    id: strawberry.ID
-    kind: AccountKind
-    display_name: str
+    # who may see its restricted fields, in their descriptions (permissions/visibility.py)
+    reach = Reach.ACCOUNT
+    id: strawberry.ID = strawberry.field(
+        description="The global ID: node(id:) finds it again, for viewers who may see it."
+    )
+    kind: AccountKind = strawberry.field(description="STAFF, GUARDIAN or STUDENT.")
+    display_name: str = strawberry.field(description="The name to show.")
     portal_status: PortalStatus = strawberry.field(
         description="ACTIVE, READY_TO_REVOKE (see revokeReasons) or REVOKED: credentials removed, sessions ended."
     )
-    revoke_reasons: list[RevokeReason]
-    created_at: dt.datetime
+    revoke_reasons: list[RevokeReason] = strawberry.field(
+        description="Why the account is READY_TO_REVOKE; empty otherwise."
+    )
+    created_at: dt.datetime = strawberry.field(description="When the account was made.")
     pk: strawberry.Private[int]
     row: strawberry.Private[Row[Any]]
     # Reached through a grant (the revoke view, the access review): what the
@@ -105,7 +103,7 @@ class Account(Node):
     async def capabilities(self, context: Context) -> frozenset[Capability]:
         viewer = context.viewer
         if viewer.account_id == self.pk:
-            return _OWN_ACCOUNT
+            return OWN_ACCOUNT
         if self.granted_through is not None:
             return self.granted_through
         held: set[Capability] = set()
@@ -122,17 +120,21 @@ class Account(Node):
                 )
         return frozenset(held)
 
-    @strawberry.field(extensions=restricted(Capability.PORTAL_VIEW, "an account's email"))
+    @strawberry.field(
+        description="The account's sign-in email.",
+        extensions=restricted(Capability.PORTAL_VIEW, "an account's email"),
+    )
     async def email(self, info: Info) -> str | None:
         return self.row.email  # type: ignore[no-any-return]
 
     @strawberry.field(
-        extensions=restricted(Capability.ACCOUNT_LIFECYCLE, "when an account last signed in")
+        description="When the account last signed in; null if it never has.",
+        extensions=restricted(Capability.ACCOUNT_LIFECYCLE, "when an account last signed in"),
     )
     async def last_login_at(self, info: Info) -> dt.datetime | None:
         return self.row.last_login_at  # type: ignore[no-any-return]
 
-    @strawberry.field
+    @strawberry.field(description="The account's roles in force (staff accounts).")
     async def roles(self, info: Info) -> list[RoleGrant]:
         rows = await info.context.loaders.role_grants_by_account_id.load(self.pk)
         return [RoleGrant.from_row(row) for row in rows]
@@ -177,9 +179,22 @@ class Account(Node):
     async def grants(
         self,
         info: Info,
-        first: int | None = 20,
-        after: str | None = None,
-        include_revoked: bool | None = False,
+        first: Annotated[
+            int | None,
+            strawberry.argument(
+                description="Page forward: how many items after `after` (1 to the server's maximum, 100 by default). With neither first nor last, 20."
+            ),
+        ] = 20,
+        after: Annotated[
+            str | None,
+            strawberry.argument(
+                description="The items after this cursor (an endCursor of this list)."
+            ),
+        ] = None,
+        include_revoked: Annotated[
+            bool | None,
+            strawberry.argument(description="True: revoked grants too (null means false)."),
+        ] = False,
     ) -> Connection[Annotated[StudentAccessGrant, strawberry.lazy("schema.portal.access")]]:
         request = page_request(info, first, after, data.GRANT_ORDER)
         include_revoked = bool(include_revoked)
@@ -192,14 +207,16 @@ class Account(Node):
         )
 
 
-@strawberry.type
+@strawberry.type(description="The one asking: signed in or not, as whom, with which roles.")
 class Viewer:
-    is_authenticated: bool
+    is_authenticated: bool = strawberry.field(
+        description="False for anonymous requests (no credential)."
+    )
     can_record_data: bool = strawberry.field(
         description="False for accounts not linked to an active staff member: they can look but not touch."
     )
 
-    @strawberry.field
+    @strawberry.field(description="The signed-in account; null when anonymous.")
     async def account(self, info: Info) -> Account | None:
         account_id = info.context.viewer.account_id
         if account_id is None:
@@ -207,7 +224,9 @@ class Viewer:
         row = await info.context.loaders.account_by_id.load(account_id)
         return Account.from_row(row) if row is not None else None
 
-    @strawberry.field
+    @strawberry.field(
+        description="The roles in force for this account (from the SIS or granted by hand)."
+    )
     def roles(self, info: Info) -> list[RoleGrant]:
         return [RoleGrant.from_row(grant) for grant in info.context.viewer.scope.roles]
 
@@ -227,9 +246,24 @@ class Viewer:
     async def students(
         self,
         info: Info,
-        first: int | None = 20,
-        after: str | None = None,
-        search: str | None = None,
+        first: Annotated[
+            int | None,
+            strawberry.argument(
+                description="Page forward: how many items after `after` (1 to the server's maximum, 100 by default). With neither first nor last, 20."
+            ),
+        ] = 20,
+        after: Annotated[
+            str | None,
+            strawberry.argument(
+                description="The items after this cursor (an endCursor of this list)."
+            ),
+        ] = None,
+        search: Annotated[
+            str | None,
+            strawberry.argument(
+                description="Only students matching every word of this text (any case)."
+            ),
+        ] = None,
     ) -> Connection[Annotated[Student, strawberry.lazy("schema.directory.students")]]:
         return await students.student_connection(
             info, first, after, student_data.StudentFilter(search=search)

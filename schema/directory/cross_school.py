@@ -21,7 +21,9 @@ if TYPE_CHECKING:
     from schema.directory.students import Student
 
 
-@strawberry.type
+@strawberry.type(
+    description="One account with active access to students at two or more schools of a district, for the district dashboard."
+)
 class CrossSchoolLink:
     account_id: strawberry.Private[int]
     district_id: strawberry.Private[int]
@@ -30,7 +32,7 @@ class CrossSchoolLink:
         loader = info.context.loaders.linked_students_by_account_id
         return await loader.load((self.account_id, self.district_id))
 
-    @strawberry.field
+    @strawberry.field(description="The account holding the access.")
     async def account(
         self, info: Info
     ) -> Annotated[Account, strawberry.lazy("schema.directory.accounts")]:
@@ -38,7 +40,7 @@ class CrossSchoolLink:
         assert row is not None  # the page was made from this account's grants
         return accounts.Account.from_row(row)
 
-    @strawberry.field
+    @strawberry.field(description="The schools its students attend, by name.")
     async def schools(
         self, info: Info
     ) -> list[Annotated[School, strawberry.lazy("schema.directory.schools")]]:
@@ -47,7 +49,7 @@ class CrossSchoolLink:
         found = [schools.School.from_row(row) for row in rows if row is not None]
         return sorted(found, key=lambda school: (school.name, school.pk))
 
-    @strawberry.field
+    @strawberry.field(description="The students it has access to in the district.")
     async def students(
         self, info: Info
     ) -> list[Annotated[Student, strawberry.lazy("schema.directory.students")]]:

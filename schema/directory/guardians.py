@@ -7,7 +7,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 import strawberry
 from sqlalchemy.engine import Row
 
-from permissions.capabilities import Capability
+from permissions.capabilities import OWN_CONTACT, Capability
+from permissions.visibility import Reach
 from resolvers.portal.lifecycle import reasons_of, status_of
 from schema.directory import accounts, students
 from schema.enums import PortalStatus, RevokeReason
@@ -22,10 +23,16 @@ if TYPE_CHECKING:
 
 @strawberry.type(description="A parent, guardian or other contact as recorded in the SIS.")
 class Guardian(Node):
-    id: strawberry.ID
-    given_name: str
-    family_name: str
-    display_name: str
+    # who may see its restricted fields, in their descriptions (permissions/visibility.py)
+    reach = Reach.CONTACT
+    id: strawberry.ID = strawberry.field(
+        description="The global ID: node(id:) finds it again, for viewers who may see it."
+    )
+    given_name: str = strawberry.field(description="Given name.")
+    family_name: str = strawberry.field(description="Family name.")
+    display_name: str = strawberry.field(
+        description="The name to show: given name, then family name."
+    )
     pk: strawberry.Private[int]
     row: strawberry.Private[Row[Any]]
 
@@ -51,14 +58,20 @@ class Guardian(Node):
                 student_id=ref.student_id, school_id=ref.school_id, district_id=ref.district_id
             )
         if viewer.guardian_id == self.pk:
-            held.add(Capability.CONTACT_DETAILS)
+            held |= OWN_CONTACT
         return frozenset(held)
 
-    @strawberry.field(extensions=restricted(Capability.CONTACT_DETAILS, "a contact's email"))
+    @strawberry.field(
+        description="The contact's email as the SIS records it.",
+        extensions=restricted(Capability.CONTACT_DETAILS, "a contact's email"),
+    )
     async def email(self, info: Info) -> str | None:
         return self.row.email  # type: ignore[no-any-return]
 
-    @strawberry.field(extensions=restricted(Capability.CONTACT_DETAILS, "a contact's phone"))
+    @strawberry.field(
+        description="The contact's phone number as the SIS records it.",
+        extensions=restricted(Capability.CONTACT_DETAILS, "a contact's phone"),
+    )
     async def phone(self, info: Info) -> str | None:
         return self.row.phone  # type: ignore[no-any-return]
 
@@ -72,7 +85,8 @@ class Guardian(Node):
         return [students.Student.from_row(row) for row in rows]
 
     @strawberry.field(
-        extensions=restricted(Capability.ACCOUNT_LIFECYCLE, "a contact's portal status")
+        description="READY_TO_PROVISION, ACTIVE, READY_TO_REVOKE, REVOKED or NONE: where this contact stands in the account lifecycle.",
+        extensions=restricted(Capability.ACCOUNT_LIFECYCLE, "a contact's portal status"),
     )
     async def portal_status(self, info: Info) -> PortalStatus | None:
         account = await info.context.loaders.account_by_guardian_id.load(self.pk)
@@ -82,9 +96,10 @@ class Guardian(Node):
         return PortalStatus.READY_TO_PROVISION if eligible else PortalStatus.NONE
 
     @strawberry.field(
+        description="Why this contact's account is READY_TO_REVOKE (empty otherwise).",
         extensions=restricted(
             Capability.ACCOUNT_LIFECYCLE, "why a contact's account may be revoked"
-        )
+        ),
     )
     async def revoke_reasons(self, info: Info) -> list[RevokeReason] | None:
         account = await info.context.loaders.account_by_guardian_id.load(self.pk)
@@ -92,7 +107,10 @@ class Guardian(Node):
             return []
         return reasons_of(account)
 
-    @strawberry.field(extensions=restricted(Capability.PORTAL_VIEW, "a contact's account"))
+    @strawberry.field(
+        description="The portal account of this contact, if one was provisioned or linked.",
+        extensions=restricted(Capability.PORTAL_VIEW, "a contact's account"),
+    )
     async def account(
         self, info: Info
     ) -> Annotated[Account, strawberry.lazy("schema.directory.accounts")] | None:

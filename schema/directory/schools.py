@@ -8,6 +8,7 @@ import strawberry
 from sqlalchemy.engine import Row
 
 from permissions.capabilities import Capability
+from permissions.visibility import Reach
 from resolvers.directory import schools as data
 from resolvers.directory import staff as staff_data
 from resolvers.directory import students as student_data
@@ -24,10 +25,14 @@ if TYPE_CHECKING:
     from schema.directory.students import Student
 
 
-@strawberry.type
+@strawberry.type(description="A school district (OneRoster org of type district).")
 class District(Node):
-    id: strawberry.ID
-    name: str
+    # who may see its restricted fields, in their descriptions (permissions/visibility.py)
+    reach = Reach.DISTRICT
+    id: strawberry.ID = strawberry.field(
+        description="The global ID: node(id:) finds it again, for viewers who may see it."
+    )
+    name: str = strawberry.field(description="The district's name.")
     pk: strawberry.Private[int]
 
     @classmethod
@@ -37,9 +42,22 @@ class District(Node):
     def capabilities(self, context: Context) -> frozenset[Capability]:
         return context.viewer.scope.district_capabilities(district_id=self.pk)
 
-    @strawberry.field
+    @strawberry.field(description="The district's schools in the viewer's scope, by name.")
     async def schools(
-        self, info: Info, first: int | None = 20, after: str | None = None
+        self,
+        info: Info,
+        first: Annotated[
+            int | None,
+            strawberry.argument(
+                description="Page forward: how many items after `after` (1 to the server's maximum, 100 by default). With neither first nor last, 20."
+            ),
+        ] = 20,
+        after: Annotated[
+            str | None,
+            strawberry.argument(
+                description="The items after this cursor (an endCursor of this list)."
+            ),
+        ] = None,
     ) -> Connection[School]:
         request = page_request(info, first, after, data.SCHOOL_ORDER)
         db, viewer = info.context.db, info.context.viewer
@@ -53,7 +71,20 @@ class District(Node):
         extensions=restricted(Capability.CROSS_SCHOOL_LINKS, "cross-school links of a district"),
     )
     async def cross_school_links(
-        self, info: Info, first: int | None = 20, after: str | None = None
+        self,
+        info: Info,
+        first: Annotated[
+            int | None,
+            strawberry.argument(
+                description="Page forward: how many items after `after` (1 to the server's maximum, 100 by default). With neither first nor last, 20."
+            ),
+        ] = 20,
+        after: Annotated[
+            str | None,
+            strawberry.argument(
+                description="The items after this cursor (an endCursor of this list)."
+            ),
+        ] = None,
     ) -> (
         Connection[Annotated[CrossSchoolLink, strawberry.lazy("schema.directory.cross_school")]]
         | None
@@ -61,10 +92,14 @@ class District(Node):
         return await cross_school.cross_school_links(info, self.pk, first, after)
 
 
-@strawberry.type
+@strawberry.type(description="A school of a district (OneRoster org of type school).")
 class School(Node):
-    id: strawberry.ID
-    name: str
+    # who may see its restricted fields, in their descriptions (permissions/visibility.py)
+    reach = Reach.SCHOOL
+    id: strawberry.ID = strawberry.field(
+        description="The global ID: node(id:) finds it again, for viewers who may see it."
+    )
+    name: str = strawberry.field(description="The school's name.")
     pk: strawberry.Private[int]
     district_id: strawberry.Private[int]
     row: strawberry.Private[Row[Any]]
@@ -84,25 +119,43 @@ class School(Node):
             school_id=self.pk, district_id=self.district_id
         )
 
-    @strawberry.field
+    @strawberry.field(description="The district the school belongs to.")
     async def district(self, info: Info) -> District:
         row = await info.context.loaders.district_by_id.load(self.district_id)
         assert row is not None
         return District.from_row(row)
 
-    @strawberry.field
+    @strawberry.field(description="The school's year groups, in order.")
     async def year_groups(self, info: Info) -> list[YearGroup]:
         rows = await info.context.loaders.year_groups_by_school_id.load(self.pk)
         return [YearGroup.from_row(row) for row in rows]
 
-    @strawberry.field
+    @strawberry.field(description="The school's students in the viewer's scope, by name.")
     async def students(
         self,
         info: Info,
-        first: int | None = 20,
-        after: str | None = None,
-        year_group_id: strawberry.ID | None = None,
-        search: str | None = None,
+        first: Annotated[
+            int | None,
+            strawberry.argument(
+                description="Page forward: how many items after `after` (1 to the server's maximum, 100 by default). With neither first nor last, 20."
+            ),
+        ] = 20,
+        after: Annotated[
+            str | None,
+            strawberry.argument(
+                description="The items after this cursor (an endCursor of this list)."
+            ),
+        ] = None,
+        year_group_id: Annotated[
+            strawberry.ID | None,
+            strawberry.argument(description="Only students of this year group (its global ID)."),
+        ] = None,
+        search: Annotated[
+            str | None,
+            strawberry.argument(
+                description="Only students matching every word of this text (any case)."
+            ),
+        ] = None,
     ) -> Connection[Annotated[Student, strawberry.lazy("schema.directory.students")]]:
         year_group = pk_of(year_group_id, "YearGroup") if year_group_id is not None else None
         if year_group_id is not None and year_group is None:
@@ -113,14 +166,30 @@ class School(Node):
         return await students.student_connection(info, first, after, where)
 
     @strawberry.field(
+        description="The school's staff records, by name.",
         extensions=restricted(Capability.STAFF_DIRECTORY, "a school's staff list"),
     )
     async def staff_members(
         self,
         info: Info,
-        first: int | None = 20,
-        after: str | None = None,
-        include_deactivated: bool | None = True,
+        first: Annotated[
+            int | None,
+            strawberry.argument(
+                description="Page forward: how many items after `after` (1 to the server's maximum, 100 by default). With neither first nor last, 20."
+            ),
+        ] = 20,
+        after: Annotated[
+            str | None,
+            strawberry.argument(
+                description="The items after this cursor (an endCursor of this list)."
+            ),
+        ] = None,
+        include_deactivated: Annotated[
+            bool | None,
+            strawberry.argument(
+                description="False: only staff records the SIS still has active (null means true)."
+            ),
+        ] = True,
     ) -> Connection[Annotated[StaffMember, strawberry.lazy("schema.directory.staff")]] | None:
         request = page_request(info, first, after, staff_data.ORDER)
         include_deactivated = include_deactivated is not False  # null means the default
@@ -137,6 +206,7 @@ class School(Node):
         )
 
     @strawberry.field(
+        description="Whether the school's students have logins, for which year groups, and what they see.",
         extensions=restricted(
             Capability.STUDENT_LOGIN_SETTINGS, "a school's student login settings"
         ),
@@ -146,11 +216,15 @@ class School(Node):
         return StudentLoginSettings.from_row(self.row, year_groups)
 
 
-@strawberry.type
+@strawberry.type(description="A year group (grade) of a school.")
 class YearGroup(Node):
-    id: strawberry.ID
-    name: str
-    student_logins_enabled: bool
+    id: strawberry.ID = strawberry.field(
+        description="The global ID: node(id:) finds it again, for viewers who may see it."
+    )
+    name: str = strawberry.field(description="The year group's name, e.g. 'Year 7'.")
+    student_logins_enabled: bool = strawberry.field(
+        description="Whether the school turned student logins on for it."
+    )
     pk: strawberry.Private[int]
     school_id: strawberry.Private[int]
 
@@ -164,24 +238,28 @@ class YearGroup(Node):
             school_id=row.school_id,
         )
 
-    @strawberry.field
+    @strawberry.field(description="The school the year group belongs to.")
     async def school(self, info: Info) -> School:
         row = await info.context.loaders.school_by_id.load(self.school_id)
         assert row is not None
         return School.from_row(row)
 
 
-@strawberry.type
+@strawberry.type(
+    description="A school's student logins: on or off, for which year groups, what students see, and the price."
+)
 class StudentLoginSettings:
-    enabled: bool
-    enabled_year_groups: list[YearGroup]
+    enabled: bool = strawberry.field(description="Whether students of the school have logins.")
+    enabled_year_groups: list[YearGroup] = strawberry.field(
+        description="The year groups whose students get logins."
+    )
     visible_sections: list[StudentSection] = strawberry.field(
         description="What a signed-in student may see of their own record."
     )
     price_per_student_per_term: int = strawberry.field(
         description="Price per student per term, in minor units (50 = 50p)."
     )
-    currency: str
+    currency: str = strawberry.field(description="The price's currency (ISO 4217, e.g. GBP).")
 
     @classmethod
     def from_row(cls, school: Row[Any], year_groups: list[Row[Any]]) -> StudentLoginSettings:

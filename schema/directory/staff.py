@@ -8,7 +8,8 @@ from typing import TYPE_CHECKING, Annotated, Any
 import strawberry
 from sqlalchemy.engine import Row
 
-from permissions.capabilities import Capability
+from permissions.capabilities import OWN_STAFF_RECORD, Capability
+from permissions.visibility import Reach
 from resolvers.directory import students as student_data
 from schema.directory import accounts, schools, students
 from schema.graphql_context import Context, Info
@@ -22,14 +23,24 @@ if TYPE_CHECKING:
     from schema.directory.students import Student
 
 
-@strawberry.type
+@strawberry.type(
+    description="A staff record from the SIS; it records data through a linked account."
+)
 class StaffMember(Node):
-    id: strawberry.ID
-    display_name: str
+    # who may see its restricted fields, in their descriptions (permissions/visibility.py)
+    reach = Reach.STAFF_MEMBER
+    id: strawberry.ID = strawberry.field(
+        description="The global ID: node(id:) finds it again, for viewers who may see it."
+    )
+    display_name: str = strawberry.field(
+        description="The name to show: given name, then family name."
+    )
     active: bool = strawberry.field(
         description="False once the SIS deactivates or deletes the record; the record is kept."
     )
-    deactivated_at: dt.datetime | None
+    deactivated_at: dt.datetime | None = strawberry.field(
+        description="When the SIS deactivated or deleted the record; null while active."
+    )
     pk: strawberry.Private[int]
     row: strawberry.Private[Row[Any]]
 
@@ -52,21 +63,24 @@ class StaffMember(Node):
                 school_id=ref.school_id, district_id=ref.district_id
             )
         if viewer.staff_member_id == self.pk:
-            held |= {Capability.STAFF_DIRECTORY, Capability.ACCOUNT_LIFECYCLE}
+            held |= OWN_STAFF_RECORD
         return frozenset(held)
 
-    @strawberry.field(extensions=restricted(Capability.STAFF_DIRECTORY, "a staff member's email"))
+    @strawberry.field(
+        description="The staff member's email as the SIS records it.",
+        extensions=restricted(Capability.STAFF_DIRECTORY, "a staff member's email"),
+    )
     async def email(self, info: Info) -> str | None:
         return self.row.email  # type: ignore[no-any-return]
 
-    @strawberry.field
+    @strawberry.field(description="The schools the staff member works at.")
     async def schools(
         self, info: Info
     ) -> list[Annotated[School, strawberry.lazy("schema.directory.schools")]]:
         rows = await info.context.loaders.schools_by_staff_member_id.load(self.pk)
         return [schools.School.from_row(row) for row in rows]
 
-    @strawberry.field
+    @strawberry.field(description="The classes the staff member teaches.")
     async def sections(self, info: Info) -> list[Section]:
         rows = await info.context.loaders.sections_by_staff_member_id.load(self.pk)
         return [Section.from_row(row) for row in rows]
@@ -86,8 +100,10 @@ class StaffMember(Node):
     description="A class: what OneRoster calls a class, taught by staff to enrolled students."
 )
 class Section(Node):
-    id: strawberry.ID
-    name: str
+    id: strawberry.ID = strawberry.field(
+        description="The global ID: node(id:) finds it again, for viewers who may see it."
+    )
+    name: str = strawberry.field(description="The class's name, e.g. '7A Maths'.")
     pk: strawberry.Private[int]
     school_id: strawberry.Private[int]
 
@@ -97,7 +113,7 @@ class Section(Node):
             id=to_global_id("Section", row.id), name=row.name, pk=row.id, school_id=row.school_id
         )
 
-    @strawberry.field
+    @strawberry.field(description="The school the class belongs to.")
     async def school(
         self, info: Info
     ) -> Annotated[School, strawberry.lazy("schema.directory.schools")]:
@@ -105,14 +121,27 @@ class Section(Node):
         assert row is not None
         return schools.School.from_row(row)
 
-    @strawberry.field
+    @strawberry.field(description="The class's teachers.")
     async def teachers(self, info: Info) -> list[StaffMember]:
         rows = await info.context.loaders.teachers_by_section_id.load(self.pk)
         return [StaffMember.from_row(row) for row in rows]
 
-    @strawberry.field
+    @strawberry.field(description="The class's enrolled students in the viewer's scope, by name.")
     async def students(
-        self, info: Info, first: int | None = 20, after: str | None = None
+        self,
+        info: Info,
+        first: Annotated[
+            int | None,
+            strawberry.argument(
+                description="Page forward: how many items after `after` (1 to the server's maximum, 100 by default). With neither first nor last, 20."
+            ),
+        ] = 20,
+        after: Annotated[
+            str | None,
+            strawberry.argument(
+                description="The items after this cursor (an endCursor of this list)."
+            ),
+        ] = None,
     ) -> Connection[Annotated[Student, strawberry.lazy("schema.directory.students")]]:
         request = page_request(info, first, after, student_data.ORDER)
         loaders = info.context.loaders

@@ -9,6 +9,7 @@ import strawberry
 from sqlalchemy.engine import Row
 
 from permissions.capabilities import Capability
+from permissions.visibility import Reach
 from resolvers.directory import students as data
 from schema.directory import guardians, schools
 from schema.enums import EnrolmentStatus
@@ -27,18 +28,28 @@ if TYPE_CHECKING:
     from schema.student_data.homework import Homework, TimetableEntry
 
 
-@strawberry.type
+@strawberry.type(description="A student as the SIS records them, in the viewer's scope.")
 class Student(Node):
-    id: strawberry.ID
-    given_name: str
-    family_name: str
-    display_name: str
-    enrolment_status: EnrolmentStatus
+    # who may see its restricted fields, in their descriptions (permissions/visibility.py)
+    reach = Reach.STUDENT
+    id: strawberry.ID = strawberry.field(
+        description="The global ID: node(id:) finds it again, for viewers who may see it."
+    )
+    given_name: str = strawberry.field(description="Given name.")
+    family_name: str = strawberry.field(description="Family name.")
+    display_name: str = strawberry.field(
+        description="The name to show: given name, then family name."
+    )
+    enrolment_status: EnrolmentStatus = strawberry.field(
+        description="ENROLLED, WITHDRAWN or GRADUATED, as the SIS says."
+    )
     email: str | None = strawberry.field(
-        extensions=restricted(Capability.CONTACT_DETAILS, "a student's email")
+        description="The student's email as the SIS records it.",
+        extensions=restricted(Capability.CONTACT_DETAILS, "a student's email"),
     )
     date_of_birth: dt.date | None = strawberry.field(
-        extensions=restricted(Capability.CONTACT_DETAILS, "a student's date of birth")
+        description="The student's date of birth.",
+        extensions=restricted(Capability.CONTACT_DETAILS, "a student's date of birth"),
     )
     pk: strawberry.Private[int]
     school_id: strawberry.Private[int]
@@ -73,7 +84,7 @@ class Student(Node):
                 student_id=self.pk, district_id=self.district_id, field_name=field_name
             )
 
-    @strawberry.field
+    @strawberry.field(description="The student's school.")
     async def school(
         self, info: Info
     ) -> Annotated[School, strawberry.lazy("schema.directory.schools")]:
@@ -81,7 +92,7 @@ class Student(Node):
         assert row is not None
         return schools.School.from_row(row)
 
-    @strawberry.field
+    @strawberry.field(description="The student's year group; null when the SIS gives none.")
     async def year_group(
         self, info: Info
     ) -> Annotated[YearGroup, strawberry.lazy("schema.directory.schools")] | None:
@@ -115,15 +126,42 @@ class Student(Node):
         row = await info.context.loaders.student_account_by_student_id.load(self.pk)
         return row is not None
 
-    @strawberry.field(extensions=restricted(Capability.HOMEWORK, "a student's homework"))
+    @strawberry.field(
+        description="The student's homework, due soonest first.",
+        extensions=restricted(Capability.HOMEWORK, "a student's homework"),
+    )
     async def homework(
-        self, info: Info, first: int | None = 20, after: str | None = None
+        self,
+        info: Info,
+        first: Annotated[
+            int | None,
+            strawberry.argument(
+                description="Page forward: how many items after `after` (1 to the server's maximum, 100 by default). With neither first nor last, 20."
+            ),
+        ] = 20,
+        after: Annotated[
+            str | None,
+            strawberry.argument(
+                description="The items after this cursor (an endCursor of this list)."
+            ),
+        ] = None,
     ) -> Connection[Annotated[Homework, strawberry.lazy("schema.student_data.homework")]] | None:
         return await homework.homework_connection(info, self.pk, first, after)
 
-    @strawberry.field(extensions=restricted(Capability.TIMETABLE, "a student's timetable"))
+    @strawberry.field(
+        description="The student's lessons from `from` to `to`, both included (at most a set number of days).",
+        extensions=restricted(Capability.TIMETABLE, "a student's timetable"),
+    )
     async def timetable(
-        self, info: Info, from_: Annotated[dt.date, strawberry.argument(name="from")], to: dt.date
+        self,
+        info: Info,
+        from_: Annotated[
+            dt.date,
+            strawberry.argument(name="from", description="The first day, included."),
+        ],
+        to: Annotated[
+            dt.date, strawberry.argument(description="The last day, included; not before `from`.")
+        ],
     ) -> list[Annotated[TimetableEntry, strawberry.lazy("schema.student_data.homework")]] | None:
         return await homework.timetable_entries(info, self.pk, from_, to)
 
@@ -137,9 +175,11 @@ class Student(Node):
         return audit.AccessReview(student_id=self.pk)
 
 
-@strawberry.type
+@strawberry.type(description="A contact recorded against a student in the SIS, with its flags.")
 class StudentContact:
-    contact_type: str
+    contact_type: str = strawberry.field(
+        description="The relationship as the SIS records it (e.g. 'Mother')."
+    )
     portal_eligible: bool = strawberry.field(
         description="The SIS flag that makes this contact eligible for a portal account."
     )
@@ -157,7 +197,7 @@ class StudentContact:
             guardian_id=row.guardian_id,
         )
 
-    @strawberry.field
+    @strawberry.field(description="The contact's record.")
     async def guardian(
         self, info: Info
     ) -> Annotated[Guardian, strawberry.lazy("schema.directory.guardians")]:

@@ -9,6 +9,7 @@ import strawberry
 from sqlalchemy.engine import Row
 
 from permissions.capabilities import Capability
+from permissions.visibility import Reach
 from resolvers.directory import accounts as account_data
 from resolvers.portal import connection_requests as request_data
 from schema.directory import accounts, staff, students
@@ -50,11 +51,19 @@ async def _student(info: Info, student_id: int) -> Student:
 
 @strawberry.type(description="One account's access to one student's information.")
 class StudentAccessGrant(Node):
-    id: strawberry.ID
-    source: GrantSource
-    relationship: str | None
-    granted_at: dt.datetime
-    revoked_at: dt.datetime | None
+    # who may see its restricted fields, in their descriptions (permissions/visibility.py)
+    reach = Reach.STUDENT
+    id: strawberry.ID = strawberry.field(
+        description="The global ID: node(id:) finds it again, for viewers who may see it."
+    )
+    source: GrantSource = strawberry.field(description="How the access was given.")
+    relationship: str | None = strawberry.field(
+        description="The relationship the account stated or the SIS gave."
+    )
+    granted_at: dt.datetime = strawberry.field(description="When the access began.")
+    revoked_at: dt.datetime | None = strawberry.field(
+        description="When the access ended; null while active."
+    )
     pk: strawberry.Private[int]
     row: strawberry.Private[Row[Any]]
 
@@ -73,7 +82,7 @@ class StudentAccessGrant(Node):
     async def capabilities(self, context: Context) -> frozenset[Capability]:
         return await _student_capabilities(context, self.row.student_id)
 
-    @strawberry.field
+    @strawberry.field(description="The account with access.")
     async def account(
         self, info: Info
     ) -> Annotated[Account, strawberry.lazy("schema.directory.accounts")]:
@@ -82,24 +91,33 @@ class StudentAccessGrant(Node):
         through = await _student_capabilities(info.context, self.row.student_id)
         return accounts.Account.from_row(row, granted_through=through)
 
-    @strawberry.field
+    @strawberry.field(description="The student it may see.")
     async def student(
         self, info: Info
     ) -> Annotated[Student, strawberry.lazy("schema.directory.students")]:
         return await _student(info, self.row.student_id)
 
-    @strawberry.field(extensions=restricted(Capability.PORTAL_VIEW, "who revoked a grant"))
+    @strawberry.field(
+        description="The staff record that revoked this grant; null while it is active or when the SIS or the system revoked it.",
+        extensions=restricted(Capability.PORTAL_VIEW, "who revoked a grant"),
+    )
     async def revoked_by(
         self, info: Info
     ) -> Annotated[StaffMember, strawberry.lazy("schema.directory.staff")] | None:
         return await _staff_member(info, self.row.revoked_by_staff_id)
 
 
-@strawberry.type
+@strawberry.type(
+    description="A student's portal access code: a parent signs in and redeems it to pair."
+)
 class AccessCode(Node):
-    id: strawberry.ID
-    status: AccessCodeStatus
-    created_at: dt.datetime
+    # who may see its restricted fields, in their descriptions (permissions/visibility.py)
+    reach = Reach.STUDENT
+    id: strawberry.ID = strawberry.field(
+        description="The global ID: node(id:) finds it again, for viewers who may see it."
+    )
+    status: AccessCodeStatus = strawberry.field(description="ACTIVE until reset.")
+    created_at: dt.datetime = strawberry.field(description="When the code was made.")
     pk: strawberry.Private[int]
     row: strawberry.Private[Row[Any]]
 
@@ -125,23 +143,28 @@ class AccessCode(Node):
 
         return display_code(self.row.code)
 
-    @strawberry.field
+    @strawberry.field(description="The student the code pairs with.")
     async def student(
         self, info: Info
     ) -> Annotated[Student, strawberry.lazy("schema.directory.students")]:
         return await _student(info, self.row.student_id)
 
-    @strawberry.field
+    @strawberry.field(description="The staff record that made or reset it, if any.")
     async def created_by(
         self, info: Info
     ) -> Annotated[StaffMember, strawberry.lazy("schema.directory.staff")] | None:
         return await _staff_member(info, self.row.created_by_staff_id)
 
 
-@strawberry.type
+@strawberry.type(
+    description="A student's parent/guardian portal access: the code, who is paired, pending requests."
+)
 class StudentPortalAccess:
     """Reached only through ``Student.portalAccess`` (restricted to the
     portal view); the parts that manage codes are restricted again."""
+
+    # who may see its restricted fields, in their descriptions (permissions/visibility.py)
+    reach = Reach.STUDENT
 
     student: strawberry.Private[Any]
 
@@ -156,13 +179,26 @@ class StudentPortalAccess:
         row = await info.context.loaders.active_code_by_student_id.load(self.student.pk)
         return AccessCode.from_row(row) if row is not None else None
 
-    @strawberry.field
+    @strawberry.field(description="Accounts with access to this student, oldest first.")
     async def grants(
         self,
         info: Info,
-        first: int | None = 20,
-        after: str | None = None,
-        include_revoked: bool | None = False,
+        first: Annotated[
+            int | None,
+            strawberry.argument(
+                description="Page forward: how many items after `after` (1 to the server's maximum, 100 by default). With neither first nor last, 20."
+            ),
+        ] = 20,
+        after: Annotated[
+            str | None,
+            strawberry.argument(
+                description="The items after this cursor (an endCursor of this list)."
+            ),
+        ] = None,
+        include_revoked: Annotated[
+            bool | None,
+            strawberry.argument(description="True: revoked grants too (null means false)."),
+        ] = False,
     ) -> Connection[StudentAccessGrant]:
         request = page_request(info, first, after, account_data.GRANT_ORDER)
         include_revoked = bool(include_revoked)
@@ -175,9 +211,22 @@ class StudentPortalAccess:
             lambda: loaders.grant_count_by_student_id.load((key, include_revoked)),
         )
 
-    @strawberry.field
+    @strawberry.field(description="Connection requests for this student, oldest first.")
     async def connection_requests(
-        self, info: Info, first: int | None = 20, after: str | None = None
+        self,
+        info: Info,
+        first: Annotated[
+            int | None,
+            strawberry.argument(
+                description="Page forward: how many items after `after` (1 to the server's maximum, 100 by default). With neither first nor last, 20."
+            ),
+        ] = 20,
+        after: Annotated[
+            str | None,
+            strawberry.argument(
+                description="The items after this cursor (an endCursor of this list)."
+            ),
+        ] = None,
     ) -> Connection[
         Annotated[ConnectionRequest, strawberry.lazy("schema.portal.connection_requests")]
     ]:

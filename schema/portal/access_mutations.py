@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 from collections.abc import Sequence
-from typing import Any, Protocol
+from typing import Annotated, Any, Protocol
 
 import strawberry
 from sqlalchemy.engine import Row
@@ -35,55 +35,69 @@ from schema.portal.access import AccessCode, StudentAccessGrant
 from schema.restrictions import signed_in_writes, staff_writes
 
 
-@strawberry.input
+@strawberry.input(description="The input of enablePortalAccess.")
 class EnablePortalAccessInput:
-    student_ids: list[strawberry.ID]
+    student_ids: list[strawberry.ID] = strawberry.field(description="The students (global IDs).")
 
 
-@strawberry.type
+@strawberry.type(description="What enablePortalAccess answers: the students' access codes.")
 class EnablePortalAccessPayload:
-    access_codes: list[AccessCode]
-    user_errors: list[UserError]
+    access_codes: list[AccessCode] = strawberry.field(
+        description="One code per student: new, or the one it had."
+    )
+    user_errors: list[UserError] = strawberry.field(
+        description="Expected failures (a refusal per input at fault); empty when it worked."
+    )
 
 
-@strawberry.input
+@strawberry.input(description="The input of resetAccessCodes.")
 class ResetAccessCodesInput:
-    student_ids: list[strawberry.ID]
+    student_ids: list[strawberry.ID] = strawberry.field(description="The students (global IDs).")
 
 
-@strawberry.type
+@strawberry.type(description="What resetAccessCodes answers: the new codes.")
 class ResetAccessCodesPayload:
-    access_codes: list[AccessCode]
-    user_errors: list[UserError]
+    access_codes: list[AccessCode] = strawberry.field(description="The new code of each student.")
+    user_errors: list[UserError] = strawberry.field(
+        description="Expected failures (a refusal per input at fault); empty when it worked."
+    )
 
 
-@strawberry.input
+@strawberry.input(description="The input of redeemAccessCode.")
 class RedeemAccessCodeInput:
-    code: str
-    relationship: str | None = None
+    code: str = strawberry.field(description="The code as printed (case and dashes do not matter).")
+    relationship: str | None = strawberry.field(
+        default=None, description="The relationship to the student, e.g. 'Mother'."
+    )
 
 
-@strawberry.type
+@strawberry.type(description="What redeemAccessCode answers: the access gained.")
 class RedeemAccessCodePayload:
-    grant: StudentAccessGrant | None
-    user_errors: list[UserError]
+    grant: StudentAccessGrant | None = strawberry.field(
+        description="The new access; null when refused."
+    )
+    user_errors: list[UserError] = strawberry.field(
+        description="Expected failures (a refusal per input at fault); empty when it worked."
+    )
 
 
-@strawberry.input
+@strawberry.input(description="The input of revokeStudentAccess.")
 class RevokeStudentAccessInput:
-    account_id: strawberry.ID
+    account_id: strawberry.ID = strawberry.field(description="The account (its global ID).")
     student_ids: list[strawberry.ID] = strawberry.field(
         description="Must all be in the viewer's scope; the account's other students are untouched."
     )
 
 
-@strawberry.type
+@strawberry.type(description="What revokeStudentAccess answers: the access ended.")
 class RevokeStudentAccessPayload:
-    revoked_grants: list[StudentAccessGrant]
+    revoked_grants: list[StudentAccessGrant] = strawberry.field(description="The grants ended.")
     reset_access_codes: list[AccessCode] = strawberry.field(
         description="Codes reset because a revoked guardian had used them."
     )
-    user_errors: list[UserError]
+    user_errors: list[UserError] = strawberry.field(
+        description="Expected failures (a refusal per input at fault); empty when it worked."
+    )
 
 
 STUDENT_IDS = ("input", "studentIds")
@@ -143,7 +157,12 @@ class AccessMutations:
         extensions=staff_writes(Capability.MANAGE_ACCESS_CODES),
     )
     async def enable_portal_access(
-        self, info: Info, input: EnablePortalAccessInput
+        self,
+        info: Info,
+        input: Annotated[
+            EnablePortalAccessInput,
+            strawberry.argument(description="The mutation's arguments, as one input object."),
+        ],
     ) -> EnablePortalAccessPayload:
         codes, refusals = await _write_codes(
             info, input.student_ids, access_codes.enable_portal_access
@@ -156,7 +175,12 @@ class AccessMutations:
         extensions=staff_writes(Capability.MANAGE_ACCESS_CODES),
     )
     async def reset_access_codes(
-        self, info: Info, input: ResetAccessCodesInput
+        self,
+        info: Info,
+        input: Annotated[
+            ResetAccessCodesInput,
+            strawberry.argument(description="The mutation's arguments, as one input object."),
+        ],
     ) -> ResetAccessCodesPayload:
         codes, refusals = await _write_codes(
             info, input.student_ids, access_codes.reset_access_codes
@@ -169,7 +193,12 @@ class AccessMutations:
         extensions=signed_in_writes(),
     )
     async def redeem_access_code(
-        self, info: Info, input: RedeemAccessCodeInput
+        self,
+        info: Info,
+        input: Annotated[
+            RedeemAccessCodeInput,
+            strawberry.argument(description="The mutation's arguments, as one input object."),
+        ],
     ) -> RedeemAccessCodePayload:
         context = info.context
         if context.viewer.kind is not AccountKind.GUARDIAN:
@@ -197,7 +226,12 @@ class AccessMutations:
         extensions=staff_writes(Capability.REVOKE_GRANT),
     )
     async def revoke_student_access(
-        self, info: Info, input: RevokeStudentAccessInput
+        self,
+        info: Info,
+        input: Annotated[
+            RevokeStudentAccessInput,
+            strawberry.argument(description="The mutation's arguments, as one input object."),
+        ],
     ) -> RevokeStudentAccessPayload:
         context = info.context
         db, viewer = context.db, context.viewer

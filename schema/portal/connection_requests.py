@@ -19,19 +19,31 @@ if TYPE_CHECKING:
     from schema.directory.students import Student
 
 
-@strawberry.type
+@strawberry.type(
+    description="An emailed invitation (with a PIN) for a person to pair with a student."
+)
 class ConnectionRequest(Node):
-    id: strawberry.ID
+    id: strawberry.ID = strawberry.field(
+        description="The global ID: node(id:) finds it again, for viewers who may see it."
+    )
     for_student_self: bool = strawberry.field(
         description="True when the student requests access to their own record."
     )
-    relationship: str | None
-    individual_name: str
-    email: str
-    status: ConnectionRequestStatus
-    created_at: dt.datetime
-    expires_at: dt.datetime
-    activated_at: dt.datetime | None
+    relationship: str | None = strawberry.field(
+        description="The relationship to the student, as entered."
+    )
+    individual_name: str = strawberry.field(description="The invited person's name.")
+    email: str = strawberry.field(description="Where the activation link was sent.")
+    status: ConnectionRequestStatus = strawberry.field(
+        description="Waiting, activated, expired or deleted."
+    )
+    created_at: dt.datetime = strawberry.field(description="When the request was made.")
+    expires_at: dt.datetime = strawberry.field(
+        description="When it stops working if not activated (30 days)."
+    )
+    activated_at: dt.datetime | None = strawberry.field(
+        description="When it was activated; null until then."
+    )
     row: strawberry.Private[Row[Any]]
 
     @classmethod
@@ -49,13 +61,13 @@ class ConnectionRequest(Node):
             row=row,
         )
 
-    @strawberry.field
+    @strawberry.field(description="The student the request pairs with.")
     async def student(
         self, info: Info
     ) -> Annotated[Student, strawberry.lazy("schema.directory.students")]:
         return await access._student(info, self.row.student_id)
 
-    @strawberry.field
+    @strawberry.field(description="The staff record that made it, if any.")
     async def created_by(
         self, info: Info
     ) -> Annotated[StaffMember, strawberry.lazy("schema.directory.staff")] | None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import strawberry
 
 from permissions.capabilities import Capability
@@ -20,45 +22,63 @@ from schema.portal.connection_requests import ConnectionRequest
 from schema.restrictions import signed_in_writes, staff_writes
 
 
-@strawberry.input
+@strawberry.input(description="The input of createConnectionRequest.")
 class CreateConnectionRequestInput:
-    student_id: strawberry.ID
-    for_student_self: bool
-    relationship: str | None = None
-    individual_name: str | None = None
-    email: str
+    student_id: strawberry.ID = strawberry.field(description="The student (its global ID).")
+    for_student_self: bool = strawberry.field(
+        description="True: the student requests access to their own record."
+    )
+    relationship: str | None = strawberry.field(
+        default=None, description="The invited person's relationship to the student."
+    )
+    individual_name: str | None = strawberry.field(
+        default=None, description="The invited person's name (not for the student themself)."
+    )
+    email: str = strawberry.field(description="Where the activation link goes.")
 
 
-@strawberry.type
+@strawberry.type(description="What createConnectionRequest answers: the request and its PIN.")
 class CreateConnectionRequestPayload:
-    request: ConnectionRequest | None
+    request: ConnectionRequest | None = strawberry.field(
+        description="The request; null when refused."
+    )
     pin: str | None = strawberry.field(
         description="The 4-digit activation PIN. Returned once, here; never stored in clear."
     )
-    user_errors: list[UserError]
+    user_errors: list[UserError] = strawberry.field(
+        description="Expected failures (a refusal per input at fault); empty when it worked."
+    )
 
 
-@strawberry.input
+@strawberry.input(description="The input of deleteConnectionRequest.")
 class DeleteConnectionRequestInput:
-    request_id: strawberry.ID
+    request_id: strawberry.ID = strawberry.field(description="The request (its global ID).")
 
 
-@strawberry.type
+@strawberry.type(description="What deleteConnectionRequest answers: the request, deleted.")
 class DeleteConnectionRequestPayload:
-    request: ConnectionRequest | None
-    user_errors: list[UserError]
+    request: ConnectionRequest | None = strawberry.field(
+        description="The request, now DELETED; null when refused."
+    )
+    user_errors: list[UserError] = strawberry.field(
+        description="Expected failures (a refusal per input at fault); empty when it worked."
+    )
 
 
-@strawberry.input
+@strawberry.input(description="The input of activateConnection.")
 class ActivateConnectionInput:
-    token: str
-    pin: str
+    token: str = strawberry.field(description="The token of the emailed link.")
+    pin: str = strawberry.field(description="The 4-digit PIN the school gave.")
 
 
-@strawberry.type
+@strawberry.type(description="What activateConnection answers: the access gained.")
 class ActivateConnectionPayload:
-    grant: StudentAccessGrant | None
-    user_errors: list[UserError]
+    grant: StudentAccessGrant | None = strawberry.field(
+        description="The new access; null when refused."
+    )
+    user_errors: list[UserError] = strawberry.field(
+        description="Expected failures (a refusal per input at fault); empty when it worked."
+    )
 
 
 @strawberry.type
@@ -69,7 +89,12 @@ class ConnectionMutations:
         extensions=staff_writes(Capability.MANAGE_ACCESS_CODES),
     )
     async def create_connection_request(
-        self, info: Info, input: CreateConnectionRequestInput
+        self,
+        info: Info,
+        input: Annotated[
+            CreateConnectionRequestInput,
+            strawberry.argument(description="The mutation's arguments, as one input object."),
+        ],
     ) -> CreateConnectionRequestPayload:
         context = info.context
         db, viewer = context.db, context.viewer
@@ -112,7 +137,12 @@ class ConnectionMutations:
         extensions=staff_writes(Capability.MANAGE_ACCESS_CODES),
     )
     async def delete_connection_request(
-        self, info: Info, input: DeleteConnectionRequestInput
+        self,
+        info: Info,
+        input: Annotated[
+            DeleteConnectionRequestInput,
+            strawberry.argument(description="The mutation's arguments, as one input object."),
+        ],
     ) -> DeleteConnectionRequestPayload:
         context = info.context
         db, viewer = context.db, context.viewer
@@ -142,7 +172,12 @@ class ConnectionMutations:
         extensions=signed_in_writes(),
     )
     async def activate_connection(
-        self, info: Info, input: ActivateConnectionInput
+        self,
+        info: Info,
+        input: Annotated[
+            ActivateConnectionInput,
+            strawberry.argument(description="The mutation's arguments, as one input object."),
+        ],
     ) -> ActivateConnectionPayload:
         context = info.context
         if context.viewer.kind is not AccountKind.GUARDIAN:

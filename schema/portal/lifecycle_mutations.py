@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 import strawberry
 from sqlalchemy.engine import Row
@@ -18,45 +18,59 @@ from schema.mutation_support import decode_ids, finish, too_many, transaction, u
 from schema.restrictions import staff_writes
 
 
-@strawberry.input
+@strawberry.input(description="The input of provisionAccounts.")
 class ProvisionAccountsInput:
-    guardian_ids: list[strawberry.ID]
-    send_welcome_email: bool | None = True
+    guardian_ids: list[strawberry.ID] = strawberry.field(description="The contacts (global IDs).")
+    send_welcome_email: bool | None = strawberry.field(
+        default=True, description="Email each new account a welcome (null means true)."
+    )
 
 
-@strawberry.type
+@strawberry.type(description="What provisionAccounts answers: the accounts made.")
 class ProvisionAccountsPayload:
-    accounts: list[Account]
-    user_errors: list[UserError]
+    accounts: list[Account] = strawberry.field(description="The new accounts.")
+    user_errors: list[UserError] = strawberry.field(
+        description="Expected failures (a refusal per input at fault); empty when it worked."
+    )
 
 
-@strawberry.input
+@strawberry.input(description="The input of revokeAccounts.")
 class RevokeAccountsInput:
-    account_ids: list[strawberry.ID]
+    account_ids: list[strawberry.ID] = strawberry.field(description="The accounts (global IDs).")
     confirm_large_batch: bool | None = strawberry.field(
         default=False,
         description="Required when the batch is larger than the configured threshold "
         "(default 100).",
     )
-    dry_run: bool | None = False
+    dry_run: bool | None = strawberry.field(
+        default=False, description="True: only count (wouldRevoke); nothing changes."
+    )
 
 
-@strawberry.type
+@strawberry.type(description="What revokeAccounts answers: the accounts revoked, or counted.")
 class RevokeAccountsPayload:
-    revoked_accounts: list[Account]
-    would_revoke: int
-    user_errors: list[UserError]
+    revoked_accounts: list[Account] = strawberry.field(
+        description="The accounts revoked (empty on a dry run)."
+    )
+    would_revoke: int = strawberry.field(
+        description="How many accounts the batch revokes (or would, on a dry run)."
+    )
+    user_errors: list[UserError] = strawberry.field(
+        description="Expected failures (a refusal per input at fault); empty when it worked."
+    )
 
 
-@strawberry.input
+@strawberry.input(description="The input of sendWelcomeEmails.")
 class SendWelcomeEmailsInput:
-    account_ids: list[strawberry.ID]
+    account_ids: list[strawberry.ID] = strawberry.field(description="The accounts (global IDs).")
 
 
-@strawberry.type
+@strawberry.type(description="What sendWelcomeEmails answers: the emails queued.")
 class SendWelcomeEmailsPayload:
-    sent: int
-    user_errors: list[UserError]
+    sent: int = strawberry.field(description="How many welcome emails were queued.")
+    user_errors: list[UserError] = strawberry.field(
+        description="Expected failures (a refusal per input at fault); empty when it worked."
+    )
 
 
 GUARDIAN_IDS = ("input", "guardianIds")
@@ -71,7 +85,12 @@ class LifecycleMutations:
         extensions=staff_writes(Capability.ACCOUNT_LIFECYCLE),
     )
     async def provision_accounts(
-        self, info: Info, input: ProvisionAccountsInput
+        self,
+        info: Info,
+        input: Annotated[
+            ProvisionAccountsInput,
+            strawberry.argument(description="The mutation's arguments, as one input object."),
+        ],
     ) -> ProvisionAccountsPayload:
         context = info.context
         db, viewer = context.db, context.viewer
@@ -110,7 +129,12 @@ class LifecycleMutations:
         extensions=staff_writes(Capability.ACCOUNT_LIFECYCLE),
     )
     async def revoke_accounts(
-        self, info: Info, input: RevokeAccountsInput
+        self,
+        info: Info,
+        input: Annotated[
+            RevokeAccountsInput,
+            strawberry.argument(description="The mutation's arguments, as one input object."),
+        ],
     ) -> RevokeAccountsPayload:
         context = info.context
         db, viewer = context.db, context.viewer
@@ -166,7 +190,12 @@ class LifecycleMutations:
         extensions=staff_writes(Capability.ACCOUNT_LIFECYCLE),
     )
     async def send_welcome_emails(
-        self, info: Info, input: SendWelcomeEmailsInput
+        self,
+        info: Info,
+        input: Annotated[
+            SendWelcomeEmailsInput,
+            strawberry.argument(description="The mutation's arguments, as one input object."),
+        ],
     ) -> SendWelcomeEmailsPayload:
         context = info.context
         db, viewer = context.db, context.viewer

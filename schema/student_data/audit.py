@@ -23,10 +23,12 @@ if TYPE_CHECKING:
     from schema.portal.access import StudentAccessGrant
 
 
-@strawberry.type
+@strawberry.type(description="One entry of a student's access log: who read or changed what, when.")
 class AccessEvent(Node):
-    id: strawberry.ID
-    at: dt.datetime
+    id: strawberry.ID = strawberry.field(
+        description="The global ID: node(id:) finds it again, for viewers who may see it."
+    )
+    at: dt.datetime = strawberry.field(description="When it happened.")
     actor_name: str = strawberry.field(
         description=(
             "Who looked or acted: a display name as the subject may see it; "
@@ -54,7 +56,7 @@ class AccessEvent(Node):
         )
 
 
-@strawberry.type
+@strawberry.type(description="Who can see a student's information, and who has looked at it.")
 class AccessReview:
     student_id: strawberry.Private[int]
 
@@ -67,7 +69,20 @@ class AccessReview:
 
     @strawberry.field(description="Who has looked at this student's information, newest first.")
     async def access_log(
-        self, info: Info, first: int | None = 20, after: str | None = None
+        self,
+        info: Info,
+        first: Annotated[
+            int | None,
+            strawberry.argument(
+                description="Page forward: how many items after `after` (1 to the server's maximum, 100 by default). With neither first nor last, 20."
+            ),
+        ] = 20,
+        after: Annotated[
+            str | None,
+            strawberry.argument(
+                description="The items after this cursor (an endCursor of this list)."
+            ),
+        ] = None,
     ) -> Connection[AccessEvent]:
         request = page_request(info, first, after, data.LOG_ORDER)
         loaders = info.context.loaders

@@ -25,13 +25,19 @@ if TYPE_CHECKING:
     from schema.directory.students import Student
 
 
-@strawberry.type
+@strawberry.type(
+    description="One question of a form, in the form's order. Not a Node: a question has no access rule of its own (whoever may see the form sees its questions), so it is reached through Form.questions, never by node(id); its id is what FormAnswerInput.questionId names."
+)
 class FormQuestion:
-    id: strawberry.ID
-    prompt: str
-    type: QuestionType
-    required: bool
-    choices: list[str] | None
+    id: strawberry.ID = strawberry.field(
+        description="The question's ID, for FormAnswerInput.questionId."
+    )
+    prompt: str = strawberry.field(description="The question as shown.")
+    type: QuestionType = strawberry.field(description="What kind of answer it takes.")
+    required: bool = strawberry.field(description="Whether a submission must answer it.")
+    choices: list[str] | None = strawberry.field(
+        description="The choices of a CHOICE question; null for other types."
+    )
 
     @classmethod
     def from_row(cls, row: Row[Any]) -> FormQuestion:
@@ -46,27 +52,35 @@ class FormQuestion:
         )
 
 
-@strawberry.type
+@strawberry.type(description="A custom form of a school.")
 class Form(Node):
-    id: strawberry.ID
-    title: str
+    id: strawberry.ID = strawberry.field(
+        description="The global ID: node(id:) finds it again, for viewers who may see it."
+    )
+    title: str = strawberry.field(description="The form's title.")
     pk: strawberry.Private[int]
 
     @classmethod
     def from_row(cls, row: Row[Any]) -> Form:
         return cls(id=to_global_id("Form", row.id), title=row.title, pk=row.id)
 
-    @strawberry.field
+    @strawberry.field(description="The questions, in order.")
     async def questions(self, info: Info) -> list[FormQuestion]:
         rows = await info.context.loaders.questions_by_form_id.load(self.pk)
         return [FormQuestion.from_row(row) for row in rows]
 
 
-@strawberry.type
+@strawberry.type(
+    description="A form to be filled in about one student, by a guardian or the student."
+)
 class FormAssignment(Node):
-    id: strawberry.ID
-    status: FormAssignmentStatus
-    submitted_at: dt.datetime | None
+    id: strawberry.ID = strawberry.field(
+        description="The global ID: node(id:) finds it again, for viewers who may see it."
+    )
+    status: FormAssignmentStatus = strawberry.field(description="ASSIGNED until submitted.")
+    submitted_at: dt.datetime | None = strawberry.field(
+        description="When it was submitted; null until then."
+    )
     pk: strawberry.Private[int]
     form_id: strawberry.Private[int]
     student_id: strawberry.Private[int]
@@ -84,13 +98,13 @@ class FormAssignment(Node):
             assignee_account_id=row.assignee_account_id,
         )
 
-    @strawberry.field
+    @strawberry.field(description="The form.")
     async def form(self, info: Info) -> Form:
         row = await info.context.loaders.form_by_id.load(self.form_id)
         assert row is not None  # a foreign key; forms are not deleted
         return Form.from_row(row)
 
-    @strawberry.field
+    @strawberry.field(description="The student it is about.")
     async def student(
         self, info: Info
     ) -> Annotated[Student, strawberry.lazy("schema.directory.students")]:
@@ -98,7 +112,9 @@ class FormAssignment(Node):
         assert row is not None
         return students.Student.from_row(row)
 
-    @strawberry.field
+    @strawberry.field(
+        description="The account that fills it in; null when assigned to the student's guardians as a group."
+    )
     async def assignee(
         self, info: Info
     ) -> Annotated[Account, strawberry.lazy("schema.directory.accounts")] | None:

@@ -10,7 +10,7 @@ module maps input to them (docs/mutations.md).
 
 from __future__ import annotations
 
-from typing import Any
+from typing import Annotated, Any
 
 import strawberry
 from sqlalchemy.engine import Row
@@ -30,56 +30,76 @@ from schema.restrictions import signed_in_writes, staff_writes
 from schema.student_data.forms import Form, FormAssignment
 
 
-@strawberry.input
+@strawberry.input(description="One question of a new form.")
 class FormQuestionInput:
-    prompt: str
-    type: QuestionType
-    required: bool | None = False
-    choices: list[str] | None = None
+    prompt: str = strawberry.field(description="The question as shown.")
+    type: QuestionType = strawberry.field(description="What kind of answer it takes.")
+    required: bool | None = strawberry.field(
+        default=False, description="Whether a submission must answer it."
+    )
+    choices: list[str] | None = strawberry.field(
+        default=None, description="The choices, for a CHOICE question only."
+    )
 
 
-@strawberry.input
+@strawberry.input(description="The input of createForm.")
 class CreateFormInput:
-    school_id: strawberry.ID
-    title: str
-    questions: list[FormQuestionInput]
+    school_id: strawberry.ID = strawberry.field(description="The school (its global ID).")
+    title: str = strawberry.field(description="The form's title.")
+    questions: list[FormQuestionInput] = strawberry.field(description="The questions, in order.")
 
 
-@strawberry.type
+@strawberry.type(description="What createForm answers: the form made.")
 class CreateFormPayload:
-    form: Form | None
-    user_errors: list[UserError]
+    form: Form | None = strawberry.field(description="The form; null when refused.")
+    user_errors: list[UserError] = strawberry.field(
+        description="Expected failures (a refusal per input at fault); empty when it worked."
+    )
 
 
-@strawberry.input
+@strawberry.input(description="The input of assignForm.")
 class AssignFormInput:
-    form_id: strawberry.ID
-    student_ids: list[strawberry.ID]
-    assign_to_students: bool
+    form_id: strawberry.ID = strawberry.field(description="The form (its global ID).")
+    student_ids: list[strawberry.ID] = strawberry.field(
+        description="The students it is about (global IDs)."
+    )
+    assign_to_students: bool = strawberry.field(
+        description="True: the students fill it in; false: their guardians."
+    )
 
 
-@strawberry.type
+@strawberry.type(description="What assignForm answers: the assignments.")
 class AssignFormPayload:
-    assignments: list[FormAssignment]
-    user_errors: list[UserError]
+    assignments: list[FormAssignment] = strawberry.field(
+        description="One assignment per student (an open one is returned as it is)."
+    )
+    user_errors: list[UserError] = strawberry.field(
+        description="Expected failures (a refusal per input at fault); empty when it worked."
+    )
 
 
-@strawberry.input
+@strawberry.input(description="The answer to one question.")
 class FormAnswerInput:
-    question_id: strawberry.ID
-    value: str
+    question_id: strawberry.ID = strawberry.field(description="The question (FormQuestion.id).")
+    value: str = strawberry.field(description="The answer, as text (a date as YYYY-MM-DD).")
 
 
-@strawberry.input
+@strawberry.input(description="The input of submitForm.")
 class SubmitFormInput:
-    assignment_id: strawberry.ID
-    answers: list[FormAnswerInput]
+    assignment_id: strawberry.ID = strawberry.field(description="The assignment (its global ID).")
+    answers: list[FormAnswerInput] = strawberry.field(
+        description="One answer per question answered."
+    )
 
 
-@strawberry.type
+@strawberry.type(description="What submitForm answers: the assignment, submitted.")
 class SubmitFormPayload:
-    assignment: FormAssignment | None
-    user_errors: list[UserError]
+    assignment: FormAssignment | None = strawberry.field(
+        description="The assignment; null when refused."
+    )
+    user_errors: list[UserError] = strawberry.field(
+        description="Expected failures (a refusal per input at fault); empty when it worked."
+    )
 
 
 SCHOOL_ID = ("input", "schoolId")
@@ -108,7 +128,14 @@ class FormMutation:
         description="A custom form of a school, with its questions in order.",
         extensions=staff_writes(Capability.FORMS),
     )
-    async def create_form(self, info: Info, input: CreateFormInput) -> CreateFormPayload:
+    async def create_form(
+        self,
+        info: Info,
+        input: Annotated[
+            CreateFormInput,
+            strawberry.argument(description="The mutation's arguments, as one input object."),
+        ],
+    ) -> CreateFormPayload:
         context = info.context
         db, viewer = context.db, context.viewer
         questions = [
@@ -151,7 +178,14 @@ class FormMutation:
         ),
         extensions=staff_writes(Capability.FORMS),
     )
-    async def assign_form(self, info: Info, input: AssignFormInput) -> AssignFormPayload:
+    async def assign_form(
+        self,
+        info: Info,
+        input: Annotated[
+            AssignFormInput,
+            strawberry.argument(description="The mutation's arguments, as one input object."),
+        ],
+    ) -> AssignFormPayload:
         context = info.context
         db, viewer = context.db, context.viewer
         to_students = input.assign_to_students
@@ -229,7 +263,14 @@ class FormMutation:
         description="Submit the answers of an assignment, once, as its assignee.",
         extensions=signed_in_writes(),
     )
-    async def submit_form(self, info: Info, input: SubmitFormInput) -> SubmitFormPayload:
+    async def submit_form(
+        self,
+        info: Info,
+        input: Annotated[
+            SubmitFormInput,
+            strawberry.argument(description="The mutation's arguments, as one input object."),
+        ],
+    ) -> SubmitFormPayload:
         context = info.context
         db, viewer = context.db, context.viewer
         assert viewer.account_id is not None  # signed_in_writes

@@ -26,13 +26,17 @@ if TYPE_CHECKING:
 MAX_TIMETABLE_DAYS = 62
 
 
-@strawberry.type
+@strawberry.type(description="Homework set for a section.")
 class Homework(Node):
-    id: strawberry.ID
-    title: str
-    details: str | None
-    due_on: dt.date
-    section_name: str
+    id: strawberry.ID = strawberry.field(
+        description="The global ID: node(id:) finds it again, for viewers who may see it."
+    )
+    title: str = strawberry.field(description="The homework's title.")
+    details: str | None = strawberry.field(
+        description="What to do; null when only the title says it."
+    )
+    due_on: dt.date = strawberry.field(description="The day it is due.")
+    section_name: str = strawberry.field(description="The name of the class it was set for.")
     recorded_by_staff_id: strawberry.Private[int]
 
     @classmethod
@@ -57,12 +61,12 @@ class Homework(Node):
         return staff.StaffMember.from_row(row)
 
 
-@strawberry.type
+@strawberry.type(description="One lesson of a student's timetable.")
 class TimetableEntry:
-    date: dt.date
-    period: str
-    section_name: str
-    room: str | None
+    date: dt.date = strawberry.field(description="The day of the lesson.")
+    period: str = strawberry.field(description="The period, as the school names it.")
+    section_name: str = strawberry.field(description="The class.")
+    room: str | None = strawberry.field(description="The room; null when not given.")
 
     @classmethod
     def from_row(cls, row: Row[Any]) -> TimetableEntry:

@@ -9,6 +9,7 @@ administer its school or district (else FORBIDDEN): ``section_for_homework``.
 from __future__ import annotations
 
 import datetime as dt
+from typing import Annotated
 
 import strawberry
 
@@ -25,18 +26,22 @@ MAX_TITLE_LENGTH = 255
 MAX_DETAILS_LENGTH = 10_000
 
 
-@strawberry.input
+@strawberry.input(description="The input of createHomework.")
 class CreateHomeworkInput:
-    section_id: strawberry.ID
-    title: str
-    details: str | None = None
-    due_on: dt.date
+    section_id: strawberry.ID = strawberry.field(description="The class (its global ID).")
+    title: str = strawberry.field(description="The title (required, bounded).")
+    details: str | None = strawberry.field(
+        default=None, description="What to do (optional, bounded)."
+    )
+    due_on: dt.date = strawberry.field(description="The day it is due.")
 
 
-@strawberry.type
+@strawberry.type(description="What createHomework answers: the homework recorded.")
 class CreateHomeworkPayload:
-    homework: Homework | None
-    user_errors: list[UserError]
+    homework: Homework | None = strawberry.field(description="The homework; null when refused.")
+    user_errors: list[UserError] = strawberry.field(
+        description="Expected failures (a refusal per input at fault); empty when it worked."
+    )
 
 
 @strawberry.type
@@ -49,7 +54,12 @@ class HomeworkMutations:
         extensions=staff_writes(Capability.HOMEWORK),
     )
     async def create_homework(
-        self, info: Info, input: CreateHomeworkInput
+        self,
+        info: Info,
+        input: Annotated[
+            CreateHomeworkInput,
+            strawberry.argument(description="The mutation's arguments, as one input object."),
+        ],
     ) -> CreateHomeworkPayload:
         context = info.context
         db, viewer = context.db, context.viewer

@@ -24,13 +24,17 @@ if TYPE_CHECKING:
     from schema.directory.schools import School
 
 
-@strawberry.type
+@strawberry.type(description="What a school's student logins cost for one term.")
 class StudentLoginBill:
-    school: Annotated[School, strawberry.lazy("schema.directory.schools")]
-    term_name: str
-    students_with_logins: int
+    school: Annotated[School, strawberry.lazy("schema.directory.schools")] = strawberry.field(
+        description="The school billed."
+    )
+    term_name: str = strawberry.field(description="The term.")
+    students_with_logins: int = strawberry.field(
+        description="Students who had a login during the term."
+    )
     amount: int = strawberry.field(description="In minor units of the currency (50 = 50p).")
-    currency: str
+    currency: str = strawberry.field(description="The amount's currency (ISO 4217).")
 
 
 async def student_login_bill(

@@ -9,6 +9,8 @@ skipped silently).
 
 from __future__ import annotations
 
+from typing import Annotated
+
 import strawberry
 
 from permissions.capabilities import Capability
@@ -27,18 +29,28 @@ from schema.node import pk_of
 from schema.restrictions import staff_writes
 
 
-@strawberry.input
+@strawberry.input(description="The input of updateStudentLoginSettings.")
 class UpdateStudentLoginSettingsInput:
-    school_id: strawberry.ID
-    enabled: bool
-    enabled_year_group_ids: list[strawberry.ID]
-    visible_sections: list[StudentSection]
+    school_id: strawberry.ID = strawberry.field(description="The school (its global ID).")
+    enabled: bool = strawberry.field(description="Student logins on or off.")
+    enabled_year_group_ids: list[strawberry.ID] = strawberry.field(
+        description="The year groups whose students get logins (global IDs)."
+    )
+    visible_sections: list[StudentSection] = strawberry.field(
+        description="What students see of their own record."
+    )
 
 
-@strawberry.type
+@strawberry.type(
+    description="What updateStudentLoginSettings answers: the settings as they now are."
+)
 class UpdateStudentLoginSettingsPayload:
-    settings: StudentLoginSettings | None
-    user_errors: list[UserError]
+    settings: StudentLoginSettings | None = strawberry.field(
+        description="The settings; null when refused."
+    )
+    user_errors: list[UserError] = strawberry.field(
+        description="Expected failures (a refusal per input at fault); empty when it worked."
+    )
     student_logins_created: int = strawberry.field(
         description="Students who got a login with this change."
     )
@@ -90,7 +102,12 @@ class StudentLoginMutation:
         extensions=staff_writes(Capability.STUDENT_LOGIN_SETTINGS),
     )
     async def update_student_login_settings(
-        self, info: Info, input: UpdateStudentLoginSettingsInput
+        self,
+        info: Info,
+        input: Annotated[
+            UpdateStudentLoginSettingsInput,
+            strawberry.argument(description="The mutation's arguments, as one input object."),
+        ],
     ) -> UpdateStudentLoginSettingsPayload:
         context = info.context
         db, viewer = context.db, context.viewer
