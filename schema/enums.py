@@ -35,11 +35,11 @@ DESCRIPTIONS: dict[type[enum.Enum], tuple[str, dict[Any, str]]] = {
     PortalStatus: (
         "Where an account (or a contact without one) stands in the portal account lifecycle.",
         {
-            PortalStatus.READY_TO_PROVISION: "A portal-eligible contact of a current student, with no account yet: provisionAccounts makes one.",
+            PortalStatus.READY_TO_PROVISION: "Eligible for an account, none exists yet: provisionAccounts makes one.",
             PortalStatus.ACTIVE: "The account may sign in.",
-            PortalStatus.READY_TO_REVOKE: "The account has no reason to exist any more (revokeReasons says why): revokeAccounts ends it.",
+            PortalStatus.READY_TO_REVOKE: "The account no longer matches anyone with current students; see revokeReasons. revokeAccounts ends it.",
             PortalStatus.REVOKED: "Credentials removed, sessions ended, access revoked.",
-            PortalStatus.NONE: "A contact that is not eligible for an account.",
+            PortalStatus.NONE: "Not eligible and no account.",
         },
     ),
     RevokeReason: (
@@ -57,10 +57,10 @@ DESCRIPTIONS: dict[type[enum.Enum], tuple[str, dict[Any, str]]] = {
         {
             Role.DISTRICT_ADMIN: "Administers every school of a district.",
             Role.SCHOOL_ADMIN: "Administers one school.",
-            Role.ENROLMENT_MANAGER: "Manages a school's enrolment and portal access codes.",
+            Role.ENROLMENT_MANAGER: "Manages portal access: access codes, connection requests, revocation.",
             Role.TEACHER: "Teaches sections; sees the students of those sections.",
             Role.SUPPORT_STAFF: "Supports a school's students.",
-            Role.SECURITY_CONTACT: "Ends sessions of a school's accounts when needed.",
+            Role.SECURITY_CONTACT: "May terminate sessions immediately (the school's security contact).",
         },
     ),
     EnrolmentStatus: (
@@ -75,7 +75,7 @@ DESCRIPTIONS: dict[type[enum.Enum], tuple[str, dict[Any, str]]] = {
         "Whether an access code still pairs anyone.",
         {
             AccessCodeStatus.ACTIVE: "The student's current code.",
-            AccessCodeStatus.RESET: "Replaced by a newer code: it pairs no one.",
+            AccessCodeStatus.RESET: "Replaced by a newer code; no longer pairs anyone. Existing grants are kept.",
         },
     ),
     GrantSource: (
@@ -118,7 +118,7 @@ DESCRIPTIONS: dict[type[enum.Enum], tuple[str, dict[Any, str]]] = {
             QuestionType.TEXT: "Free text.",
             QuestionType.CHOICE: "One of the question's choices.",
             QuestionType.DATE: "A date (YYYY-MM-DD).",
-            QuestionType.GUARDIAN_DETAILS: "The guardian's contact details.",
+            QuestionType.GUARDIAN_DETAILS: "The guardian's contact details. Answerable by guardians only; never by students.",
         },
     ),
 }

@@ -140,7 +140,7 @@ class Account(Node):
         return [RoleGrant.from_row(row) for row in rows]
 
     @strawberry.field(
-        description="STAFF: the staff record this account records data as.",
+        description="For a STAFF account: the staff record it records data as; null for other kinds and for a staff account not linked to one.",
         extensions=restricted(Capability.STAFF_DIRECTORY, "an account's staff record"),
     )
     async def staff_member(
@@ -152,7 +152,7 @@ class Account(Node):
         return staff.StaffMember.from_row(row) if row is not None else None
 
     @strawberry.field(
-        description="GUARDIAN: the SIS contact record, if linked.",
+        description="For a GUARDIAN account: its contact record in the SIS; null for other kinds or when not linked.",
         extensions=restricted(Capability.PORTAL_VIEW, "an account's contact record"),
     )
     async def guardian(
@@ -164,7 +164,7 @@ class Account(Node):
         return guardians.Guardian.from_row(row) if row is not None else None
 
     @strawberry.field(
-        description="STUDENT: the student this account belongs to.",
+        description="For a STUDENT account: the student it belongs to; null for other kinds.",
         extensions=restricted(Capability.PORTAL_VIEW, "an account's student"),
     )
     async def student(
@@ -182,13 +182,13 @@ class Account(Node):
         first: Annotated[
             int | None,
             strawberry.argument(
-                description="Page forward: how many items after `after` (1 to the server's maximum, 100 by default). With neither first nor last, 20."
+                description="How many items to return: 1 up to the server's maximum page size (ACCESSGRAPH_MAX_PAGE_SIZE, 100 unless configured); null means 20. Anything else is a BAD_USER_INPUT error."
             ),
         ] = 20,
         after: Annotated[
             str | None,
             strawberry.argument(
-                description="The items after this cursor (an endCursor of this list)."
+                description="Start after this cursor: the `endCursor` (or an edge's `cursor`) this same list gave out; null starts at the beginning. Pass only a cursor this list gave out; one it cannot read is a BAD_USER_INPUT error."
             ),
         ] = None,
         include_revoked: Annotated[
@@ -249,13 +249,13 @@ class Viewer:
         first: Annotated[
             int | None,
             strawberry.argument(
-                description="Page forward: how many items after `after` (1 to the server's maximum, 100 by default). With neither first nor last, 20."
+                description="How many items to return: 1 up to the server's maximum page size (ACCESSGRAPH_MAX_PAGE_SIZE, 100 unless configured); null means 20. Anything else is a BAD_USER_INPUT error."
             ),
         ] = 20,
         after: Annotated[
             str | None,
             strawberry.argument(
-                description="The items after this cursor (an endCursor of this list)."
+                description="Start after this cursor: the `endCursor` (or an edge's `cursor`) this same list gave out; null starts at the beginning. Pass only a cursor this list gave out; one it cannot read is a BAD_USER_INPUT error."
             ),
         ] = None,
         search: Annotated[

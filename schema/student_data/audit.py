@@ -74,13 +74,13 @@ class AccessReview:
         first: Annotated[
             int | None,
             strawberry.argument(
-                description="Page forward: how many items after `after` (1 to the server's maximum, 100 by default). With neither first nor last, 20."
+                description="How many items to return: 1 up to the server's maximum page size (ACCESSGRAPH_MAX_PAGE_SIZE, 100 unless configured); null means 20. Anything else is a BAD_USER_INPUT error."
             ),
         ] = 20,
         after: Annotated[
             str | None,
             strawberry.argument(
-                description="The items after this cursor (an endCursor of this list)."
+                description="Start after this cursor: the `endCursor` (or an edge's `cursor`) this same list gave out; null starts at the beginning. Pass only a cursor this list gave out; one it cannot read is a BAD_USER_INPUT error."
             ),
         ] = None,
     ) -> Connection[AccessEvent]:
