@@ -1053,6 +1053,56 @@ async def test_custody_restriction_arriving_revokes_the_contacts_grant_and_audit
     assert writes == []
 
 
+async def test_a_grant_held_by_the_restricted_contacts_own_unlinked_account_is_revoked(
+    engine: AsyncEngine, tmp_path: Path
+) -> None:
+    """The restriction binds the person: an account Gina made herself
+    (verified email, any case, not linked to her contact record) that holds
+    a grant to s1 loses it on the next sync, audited."""
+    files = riverside()
+    files.user("g1")["metadata.restrictedStudentSourcedIds"] = "s1"
+    await run_import(engine, files.write(tmp_path))
+    async with engine.begin() as connection:
+        account = await connection.execute(
+            tables.Account.__table__.insert().values(
+                kind="GUARDIAN",
+                email="Gina@Example.com",
+                email_verified_at=NOW,
+                display_name="Gina One",
+                created_at=NOW,
+            )
+        )
+        assert account.inserted_primary_key is not None
+        s1 = (
+            await connection.execute(
+                sa.select(STUDENTS.c.id, STUDENTS.c.district_id).where(
+                    STUDENTS.c.sourced_id == "s1"
+                )
+            )
+        ).one()
+        await connection.execute(
+            tables.StudentAccessGrant.__table__.insert().values(
+                district_id=s1.district_id,
+                account_id=account.inserted_primary_key[0],
+                student_id=s1.id,
+                source="ACCESS_CODE",
+                granted_at=NOW,
+            )
+        )
+
+    summary = await run_import(engine, files.write(tmp_path), now=LATER)
+
+    assert summary.changes["access_grants"] == Changes(deactivated=1)
+    grants = tables.StudentAccessGrant.__table__
+    assert await fetch(engine, sa.select(grants.c.revoked_at, grants.c.revoke_reason)) == [
+        (LATER, "custody restriction")
+    ]
+    events = tables.AccessEvent.__table__
+    assert await fetch(
+        engine, sa.select(events.c.student_id, events.c.actor_name, events.c.action)
+    ) == [(s1.id, "SIS sync", "GRANT_REVOKED")]
+
+
 async def test_guardian_accounts_losing_their_last_student_are_counted_and_warned(
     engine: AsyncEngine, tmp_path: Path
 ) -> None:
