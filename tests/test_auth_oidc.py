@@ -290,6 +290,37 @@ async def test_an_unverified_email_never_links_a_staff_record(
     )
 
 
+async def test_a_restricted_contact_signing_in_with_a_provider_is_that_contact_and_cannot_pair(
+    http: AppClient, browser: httpx.AsyncClient, provider: LoopbackProvider, engine: AsyncEngine
+) -> None:
+    """Frank (restricted from Ada in the world) signs in with a provider
+    that vouches for his email, in another case: the account is his contact
+    record's, and Ada's code is as good as unknown to him."""
+    login = Login(subject="idp-frank", email="FRANK@Home.example.com", name="Frank")
+    assert (await _sign_in(http, browser, provider, "district", login)).status_code == 303
+    account = await _account(engine, (await _identity(engine, "idp-frank")).account_id)
+    world_father = [
+        g.id for g in await rows(engine, tables.Guardian) if g.email == "frank@home.example.com"
+    ]
+    assert account.guardian_id == world_father[0]
+    redeem = """
+    mutation { redeemAccessCode(input: {code: "ACDEFGHJKMNP"}) { grant { id } userErrors { code } } }
+    """
+    response = await graphql(http, redeem, csrf=http.cookies["ag_csrf"])
+    assert response.json() == {
+        "data": {"redeemAccessCode": {"grant": None, "userErrors": [{"code": "INVALID_CODE"}]}}
+    }
+    assert [
+        g for g in await rows(engine, tables.StudentAccessGrant) if g.account_id == account.id
+    ] == []
+
+    # An email the provider does not vouch for links nothing.
+    doubtful = Login(subject="idp-frank-2", email="frank@home.example.com", email_verified=False)
+    assert (await _sign_in(http, browser, provider, "district", doubtful)).status_code == 303
+    unverified = await _account(engine, (await _identity(engine, "idp-frank-2")).account_id)
+    assert unverified.guardian_id is None
+
+
 REFUSALS = {
     "wrong nonce": ("district", Login(subject="r1", nonce="another-nonce"), 401, "NONCE_MISMATCH"),
     "wrong issuer": (
