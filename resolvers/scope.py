@@ -100,6 +100,50 @@ def capability_student_filter(
     return _any([c for c in conditions if c is not None])
 
 
+def _normalised_email(email: Any) -> Any:
+    return sa.func.lower(sa.func.trim(email))
+
+
+def custody_restricted(
+    student_id: Any, *, guardian_id: Any = None, email: Any = None
+) -> ColumnElement[bool]:
+    """The one custody check (docs/architecture.md section 3): a contact
+    record restricted from the student is this person's, either the record
+    ``guardian_id`` names or one whose email is ``email`` (compared trimmed
+    and case-insensitively). A restriction binds the person, not an
+    account: every path that could give access to a student (a code, a
+    connection request, its activation, provisioning, the scope of a
+    request, the sync's revocation) asks this. ``guardian_id`` and ``email``
+    are columns or values; None leaves that way of matching out. Served by
+    ``student_contacts``' (student_id, guardian_id) key."""
+    contact = CONTACTS.alias("custody_contact")
+    guardian = GUARDIANS.alias("custody_guardian")
+    ways: list[ColumnElement[bool]] = []
+    if guardian_id is not None:
+        ways.append(contact.c.guardian_id == guardian_id)
+    if email is not None:
+        ways.append(_normalised_email(guardian.c.email) == _normalised_email(email))
+    if not ways:
+        return FALSE
+    return sa.exists(
+        sa.select(contact.c.id)
+        .join(guardian, guardian.c.id == contact.c.guardian_id)
+        .where(contact.c.student_id == student_id, contact.c.restricted, _any(ways))
+        # The student and the person may come from any enclosing query level.
+        .correlate_except(contact, guardian)
+    )
+
+
+def account_restricted_from(
+    student_id: Any, accounts: FromClause = ACCOUNTS
+) -> ColumnElement[bool]:
+    """``custody_restricted`` for an account: through the contact record it
+    is linked to, or its email once verified (an account made by the
+    restricted person himself, whatever it is linked to)."""
+    verified_email = sa.case((accounts.c.email_verified_at.is_not(None), accounts.c.email))
+    return custody_restricted(student_id, guardian_id=accounts.c.guardian_id, email=verified_email)
+
+
 def school_id_filter(
     scope: Scope, school_id: Any, district_id: Any, *, staff_only: bool = False
 ) -> ColumnElement[bool]:

@@ -18,9 +18,9 @@ from permissions.roles import AccountKind, Role, StudentSection
 from permissions.scope import RoleAt, Scope, StudentRef
 from permissions.viewer import Viewer
 from resolvers.db import Db
+from resolvers.scope import account_restricted_from
 from resolvers.tables import (
     ACCOUNTS,
-    CONTACTS,
     ENROLMENTS,
     GRANTS,
     ROLE_GRANTS,
@@ -76,7 +76,6 @@ async def load_viewer(db: Db, *, session_id: str, now: dt.datetime) -> Viewer | 
         account_id=row.id,
         kind=kind,
         staff_member_id=row.staff_member_id,
-        guardian_id=row.guardian_id,
         student_id=row.student_id,
     )
     return Viewer(
@@ -98,18 +97,13 @@ async def load_scope(
     account_id: int,
     kind: AccountKind,
     staff_member_id: int | None,
-    guardian_id: int | None,
     student_id: int | None,
 ) -> Scope:
     as_student = kind is AccountKind.STUDENT and student_id is not None
-    statement = _scope_statement(
-        staff=staff_member_id is not None, guardian=guardian_id is not None, student=as_student
-    )
+    statement = _scope_statement(staff=staff_member_id is not None, student=as_student)
     parameters = {"account_id": account_id}
     if staff_member_id is not None:
         parameters["staff_member_id"] = staff_member_id
-    if guardian_id is not None:
-        parameters["guardian_id"] = guardian_id
     if as_student and student_id is not None:
         parameters["student_id"] = student_id
     rows = await db.all(statement, parameters)
@@ -154,17 +148,16 @@ async def load_scope(
 
 _ACCOUNT_ID = sa.bindparam("account_id", type_=sa.Integer())
 _STAFF_MEMBER_ID = sa.bindparam("staff_member_id", type_=sa.Integer())
-_GUARDIAN_ID = sa.bindparam("guardian_id", type_=sa.Integer())
 _STUDENT_ID = sa.bindparam("student_id", type_=sa.Integer())
 
 
 @functools.cache
-def _scope_statement(*, staff: bool, guardian: bool, student: bool) -> sa.CompoundSelect[Any]:
+def _scope_statement(*, staff: bool, student: bool) -> sa.CompoundSelect[Any]:
     """The one scope statement of a viewer of this shape (ids bound at run time)."""
     parts: list[sa.Select[Any]] = [_role_grants(staff=staff)]
     if staff:
         parts.append(_taught())
-    parts.append(_granted(guardian=guardian))
+    parts.append(_granted())
     if student:
         parts.append(_self())
     return sa.union_all(*parts)
@@ -221,26 +214,10 @@ def _taught() -> sa.Select[Any]:
     )
 
 
-def _granted(*, guardian: bool) -> sa.Select[Any]:
+def _granted() -> sa.Select[Any]:
     # Access is derived from current data: only enrolled students, and never
-    # a student this account's contact record is restricted from, whatever
-    # grant rows say.
-    conditions = [
-        GRANTS.c.account_id == _ACCOUNT_ID,
-        GRANTS.c.revoked_at.is_(None),
-        GRANTS.c.source != GrantSource.STUDENT_LOGIN,
-        STUDENTS.c.status == EnrolmentStatus.ENROLLED,
-    ]
-    if guardian:
-        conditions.append(
-            ~sa.exists(
-                sa.select(CONTACTS.c.id).where(
-                    CONTACTS.c.student_id == STUDENTS.c.id,
-                    CONTACTS.c.guardian_id == _GUARDIAN_ID,
-                    CONTACTS.c.restricted,
-                )
-            )
-        )
+    # a student this account's person is restricted from (through its
+    # contact record or its verified email), whatever grant rows say.
     return (
         sa.select(
             sa.literal("G"),
@@ -252,7 +229,14 @@ def _granted(*, guardian: bool) -> sa.Select[Any]:
         )
         .select_from(GRANTS)
         .join(STUDENTS, STUDENTS.c.id == GRANTS.c.student_id)
-        .where(*conditions)
+        .join(ACCOUNTS, ACCOUNTS.c.id == GRANTS.c.account_id)
+        .where(
+            GRANTS.c.account_id == _ACCOUNT_ID,
+            GRANTS.c.revoked_at.is_(None),
+            GRANTS.c.source != GrantSource.STUDENT_LOGIN,
+            STUDENTS.c.status == EnrolmentStatus.ENROLLED,
+            sa.not_(account_restricted_from(STUDENTS.c.id, ACCOUNTS)),
+        )
     )
 
 

@@ -1067,9 +1067,9 @@ async def test_a_grant_held_by_the_restricted_contacts_own_unlinked_account_is_r
             tables.Account.__table__.insert().values(
                 kind="GUARDIAN",
                 email="Gina@Example.com",
-                email_verified_at=NOW,
+                email_verified_at=IN_TERM,
                 display_name="Gina One",
-                created_at=NOW,
+                created_at=IN_TERM,
             )
         )
         assert account.inserted_primary_key is not None
@@ -1086,7 +1086,7 @@ async def test_a_grant_held_by_the_restricted_contacts_own_unlinked_account_is_r
                 account_id=account.inserted_primary_key[0],
                 student_id=s1.id,
                 source="ACCESS_CODE",
-                granted_at=NOW,
+                granted_at=IN_TERM,
             )
         )
 

@@ -250,7 +250,7 @@ async def verify_email(request: Request) -> Response:
                 if await auth.mark_email_verified(db, account_id=account.id, now=now):
                     verified = await auth.account_by_id(db, account.id)
                     assert verified is not None
-                    await auth.link_staff_by_email(db, verified)
+                    await auth.link_by_verified_email(db, verified)
                     await db.commit()
                 else:
                     problem = TokenProblem.TOKEN_USED
@@ -310,7 +310,7 @@ async def login(request: Request) -> Response:
                 account_id=account.id,
                 password_hash=await state.passwords.hash(password),
             )
-        await auth.link_staff_by_email(db, account)
+        await auth.link_by_verified_email(db, account)
         issued = await auth.start_session(
             db,
             account_id=account.id,

@@ -40,6 +40,7 @@ from resolvers.tables import (
     AUTH_HANDOFFS,
     DISTRICTS,
     GRANTS,
+    GUARDIANS,
     ROLE_GRANTS,
     SESSIONS,
     STAFF_SCHOOLS,
@@ -312,6 +313,44 @@ async def link_staff_by_email(db: Db, account: Row[Any]) -> int | None:
     return int(staff.id)
 
 
+async def link_contact_by_email(db: Db, account: Row[Any]) -> int | None:
+    """An unlinked account whose verified email is a contact record's is
+    that contact's (docs/architecture.md section 3): what the SIS records
+    about the person, a custody restriction above all, binds whatever
+    account they made. The lowest-numbered matching record is linked; the
+    custody check also matches every record by email
+    (``resolvers.scope.account_restricted_from``). Returns the guardian id
+    when a link was made."""
+    if (
+        account.kind == "STUDENT"
+        or account.guardian_id is not None
+        or account.email is None
+        or account.email_verified_at is None
+    ):
+        return None
+    guardian_id = await db.scalar(
+        sa.select(GUARDIANS.c.id)
+        .where(sa.func.lower(sa.func.trim(GUARDIANS.c.email)) == normalise_email(account.email))
+        .order_by(GUARDIANS.c.id)
+        .limit(1)
+    )
+    if guardian_id is None:
+        return None
+    await db.execute(
+        sa.update(ACCOUNTS)
+        .where(ACCOUNTS.c.id == account.id, ACCOUNTS.c.guardian_id.is_(None))
+        .values(guardian_id=guardian_id)
+    )
+    return int(guardian_id)
+
+
+async def link_by_verified_email(db: Db, account: Row[Any]) -> None:
+    """Every link a verified email makes: to a staff record, to a contact
+    record. Run on verification and on each sign-in."""
+    await link_staff_by_email(db, account)
+    await link_contact_by_email(db, account)
+
+
 async def kind_for_new_account(db: Db, email: str | None) -> str:
     """STAFF for the address of a staff record or at a district's own
     domain; GUARDIAN for everyone else (parents sign up with personal mail)."""
@@ -440,7 +479,7 @@ async def sign_in_with_identity(
     if known is not None:
         if known.revoked_at is not None:
             return IdentityRefusal.ACCOUNT_REVOKED
-        await link_staff_by_email(db, known)
+        await link_by_verified_email(db, known)
         return IdentitySignIn(int(known.id), created=False)
 
     trusted_email = (
@@ -500,6 +539,9 @@ async def sign_in_with_identity(
             created_at=now,
         )
     )
+    made = await account_by_id(db, account_id)
+    assert made is not None
+    await link_contact_by_email(db, made)
     return IdentitySignIn(account_id, created=created)
 
 

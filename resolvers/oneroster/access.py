@@ -9,6 +9,7 @@ import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from permissions.roles import AccountKind
+from resolvers.scope import account_restricted_from
 from resolvers.tables import (
     ACCESS_EVENTS,
     ACCOUNTS,
@@ -53,7 +54,9 @@ async def accounts_with_current_students(
 async def revoke_restricted_grants(
     connection: AsyncConnection, district_ids: list[int], now: dt.datetime
 ) -> int:
-    """Revoke every live grant a restricted contact's accounts hold, audited.
+    """Revoke every live grant a restricted contact's accounts hold, audited:
+    the accounts linked to the contact record and those whose verified
+    email is the record's (``resolvers.scope.account_restricted_from``).
 
     Checked against all restricted contacts, not only new ones, so that a
     grant made around a restriction by any path is taken back on the next
@@ -62,15 +65,8 @@ async def revoke_restricted_grants(
     found = await connection.execute(
         sa.select(GRANTS.c.id, GRANTS.c.district_id, GRANTS.c.student_id)
         .join(ACCOUNTS, ACCOUNTS.c.id == GRANTS.c.account_id)
-        .join(
-            CONTACTS,
-            sa.and_(
-                CONTACTS.c.guardian_id == ACCOUNTS.c.guardian_id,
-                CONTACTS.c.student_id == GRANTS.c.student_id,
-            ),
-        )
         .where(
-            CONTACTS.c.restricted,
+            account_restricted_from(GRANTS.c.student_id, ACCOUNTS),
             GRANTS.c.revoked_at.is_(None),
             GRANTS.c.district_id.in_(district_ids),
         )

@@ -21,9 +21,10 @@ from permissions.viewer import Viewer
 from resolvers.db import Db
 from resolvers.events import Actor, Event, record
 from resolvers.portal.codes import ALPHABET, LENGTH, new_code, normalise_code
+from resolvers.scope import account_restricted_from
 from resolvers.tables import (
     ACCESS_CODES,
-    CONTACTS,
+    ACCOUNTS,
     GRANTS,
     SCHOOLS,
     STUDENTS,
@@ -202,21 +203,15 @@ async def redeem_access_code(
     if not locked or locked[0].status != AccessCodeStatus.ACTIVE:
         return Redemption(refusal=INVALID_CODE)
     access_code = locked[0]
-    restricted = (
-        sa.exists(
-            sa.select(CONTACTS.c.id).where(
-                CONTACTS.c.student_id == STUDENTS.c.id,
-                CONTACTS.c.guardian_id == viewer.guardian_id,
-                CONTACTS.c.restricted,
-            )
-        )
-        if viewer.guardian_id is not None
-        else sa.false()
-    )
     student = await db.first(
-        sa.select(STUDENTS.c.id, STUDENTS.c.status, restricted.label("restricted")).where(
-            STUDENTS.c.id == access_code.student_id
+        sa.select(
+            STUDENTS.c.id,
+            STUDENTS.c.status,
+            account_restricted_from(STUDENTS.c.id).label("restricted"),
         )
+        .select_from(STUDENTS)
+        .join(ACCOUNTS, ACCOUNTS.c.id == viewer.account_id)
+        .where(STUDENTS.c.id == access_code.student_id)
     )
     if student is None or student.status != EnrolmentStatus.ENROLLED or student.restricted:
         return Redemption(refusal=INVALID_CODE)
@@ -243,6 +238,15 @@ async def redeem_access_code(
         ],
     )
     return Redemption(grant=grant)
+
+
+async def account_is_restricted(db: Db, *, account_id: int, student_id: int) -> bool:
+    """Whether the account's person is restricted from the student
+    (``resolvers.scope.account_restricted_from``)."""
+    found = await db.scalar(
+        sa.select(account_restricted_from(student_id)).where(ACCOUNTS.c.id == account_id)
+    )
+    return bool(found)
 
 
 async def active_grant(db: Db, *, account_id: int, student_id: int) -> Row[Any] | None:

@@ -28,11 +28,16 @@ from resolvers.db import Db
 from resolvers.directory.students import students_by_id
 from resolvers.events import Actor, Event, record
 from resolvers.outbox import Email, enqueue
-from resolvers.portal.access_writes import active_grant, create_grant, lock_students
+from resolvers.portal.access_writes import (
+    account_is_restricted,
+    active_grant,
+    create_grant,
+    lock_students,
+)
 from resolvers.portal.connection_requests import requests_in_scope
+from resolvers.scope import custody_restricted
 from resolvers.tables import (
     CONNECTION_REQUESTS,
-    CONTACTS,
     DISTRICTS,
     SCHOOLS,
     AccessAction,
@@ -158,6 +163,16 @@ async def create_connection_request(
                 Refusal(
                     "EMAIL_DOMAIN_NOT_ALLOWED",
                     "Use the person's own email address, not one of the district's.",
+                    _field("email"),
+                ),
+            )
+        )
+    if await db.scalar(sa.select(custody_restricted(student.id, email=checked.email))):
+        return Created(
+            refusals=(
+                Refusal(
+                    "CONTACT_RESTRICTED",
+                    "This address belongs to a contact who is restricted from this student.",
                     _field("email"),
                 ),
             )
@@ -373,16 +388,8 @@ async def activate_connection(
                 ("input", "token"),
             )
         )
-    if viewer.guardian_id is not None:
-        restricted = await db.first(
-            sa.select(CONTACTS.c.id).where(
-                CONTACTS.c.student_id == request.student_id,
-                CONTACTS.c.guardian_id == viewer.guardian_id,
-                CONTACTS.c.restricted,
-            )
-        )
-        if restricted is not None:
-            return Activation(refusal=INVALID_TOKEN)
+    if await account_is_restricted(db, account_id=viewer.account_id, student_id=request.student_id):
+        return Activation(refusal=INVALID_TOKEN)
 
     actor = Actor.of(viewer)
     if not await asyncio.to_thread(_pin_matches, request.pin_hash, pin.strip()):

@@ -14,6 +14,7 @@ import sqlalchemy as sa
 from sqlalchemy.sql import ColumnElement, FromClause
 
 from permissions.roles import AccountKind
+from resolvers.scope import custody_restricted
 from resolvers.tables import (
     ACCOUNTS,
     CONTACTS,
@@ -171,7 +172,11 @@ def guardian_eligible(guardian: FromClause = GUARDIANS) -> ColumnElement[bool]:
         .where(
             contact.c.guardian_id == guardian.c.id,
             contact.c.portal_eligible,
-            sa.not_(contact.c.restricted),
+            # Neither this record nor another of the same person (by email)
+            # is restricted from the student.
+            sa.not_(
+                custody_restricted(student.c.id, guardian_id=guardian.c.id, email=guardian.c.email)
+            ),
             student.c.status == EnrolmentStatus.ENROLLED,
             guardian.c.active,
         )

@@ -36,6 +36,7 @@ from resolvers.directory.students import student_refs_by_guardian_id
 from resolvers.events import Actor, Event, record
 from resolvers.outbox import enqueue
 from resolvers.portal.lifecycle import PortalStatus, guardian_eligible, status_of
+from resolvers.scope import custody_restricted
 from resolvers.tables import (
     ACCOUNTS,
     CONTACTS,
@@ -329,10 +330,15 @@ async def provision_accounts(
             STUDENTS.c.district_id,
         )
         .join(STUDENTS, STUDENTS.c.id == CONTACTS.c.student_id)
+        .join(GUARDIANS, GUARDIANS.c.id == CONTACTS.c.guardian_id)
         .where(
             CONTACTS.c.guardian_id.in_(ids),
             CONTACTS.c.portal_eligible,
-            sa.not_(CONTACTS.c.restricted),
+            sa.not_(
+                custody_restricted(
+                    STUDENTS.c.id, guardian_id=CONTACTS.c.guardian_id, email=GUARDIANS.c.email
+                )
+            ),
             STUDENTS.c.status == EnrolmentStatus.ENROLLED,
         )
         .order_by(CONTACTS.c.guardian_id, STUDENTS.c.id)
