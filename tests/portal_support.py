@@ -81,8 +81,10 @@ async def add_account(
     guardian: str | None = None,
     email: str | None = None,
     name: str | None = None,
+    verified: bool = True,
 ) -> int:
-    """An account with a live session, registered in ``world`` as ``key``."""
+    """An account with a live session, registered in ``world`` as ``key``;
+    its email verified unless ``verified`` is false."""
     async with engine.begin() as c:
         account_id = (
             await c.execute(
@@ -90,6 +92,7 @@ async def add_account(
                 .values(
                     kind=kind,
                     email=email or f"{key}@home.example.com",
+                    email_verified_at=NOW if verified else None,
                     display_name=name or key.replace("_", " ").title(),
                     created_at=NOW,
                     guardian_id=world[guardian] if guardian else None,

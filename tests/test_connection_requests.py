@@ -653,3 +653,28 @@ async def test_an_activated_request_cannot_be_deleted(
         }
     }
     assert await snapshot(engine) == before
+
+
+async def test_only_the_account_of_the_requests_verified_email_may_try_pins(
+    engine: AsyncEngine, world: World, runner: PortalRunner
+) -> None:
+    """Whoever else holds the link (forwarded, shoulder-surfed) cannot lock
+    the request with wrong PINs: it answers as an unknown link, and nothing
+    is counted."""
+    payload = await create(runner, world)
+    token = await token_sent_to(engine, "gina@home.example.com")
+    await add_account(
+        engine, world, "gina_unverified", email="GINA@home.example.com", verified=False
+    )
+    before = await snapshot(engine)
+    for number, who in enumerate(("lonely_parent", "parent", "gina_unverified")):
+        client = f"198.51.100.{number}"  # under the per-address limit
+        for _ in range(5):
+            result = await runner.run(who, ACTIVATE, token=token, pin="0000", client=client)
+            assert result.data == INVALID_TOKEN, who
+        right = await runner.run(who, ACTIVATE, token=token, pin=payload["pin"], client=client)
+        assert right.data == INVALID_TOKEN, who
+    assert await snapshot(engine) == before
+    activated = await runner.run("gina", ACTIVATE, token=token, pin=payload["pin"])
+    assert activated.data is not None
+    assert activated.data["activateConnection"]["userErrors"] == []
