@@ -37,6 +37,7 @@ from resolvers.portal.access_writes import (
 from resolvers.portal.connection_requests import requests_in_scope
 from resolvers.scope import custody_restricted
 from resolvers.tables import (
+    ACCOUNTS,
     CONNECTION_REQUESTS,
     DISTRICTS,
     SCHOOLS,
@@ -352,17 +353,28 @@ def _pin_matches(pin_hash: str, pin: str) -> bool:
 async def activate_connection(
     db: Db, viewer: Viewer, *, token: str, pin: str, now: dt.datetime
 ) -> Activation:
-    """Check the token, then the PIN; make the grant.
+    """Check the token (and that the viewer's verified email is the
+    request's), then the PIN; make the grant.
 
     Wrong PINs are counted here and kept (the caller commits whatever the
     outcome); the fifth locks the request. A contact restricted from the
     student gets the answer an unknown link gets, before the PIN is tried.
     """
     assert viewer.account_id is not None
+    # Only the account whose verified email is the request's may try: to
+    # anyone else holding the link (forwarded, seen over a shoulder) it is
+    # an unknown link, and their wrong PINs cannot lock it.
+    addressee = sa.exists(
+        sa.select(ACCOUNTS.c.id).where(
+            ACCOUNTS.c.id == viewer.account_id,
+            ACCOUNTS.c.email_verified_at.is_not(None),
+            sa.func.lower(ACCOUNTS.c.email) == sa.func.lower(CONNECTION_REQUESTS.c.email),
+        )
+    )
     locked = await lock_rows(
         db,
         CONNECTION_REQUESTS,
-        CONNECTION_REQUESTS.c.token_hash == token_hash(token.strip()),
+        sa.and_(CONNECTION_REQUESTS.c.token_hash == token_hash(token.strip()), addressee),
         touch=CONNECTION_REQUESTS.c.status,
     )
     if not locked or locked[0].status in {
