@@ -322,3 +322,41 @@ async def restore_grant(engine: AsyncEngine, world: World) -> None:
             .where(GRANTS.c.id == world["grant_parent_s1"])
             .values(revoked_at=None, revoked_by_staff_id=None, revoke_reason=None)
         )
+
+
+ACCOUNT_BY_ID = """
+query($id: ID!) { node(id: $id) { ... on Account { displayName email } } }
+"""
+ACCOUNTS_SEARCH = """
+query($search: String) { accounts(first: 10, filter: {search: $search}) { totalCount } }
+"""
+
+
+async def test_a_revoked_grant_no_longer_ties_the_account_to_the_students_staff(
+    engine: AsyncEngine, world: World, runner: PortalRunner
+) -> None:
+    """Art's teacher reaches Pat's account through Pat's grant to Charles
+    (s3); once that grant is revoked, the account (and its email) is out of
+    her reach: not by id, not by search."""
+    await add_account(engine, world, "pat", email="pat@home.example.com")
+    async with engine.begin() as c:
+        await c.execute(
+            sa.insert(GRANTS).values(
+                district_id=world["north"],
+                account_id=world["pat"],
+                student_id=world["s3"],
+                source="ACCESS_CODE",
+                granted_at=NOW,
+            )
+        )
+    pat = gid("Account", world["pat"])
+    seen = await runner.run("t_art", ACCOUNT_BY_ID, id=pat)
+    assert seen.data == {"node": {"displayName": "Pat", "email": "pat@home.example.com"}}
+    revoked = await runner.run("t_art", REVOKE, account=pat, students=[gid("Student", world["s3"])])
+    assert revoked.data is not None
+    assert revoked.data["revokeStudentAccess"]["userErrors"] == []
+
+    for who in ("t_art", "admin_a"):
+        assert (await runner.run(who, ACCOUNT_BY_ID, id=pat)).data == {"node": None}, who
+        searched = await runner.run(who, ACCOUNTS_SEARCH, search="pat@home")
+        assert searched.data == {"accounts": {"totalCount": 0}}, who
