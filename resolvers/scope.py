@@ -286,8 +286,8 @@ def unlinked_staff_account_filter(
 
 
 def account_filter(viewer: Viewer, accounts: FromClause = ACCOUNTS) -> ColumnElement[bool]:
-    """Accounts in scope: oneself; holders of a grant (current or past) to a
-    student in scope; and, for staff roles, the staff accounts of their
+    """Accounts in scope: oneself; holders of a live grant to a student in
+    scope; and, for staff roles, the staff accounts of their
     schools and the accounts of contacts of their students; for account
     administrators, also their districts' unlinked staff accounts."""
     scope = viewer.scope
@@ -302,7 +302,14 @@ def account_filter(viewer: Viewer, accounts: FromClause = ACCOUNTS) -> ColumnEle
         sa.exists(
             sa.select(grant.c.id)
             .join(student, student.c.id == grant.c.student_id)
-            .where(grant.c.account_id == accounts.c.id, student_filter(scope, student))
+            .where(
+                grant.c.account_id == accounts.c.id,
+                # Only a live grant ties the account to the student's
+                # people: a revoked one is history (the grant stays visible
+                # on the student's page), not reach.
+                grant.c.revoked_at.is_(None),
+                student_filter(scope, student),
+            )
         )
     )
     if scope.roles:

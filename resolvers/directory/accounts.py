@@ -274,7 +274,7 @@ async def grants_in_scope(db: Db, viewer: Viewer, ids: Sequence[int]) -> list[Ro
 
 
 async def reach_by_account_id(db: Db, account_ids: Sequence[int]) -> list[list[Row[Any]]]:
-    """Where each account reaches: the students it holds grants to and the
+    """Where each account reaches: the students it holds live grants to and the
     schools of its staff record, to decide capabilities on the account."""
     granted = (
         sa.select(
@@ -284,7 +284,8 @@ async def reach_by_account_id(db: Db, account_ids: Sequence[int]) -> list[list[R
             STUDENTS.c.district_id,
         )
         .join(STUDENTS, STUDENTS.c.id == GRANTS.c.student_id)
-        .where(GRANTS.c.account_id.in_(list(account_ids)))
+        # A revoked grant is history, not reach (scope.account_filter).
+        .where(GRANTS.c.account_id.in_(list(account_ids)), GRANTS.c.revoked_at.is_(None))
     )
     staff = (
         sa.select(
