@@ -286,10 +286,11 @@ def unlinked_staff_account_filter(
 
 
 def account_filter(viewer: Viewer, accounts: FromClause = ACCOUNTS) -> ColumnElement[bool]:
-    """Accounts in scope: oneself; holders of a live grant to a student in
-    scope; and, for staff roles, the staff accounts of their
-    schools and the accounts of contacts of their students; for account
-    administrators, also their districts' unlinked staff accounts."""
+    """Accounts in scope: oneself; holders of a live grant to, and the
+    accounts of contacts of, a student the viewer holds PORTAL_VIEW on (the
+    revoke view); for staff roles, the staff accounts of their schools and
+    holders of roles there; for account administrators, also their
+    districts' unlinked staff accounts."""
     scope = viewer.scope
     conditions: list[ColumnElement[bool]] = []
     if viewer.account_id is not None:
@@ -308,7 +309,8 @@ def account_filter(viewer: Viewer, accounts: FromClause = ACCOUNTS) -> ColumnEle
                 # people: a revoked one is history (the grant stays visible
                 # on the student's page), not reach.
                 grant.c.revoked_at.is_(None),
-                student_filter(scope, student),
+                # Paired accounts are the revoke view: PORTAL_VIEW.
+                capability_student_filter(scope, Capability.PORTAL_VIEW, student),
             )
         )
     )
@@ -330,7 +332,7 @@ def account_filter(viewer: Viewer, accounts: FromClause = ACCOUNTS) -> ColumnEle
                 .join(contact_student, contact_student.c.id == contact.c.student_id)
                 .where(
                     contact.c.guardian_id == accounts.c.guardian_id,
-                    student_filter(scope, contact_student, staff_only=True),
+                    capability_student_filter(scope, Capability.PORTAL_VIEW, contact_student),
                 )
             )
         )

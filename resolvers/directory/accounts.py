@@ -10,6 +10,7 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Row
 
+from permissions.capabilities import Capability
 from permissions.viewer import Viewer
 from resolvers.common import grouped_in_key_order, in_key_order, name_search, split_prefixed
 from resolvers.db import Db
@@ -25,6 +26,7 @@ from resolvers.portal.lifecycle import PortalStatus, reason_columns, status_cond
 from resolvers.scope import (
     account_filter,
     at_district_domain,
+    capability_student_filter,
     student_filter,
     unlinked_staff_account,
 )
@@ -194,11 +196,21 @@ def _grants(viewer: Viewer, *, include_revoked: bool) -> sa.Select[Any]:
         )
         .join(STUDENTS, STUDENTS.c.id == GRANTS.c.student_id)
         .join(GRANT_ACCOUNT, GRANT_ACCOUNT.c.id == GRANTS.c.account_id)
-        .where(student_filter(viewer.scope))
+        .where(grant_filter(viewer))
     )
     if not include_revoked:
         query = query.where(GRANTS.c.revoked_at.is_(None))
     return query
+
+
+def grant_filter(viewer: Viewer) -> sa.ColumnElement[bool]:
+    """Grants the viewer may see: those to students it holds PORTAL_VIEW on
+    (the revoke view), and its own to students in its scope."""
+    portal_view = capability_student_filter(viewer.scope, Capability.PORTAL_VIEW)
+    if viewer.account_id is None:
+        return portal_view
+    own = sa.and_(GRANTS.c.account_id == viewer.account_id, student_filter(viewer.scope))
+    return sa.or_(portal_view, own)
 
 
 def split_grant_row(row: Row[Any]) -> tuple[SimpleNamespace, SimpleNamespace]:
