@@ -7,9 +7,10 @@ SQLite and PostgreSQL.
 from __future__ import annotations
 
 import pytest
+from sqlalchemy.ext.asyncio import AsyncEngine
 
 from tests.client import GraphQLRunner, gid
-from tests.world import World
+from tests.world import VIEWERS, World
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
 
@@ -83,3 +84,56 @@ async def test_the_revoke_view_still_shows_paired_accounts_and_their_grants(
         "Ada Lovelace": [(None, "Ada Lovelace")],
         "Mary Lovelace": [("Mother", "Ada Lovelace")],
     }
+
+
+# Who holds PORTAL_VIEW on Ada (s1): ``Student.portalAccess`` (codes, grants,
+# requests) is restricted to it, so a node of the portal reached by id is
+# found by exactly these viewers (and a grant by its own account too).
+PORTAL_VIEW_ON_ADA = {"t_maths", "admin_a", "da_north", "enrol_a", "security_a", "unlinked"}
+
+NODE_NAME = """
+query($id: ID!) { node(id: $id) { __typename id } }
+"""
+CREATE_REQUEST = """
+mutation($student: ID!) {
+  createConnectionRequest(input: {studentId: $student, forStudentSelf: false,
+      relationship: "Aunt", individualName: "Gina Guardian", email: "gina@home.example.com"}) {
+    request { id } userErrors { code }
+  }
+}
+"""
+
+
+async def _finders(runner: GraphQLRunner, global_id: str) -> set[str]:
+    found = set()
+    for who in VIEWERS:
+        result = await runner.run(who, NODE_NAME, id=global_id)
+        assert result.errors == [], (who, result.errors)
+        assert result.data is not None
+        if result.data["node"] is not None:
+            assert result.data["node"]["id"] == global_id
+            found.add(who)
+    return found
+
+
+async def test_a_portal_node_is_found_by_id_exactly_by_who_sees_the_revoke_view(
+    gql_runner: GraphQLRunner, world: World
+) -> None:
+    code = gid("AccessCode", world["code_s1"])
+    assert await _finders(gql_runner, code) == PORTAL_VIEW_ON_ADA
+    grant = gid("StudentAccessGrant", world["grant_parent_s1"])
+    assert await _finders(gql_runner, grant) == PORTAL_VIEW_ON_ADA | {"parent"}
+    own = gid("StudentAccessGrant", world["grant_student_s1"])
+    assert await _finders(gql_runner, own) == PORTAL_VIEW_ON_ADA | {"student_s1"}
+
+
+async def test_a_connection_request_is_found_by_id_only_with_the_revoke_view(
+    fresh: tuple[GraphQLRunner, World, AsyncEngine],
+) -> None:
+    """A request names a third party (name, email): not for the student's
+    guardians, the student, or an aide."""
+    runner, world, _ = fresh
+    created = await runner.run("enrol_a", CREATE_REQUEST, student=gid("Student", world["s1"]))
+    assert created.data is not None
+    request = created.data["createConnectionRequest"]["request"]["id"]
+    assert await _finders(runner, request) == PORTAL_VIEW_ON_ADA
