@@ -8,12 +8,13 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Row
 
+from permissions.capabilities import Capability
 from permissions.roles import AccountKind
 from permissions.viewer import Viewer
 from resolvers.common import in_key_order
 from resolvers.db import Db
 from resolvers.portal.lifecycle import guardian_eligible
-from resolvers.scope import student_filter
+from resolvers.scope import capability_student_filter
 from resolvers.tables import ACCESS_CODES, ACCOUNTS, GUARDIANS, STUDENTS, AccessCodeStatus
 
 
@@ -33,7 +34,11 @@ async def codes_in_scope(db: Db, viewer: Viewer, ids: Sequence[int]) -> list[Row
     rows = await db.all(
         sa.select(ACCESS_CODES)
         .join(STUDENTS, STUDENTS.c.id == ACCESS_CODES.c.student_id)
-        .where(ACCESS_CODES.c.id.in_(list(ids)), student_filter(viewer.scope))
+        # The code and its status are the revoke view (Student.portalAccess).
+        .where(
+            ACCESS_CODES.c.id.in_(list(ids)),
+            capability_student_filter(viewer.scope, Capability.PORTAL_VIEW),
+        )
     )
     return in_key_order(ids, rows, lambda r: r.id)
 

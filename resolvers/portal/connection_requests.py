@@ -9,11 +9,12 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Row
 
+from permissions.capabilities import Capability
 from permissions.viewer import Viewer
 from resolvers.common import in_key_order
 from resolvers.db import Db
 from resolvers.pagination import Page, PageRequest, counts_by_parent, keyset_pages_by_parent
-from resolvers.scope import student_filter
+from resolvers.scope import capability_student_filter
 from resolvers.tables import CONNECTION_REQUESTS, STUDENTS, ConnectionRequestStatus
 
 ORDER = (CONNECTION_REQUESTS.c.created_at, CONNECTION_REQUESTS.c.id)
@@ -30,7 +31,8 @@ def _requests(viewer: Viewer) -> sa.Select[Any]:
     return (
         sa.select(CONNECTION_REQUESTS)
         .join(STUDENTS, STUDENTS.c.id == CONNECTION_REQUESTS.c.student_id)
-        .where(student_filter(viewer.scope))
+        # A request names a third party: the revoke view's (PORTAL_VIEW).
+        .where(capability_student_filter(viewer.scope, Capability.PORTAL_VIEW))
     )
 
 
