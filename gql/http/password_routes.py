@@ -267,7 +267,7 @@ async def _reset(request: Request, token: str, password: str) -> None:
         )
         verified = await auth.account_by_id(db, still.id)
         assert verified is not None
-        await auth.link_staff_by_email(db, verified)
+        await auth.link_by_verified_email(db, verified)
         await db.commit()
 
 

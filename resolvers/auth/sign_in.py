@@ -563,7 +563,7 @@ async def _join(db: Db, account: Row[Any], identity: Identity, *, now: dt.dateti
         )
     joined = await account_by_id(db, int(account.id))
     assert joined is not None
-    await link_staff_by_email(db, joined)
+    await link_by_verified_email(db, joined)
 
 
 async def _only_revoked_accounts_have(db: Db, email: str) -> bool:
