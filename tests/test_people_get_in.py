@@ -282,6 +282,33 @@ async def test_a_provisioned_parent_sets_a_password_from_the_welcome_email_and_s
     assert (await town.http.get(link)).status_code == 400
 
 
+async def test_each_welcome_email_sent_again_has_a_fresh_link_and_setting_a_password_ends_all(
+    town: Town,
+) -> None:
+    admin = await town.staff_signs_up(ADMIN, "Ada Admin")
+    account_id = await town.provision(admin, PAT)
+    first = town.link(await town.mail_to(PAT), "/reset-password")
+    sent = (
+        await town.data(
+            admin,
+            "mutation($ids: [ID!]!) { sendWelcomeEmails(input: {accountIds: $ids}) "
+            "{ sent userErrors { code } } }",
+            ids=[account_id],
+        )
+    )["sendWelcomeEmails"]
+    assert sent == {"sent": 1, "userErrors": []}
+    second = town.link(await town.mail_to(PAT), "/reset-password")
+    assert second != first
+    assert (await town.http.get(first)).status_code == 200  # both work until one is used
+    assert (await town.reset(town.token_of(second), PARENT_PASSWORD)).status_code == 200
+    assert (await town.http.get(first)).status_code == 400
+    assert (await town.reset(town.token_of(first), NEW_PASSWORD)).status_code == 400
+    assert await town.my_students(await town.signed_in(PAT, PARENT_PASSWORD)) == [
+        "Alex Parker",
+        "Bailey Parker",
+    ]
+
+
 async def test_a_provisioned_parent_who_signs_up_instead_gets_a_reset_link_not_a_second_account(
     town: Town,
 ) -> None:

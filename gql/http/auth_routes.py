@@ -2,7 +2,7 @@
 
 | route | does |
 |---|---|
-| ``POST /auth/signup`` | password sign-up; emails a single-use ``/verify`` link |
+| ``POST /auth/signup`` | password sign-up; emails a single-use ``/verify`` link, or, for an address that has an account, a reset link to its holder |
 | ``GET /verify?token=`` | the emailed link: verifies the address |
 | ``POST /auth/login`` | email + password; rate-limited per account and per client |
 | ``POST /auth/refresh`` | rotates the refresh token; a reused one ends its family |
