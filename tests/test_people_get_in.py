@@ -238,6 +238,15 @@ async def test_a_provisioned_parent_sets_a_password_from_the_welcome_email_and_s
     town: Town,
 ) -> None:
     admin = await town.staff_signs_up(ADMIN, "Ada Admin")
+    # The district administrator sees every student of the district, no other.
+    students, districts = tables.Student.__table__, tables.District.__table__
+    riverside = await _read(
+        town.engine,
+        sa.select(students.c.given_name, students.c.family_name)
+        .join(districts, districts.c.id == students.c.district_id)
+        .where(districts.c.sourced_id == "district-1"),
+    )
+    assert await town.my_students(admin) == sorted(f"{g} {f}" for g, f in riverside)
     # Before the school provisions her, the address has no account: no mail.
     assert (await town.forgot(PAT)).status_code == 202
     assert await town.inbox.nothing_more() == []

@@ -384,7 +384,10 @@ async def _form(request: Request) -> dict[str, str]:
     body = await request.body()
     if content_type != "application/x-www-form-urlencoded" or len(body) > MAX_FORM_BYTES:
         raise Refused(400, "BAD_REQUEST", "Send the form from the page.")
-    fields = parse_qs(body.decode("utf-8", "replace"), max_num_fields=10)
+    try:
+        fields = parse_qs(body.decode("utf-8", "replace"), max_num_fields=10)
+    except ValueError as exc:  # more fields than the form has
+        raise Refused(400, "BAD_REQUEST", "Send the form from the page.") from exc
     return {name: values[0] for name, values in fields.items() if values}
 
 
