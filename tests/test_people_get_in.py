@@ -331,6 +331,7 @@ async def test_a_provisioned_parent_who_signs_up_instead_gets_a_reset_link_not_a
     assert signed_up.json() == unknown.json()
     reset = await town.mail_to(PAT)
     assert reset.subject == "Set a new password"
+    assert "which has an account already: you do not need another" in reset.body
     assert (
         await town.reset(town.token_of(town.link(reset, "/reset-password")), PARENT_PASSWORD)
     ).status_code == 200

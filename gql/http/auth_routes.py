@@ -206,7 +206,7 @@ async def sign_up(request: Request) -> Response:
         if outcome.result is auth.SignUp.EXISTING:
             # One account per person: its holder gets a link to set or reset
             # its password (nothing, if it may get none).
-            mail = await reset_email(db, email, settings=state.settings, now=now)
+            mail = await reset_email(db, email, settings=state.settings, now=now, signing_up=True)
         else:
             link = state.verification.link(
                 account_id=outcome.account_id,

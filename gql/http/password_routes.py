@@ -168,7 +168,7 @@ async def _forgot(request: Request, email: str) -> BackgroundTask:
 
 
 async def reset_email(
-    db: Db, email: str, *, settings: Settings, now: dt.datetime
+    db: Db, email: str, *, settings: Settings, now: dt.datetime, signing_up: bool = False
 ) -> outbox.Email | None:
     """A reset link for the account of ``email``, stored and ready to queue;
     None when there is no account that may get one (none, revoked, a
@@ -191,10 +191,15 @@ async def reset_email(
         subject="Set a new password",
         body=(
             f"Hello {account.display_name},\n\n"
-            "Someone (we hope you) asked to set a new password for the account with this "
-            "address, or tried to sign up with it: it has an account already. Open this link "
-            f"to choose a password (it works once, for {settings.password_reset_minutes} "
-            f"minutes):\n{link}\n\n"
+            + (
+                "Someone (we hope you) tried to sign up with this address, which has an "
+                "account already: you do not need another. "
+                if signing_up
+                else "Someone (we hope you) asked to set a new password for the account with "
+                "this address. "
+            )
+            + "Open this link to choose a password (it works once, for "
+            f"{settings.password_reset_minutes} minutes):\n{link}\n\n"
             "Then sign in with this address and that password. If it was not you, ignore "
             "this email: nothing changes.\n"
         ),
@@ -247,11 +252,12 @@ async def _reset(request: Request, token: str, password: str) -> None:
         account = await links.holder(Db(session), token, purpose=links.PASSWORD, now=now)
     if account is None:
         raise INVALID_TOKEN
-    if not await limiter.hit("password-reset:account", str(account.id), PASSWORD_ACCOUNT):
-        raise RATE_LIMITED
     problem = password_problem(password, user_inputs=[account.email or "", account.display_name])
     if problem is not None:
+        # Not counted per account: a person may try a few before one is strong.
         raise Refused(400, "WEAK_PASSWORD", problem)
+    if not await limiter.hit("password-reset:account", str(account.id), PASSWORD_ACCOUNT):
+        raise RATE_LIMITED
     password_hash = await state.passwords.hash(password)
     async with state.sessions() as session:
         db = Db(session)
@@ -281,7 +287,7 @@ async def reset_password(request: Request) -> Response:
     return _json(
         {
             "status": "PASSWORD_SET",
-            "message": "Your password is set. Sign in with your email address and it.",
+            "message": "Your password is set. Sign in with your email address and this password.",
         }
     )
 
