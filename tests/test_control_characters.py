@@ -247,3 +247,22 @@ async def test_control_characters_in_auth_bodies_are_refused(
         ]
     }
     assert await snapshot(engine) == before
+
+
+@pytest.mark.parametrize(
+    ("path", "form"),
+    [
+        ("/forgot-password", {"email": "pat\x00@example.com"}),
+        ("/reset-password", {"token": "t\x00", "password": "a-long-password!"}),
+    ],
+    ids=["forgot", "reset"],
+)
+async def test_control_characters_in_password_forms_are_refused(
+    fresh_app: FreshApp, path: str, form: dict[str, str]
+) -> None:
+    client, _, engine, _ = fresh_app
+    before = await snapshot(engine)
+    response = await client.post(path, data=form)
+    assert response.status_code == 400
+    assert "Text may not contain control characters." in response.text
+    assert await snapshot(engine) == before
