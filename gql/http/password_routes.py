@@ -394,6 +394,8 @@ async def _form(request: Request) -> dict[str, str]:
         fields = parse_qs(body.decode("utf-8", "replace"), max_num_fields=10)
     except ValueError as exc:  # more fields than the form has
         raise Refused(400, "BAD_REQUEST", "Send the form from the page.") from exc
+    if json_has_control_characters(fields):
+        raise Refused(400, "BAD_USER_INPUT", "Text may not contain control characters.")
     return {name: values[0] for name, values in fields.items() if values}
 
 
