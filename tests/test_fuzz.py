@@ -100,7 +100,17 @@ class Generator:
         self.schema = schema
         self.rng = rng
         self.ids = [str(to_global_id(t, world.ids[k])) for t, k in IDS if k in world.ids]
-        self.ids += ["", "U3R1ZGVudDow", "U3R1ZGVudDox==", "Student:1", "bm9wZQ"]
+        # Not ids this server gives out: Student:0, padded, plain, "nope",
+        # Student:² and Student: with an Arabic-Indic one.
+        self.ids += [
+            "",
+            "U3R1ZGVudDow",
+            "U3R1ZGVudDox==",
+            "Student:1",
+            "bm9wZQ",
+            "U3R1ZGVudDrCsg==",
+            "U3R1ZGVudDrZoQ==",
+        ]
 
     # ------------------------------------------------------------ values
 
