@@ -94,6 +94,11 @@ HINTS = {
         {},
         "Unknown argument 'frist' on field 'Query.guardians'.",
     ),
+    "directive argument": (
+        "{ viewer @include(if: true, iff: true) { isAuthenticated } }",
+        {},
+        "Unknown argument 'iff' on directive '@include'.",
+    ),
     "type": (
         "query($f: GuardianFiltr) { guardians(filter: $f) { totalCount } }",
         {},
