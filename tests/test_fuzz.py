@@ -9,6 +9,9 @@ seed makes a failure reproducible: the assertion message holds the seed, the
 viewer, the document and the variables. ``ACCESSGRAPH_FUZZ_SEED`` and
 ``ACCESSGRAPH_FUZZ_REQUESTS`` change them for a longer local run.
 
+The REST routes (sign-in, passwords, signed links) get random JSON bodies
+and query strings the same way: never a 500.
+
 ``ORACLES`` is the hook for checks on what an answer may contain (the scope
 oracle): each is called with the viewer, the request and the answer.
 """
@@ -305,3 +308,82 @@ async def test_no_document_or_variables_make_an_internal_error(
         assert visits <= token_count(document), where
         for oracle in ORACLES:
             oracle(who, body, response.status_code, answer)
+
+
+REST_POSTS = [
+    "/auth/signup",
+    "/auth/token",
+    "/auth/login",
+    "/auth/refresh",
+    "/auth/logout",
+    "/auth/password/forgot",
+    "/auth/password/reset",
+    "/auth/password/change",
+    "/auth/email/change",
+    "/auth/logout/everywhere",
+]
+REST_GETS = [
+    ("/verify", "token"),
+    ("/reset-password", "token"),
+    ("/confirm-email", "token"),
+    ("/auth/oidc/google/login", "returnTo"),
+    ("/auth/oidc/google/callback", "state"),
+    ("/access-codes/1/login-instructions.pdf", "expires"),
+]
+FIELDS = [
+    "email",
+    "password",
+    "displayName",
+    "mode",
+    "refreshToken",
+    "code",
+    "codeVerifier",
+    "token",
+    "newPassword",
+    "currentPassword",
+    "newEmail",
+]
+
+
+def _json_value(rng: random.Random) -> Any:
+    return rng.choice(
+        [
+            rng.choice(STRINGS),
+            rng.choice(INTS),
+            None,
+            True,
+            [],
+            {"a": 1},
+            "pat@example.com",
+            "bearer",
+            "cookie",
+        ]
+    )
+
+
+async def test_no_body_or_query_makes_the_rest_routes_fail(
+    app_client: tuple[httpx.AsyncClient, Settings],
+    world_engine: tuple[AsyncEngine, World],
+    backend: Any,
+) -> None:
+    client, settings = app_client
+    _, world = world_engine
+    rng = random.Random(f"{SEED}-rest-{backend.name}")
+    token = signer_for(settings).issue(
+        account_id=world["parent"],
+        session_id=world.sessions["parent"],
+        now=dt.datetime.now(dt.UTC),
+    )
+    for number in range(FUZZ_REQUESTS // 5):
+        headers = {"authorization": f"Bearer {token}"} if rng.random() < 0.5 else {}
+        if rng.random() < 0.6:
+            path = rng.choice(REST_POSTS)
+            body = {name: _json_value(rng) for name in rng.sample(FIELDS, k=rng.randint(0, 4))}
+            response = await client.post(path, json=body, headers=headers)
+            where = f"seed {SEED}, request {number}: POST {path} {body!r}"
+        else:
+            path, name = rng.choice(REST_GETS)
+            value = rng.choice(STRINGS)
+            response = await client.get(path, params={name: value}, headers=headers)
+            where = f"seed {SEED}, request {number}: GET {path} {name}={value!r}"
+        assert response.status_code != 500, where
