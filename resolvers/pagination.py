@@ -1,10 +1,14 @@
-"""Keyset pagination: page 50 costs what page 1 costs.
+"""Keyset pagination: page 50 costs what page 1 costs, in both directions.
 
 A page is ordered by a tuple of columns ending in the primary key; the
 cursor is that tuple, encoded. ``after`` becomes ``(a, b, id) > (:a, :b, :id)``
-(row values work on SQLite and PostgreSQL), served by the index on the same
-columns. Nested connections under a list are fetched for every parent at
-once with ROW_NUMBER() OVER (PARTITION BY parent), one statement per level.
+and ``before`` ``(a, b, id) < (...)`` (row values work on SQLite and
+PostgreSQL), served by the index on the same columns. A backward page
+(Relay's ``last``/``before``) reverses the ORDER BY, fetches ``last + 1``
+rows (the index read backwards, the same cost as a forward page) and flips
+them back, so edges are always in the list's order. Nested connections under
+a list are fetched for every parent at once with ROW_NUMBER() OVER
+(PARTITION BY parent), one statement per level.
 """
 
 from __future__ import annotations
@@ -32,8 +36,14 @@ class InvalidCursor(ValueError):
 
 @dataclass(frozen=True, slots=True)
 class PageRequest:
-    first: int
+    """``size`` rows after ``after`` (forward: Relay's ``first``), or the
+    ``size`` rows just before ``before`` (``backward``: Relay's ``last``).
+    Both bounds may be given; each narrows the window."""
+
+    size: int
     after: tuple[Any, ...] | None = None
+    before: tuple[Any, ...] | None = None
+    backward: bool = False
 
 
 @dataclass(frozen=True, slots=True)
@@ -100,10 +110,35 @@ def _key(column: ColumnElement[Any]) -> str:
     return column.key
 
 
-def _after(order: Sequence[ColumnElement[Any]], after: tuple[Any, ...]) -> ColumnElement[bool]:
-    return sa.tuple_(*order) > sa.tuple_(
-        *[sa.literal(v, type_=c.type) for v, c in zip(after, order, strict=True)]
-    )
+def _beyond(
+    order: Sequence[ColumnElement[Any]], key: tuple[Any, ...], *, greater: bool
+) -> ColumnElement[bool]:
+    row = sa.tuple_(*order)
+    bound = sa.tuple_(*[sa.literal(v, type_=c.type) for v, c in zip(key, order, strict=True)])
+    return row > bound if greater else row < bound
+
+
+def _window(
+    query: sa.Select[Any],
+    order: Sequence[ColumnElement[Any]],
+    request: PageRequest,
+    descending: bool,
+) -> sa.Select[Any]:
+    """``after`` and ``before`` as bounds in the list's own order."""
+    if request.after is not None:
+        query = query.where(_beyond(order, request.after, greater=not descending))
+    if request.before is not None:
+        query = query.where(_beyond(order, request.before, greater=descending))
+    return query
+
+
+def _scan(
+    order: Sequence[ColumnElement[Any]], request: PageRequest, descending: bool
+) -> list[ColumnElement[Any]]:
+    """The ORDER BY that reads the page: the list's order, reversed for a
+    backward page (the same index, read the other way)."""
+    reverse = request.backward != descending
+    return [c.desc() if reverse else c.asc() for c in order]
 
 
 async def keyset_page(
@@ -111,27 +146,34 @@ async def keyset_page(
     query: sa.Select[Any],
     order: Sequence[ColumnElement[Any]],
     request: PageRequest,
+    *,
+    descending: bool = False,
 ) -> Page:
-    """One page of ``query`` (already filtered by scope), ordered by ``order``.
+    """One page of ``query`` (already filtered by scope), ordered by ``order``
+    (every column ascending, or with ``descending`` every one descending).
 
     The order columns must be selected by ``query`` under their own names.
     """
-    if request.after is not None:
-        query = query.where(_after(order, request.after))
-    rows = await db.all(query.order_by(*order).limit(request.first + 1))
+    query = _window(query, order, request, descending)
+    rows = await db.all(query.order_by(*_scan(order, request, descending)).limit(request.size + 1))
     return _page(rows, order, request)
 
 
 def _page(
     rows: Sequence[Row[Any]], order: Sequence[ColumnElement[Any]], request: PageRequest
 ) -> Page:
-    has_next = len(rows) > request.first
-    rows = rows[: request.first]
+    """``size + 1`` rows as read (backward pages in reverse): the extra row
+    says whether there is more in the reading direction."""
+    more = len(rows) > request.size
+    rows = rows[: request.size]
+    if request.backward:
+        rows = rows[::-1]
+        has_next, has_previous = request.before is not None, more
+    else:
+        has_next, has_previous = more, request.after is not None
     keys = [_key(c) for c in order]
     cursors = [encode_cursor([row._mapping[k] for k in keys]) for row in rows]
-    return Page(
-        rows=rows, cursors=cursors, has_next=has_next, has_previous=request.after is not None
-    )
+    return Page(rows=rows, cursors=cursors, has_next=has_next, has_previous=has_previous)
 
 
 async def keyset_pages_by_parent(
@@ -141,13 +183,14 @@ async def keyset_pages_by_parent(
     order: Sequence[ColumnElement[Any]],
     parents: Sequence[Any],
     request: PageRequest,
+    *,
+    descending: bool = False,
 ) -> list[Page]:
     """The same page of a nested list for many parents, in one statement."""
-    if request.after is not None:
-        query = query.where(_after(order, request.after))
+    query = _window(query, order, request, descending)
     ranked = query.add_columns(
         sa.func.row_number(type_=RANK_TYPE)
-        .over(partition_by=parent, order_by=list(order))
+        .over(partition_by=parent, order_by=_scan(order, request, descending))
         .label("_rank")
     ).where(parent.in_(list(parents)))
     rank = _outer("_rank", RANK_TYPE)
@@ -157,7 +200,7 @@ async def keyset_pages_by_parent(
             *[_outer(name, c.type).label(name) for name, c in ranked.selected_columns.items()]
         )
         .select_from(ranked.subquery(RANKED))
-        .where(rank <= request.first + 1)
+        .where(rank <= request.size + 1)
         .order_by(outer, rank)
     )
     grouped: dict[Any, list[Row[Any]]] = {p: [] for p in parents}

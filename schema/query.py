@@ -19,7 +19,7 @@ from schema.directory.students import Student, student_connection
 from schema.enums import AccountKind, PortalStatus
 from schema.graphql_context import Info
 from schema.node import Node, from_global_id, pk_of
-from schema.relay import Connection, connection, page_request
+from schema.relay import After, Before, Connection, First, Last, PageArgs, connection, page_request
 from schema.restrictions import signed_in
 from schema.student_data import forms, student_logins
 
@@ -182,20 +182,14 @@ class Query:
     async def districts(
         self,
         info: Info,
-        first: Annotated[
-            int | None,
-            strawberry.argument(
-                description="How many items to return: 1 up to the server's maximum page size (ACCESSGRAPH_MAX_PAGE_SIZE, 100 unless configured); null means 20. Anything else is a BAD_USER_INPUT error."
-            ),
-        ] = 20,
-        after: Annotated[
-            str | None,
-            strawberry.argument(
-                description="Start after this cursor: the `endCursor` (or an edge's `cursor`) this same list gave out; null starts at the beginning. Pass only a cursor this list gave out; one it cannot read is a BAD_USER_INPUT error."
-            ),
-        ] = None,
+        first: First = None,
+        after: After = None,
+        last: Last = None,
+        before: Before = None,
     ) -> Connection[District]:
-        request = page_request(info, first, after, school_data.DISTRICT_ORDER)
+        request = page_request(
+            info, PageArgs(first, after, last, before), school_data.DISTRICT_ORDER
+        )
         db, viewer = info.context.db, info.context.viewer
         page = await school_data.district_page(db, viewer, request)
         return connection(page, District.from_row, lambda: school_data.district_count(db, viewer))
@@ -204,20 +198,12 @@ class Query:
     async def schools(
         self,
         info: Info,
-        first: Annotated[
-            int | None,
-            strawberry.argument(
-                description="How many items to return: 1 up to the server's maximum page size (ACCESSGRAPH_MAX_PAGE_SIZE, 100 unless configured); null means 20. Anything else is a BAD_USER_INPUT error."
-            ),
-        ] = 20,
-        after: Annotated[
-            str | None,
-            strawberry.argument(
-                description="Start after this cursor: the `endCursor` (or an edge's `cursor`) this same list gave out; null starts at the beginning. Pass only a cursor this list gave out; one it cannot read is a BAD_USER_INPUT error."
-            ),
-        ] = None,
+        first: First = None,
+        after: After = None,
+        last: Last = None,
+        before: Before = None,
     ) -> Connection[School]:
-        request = page_request(info, first, after, school_data.SCHOOL_ORDER)
+        request = page_request(info, PageArgs(first, after, last, before), school_data.SCHOOL_ORDER)
         db, viewer = info.context.db, info.context.viewer
         page = await school_data.school_page(db, viewer, request)
         return connection(page, School.from_row, lambda: school_data.school_count(db, viewer))
@@ -229,18 +215,10 @@ class Query:
     async def students(
         self,
         info: Info,
-        first: Annotated[
-            int | None,
-            strawberry.argument(
-                description="How many items to return: 1 up to the server's maximum page size (ACCESSGRAPH_MAX_PAGE_SIZE, 100 unless configured); null means 20. Anything else is a BAD_USER_INPUT error."
-            ),
-        ] = 20,
-        after: Annotated[
-            str | None,
-            strawberry.argument(
-                description="Start after this cursor: the `endCursor` (or an edge's `cursor`) this same list gave out; null starts at the beginning. Pass only a cursor this list gave out; one it cannot read is a BAD_USER_INPUT error."
-            ),
-        ] = None,
+        first: First = None,
+        after: After = None,
+        last: Last = None,
+        before: Before = None,
         school_id: Annotated[
             strawberry.ID | None, strawberry.argument(description="Only students of this school.")
         ] = None,
@@ -254,7 +232,7 @@ class Query:
         where = student_data.StudentFilter(
             school_id=_optional_pk(school_id, "School"), search=search
         )
-        return await student_connection(info, first, after, where)
+        return await student_connection(info, PageArgs(first, after, last, before), where)
 
     @strawberry.field(
         description="Contacts of students in the viewer's scope, by family name, given name.",
@@ -263,18 +241,10 @@ class Query:
     async def guardians(
         self,
         info: Info,
-        first: Annotated[
-            int | None,
-            strawberry.argument(
-                description="How many items to return: 1 up to the server's maximum page size (ACCESSGRAPH_MAX_PAGE_SIZE, 100 unless configured); null means 20. Anything else is a BAD_USER_INPUT error."
-            ),
-        ] = 20,
-        after: Annotated[
-            str | None,
-            strawberry.argument(
-                description="Start after this cursor: the `endCursor` (or an edge's `cursor`) this same list gave out; null starts at the beginning. Pass only a cursor this list gave out; one it cannot read is a BAD_USER_INPUT error."
-            ),
-        ] = None,
+        first: First = None,
+        after: After = None,
+        last: Last = None,
+        before: Before = None,
         filter: Annotated[
             GuardianFilter | None,
             strawberry.argument(description="Narrows the list; null: every contact in scope."),
@@ -288,7 +258,7 @@ class Query:
             else None,
             search=given.search,
         )
-        request = page_request(info, first, after, guardian_data.ORDER)
+        request = page_request(info, PageArgs(first, after, last, before), guardian_data.ORDER)
         db, viewer = info.context.db, info.context.viewer
         page = await guardian_data.guardian_page(db, viewer, request, where)
         return connection(
@@ -301,18 +271,10 @@ class Query:
     async def accounts(
         self,
         info: Info,
-        first: Annotated[
-            int | None,
-            strawberry.argument(
-                description="How many items to return: 1 up to the server's maximum page size (ACCESSGRAPH_MAX_PAGE_SIZE, 100 unless configured); null means 20. Anything else is a BAD_USER_INPUT error."
-            ),
-        ] = 20,
-        after: Annotated[
-            str | None,
-            strawberry.argument(
-                description="Start after this cursor: the `endCursor` (or an edge's `cursor`) this same list gave out; null starts at the beginning. Pass only a cursor this list gave out; one it cannot read is a BAD_USER_INPUT error."
-            ),
-        ] = None,
+        first: First = None,
+        after: After = None,
+        last: Last = None,
+        before: Before = None,
         filter: Annotated[
             AccountFilter | None,
             strawberry.argument(description="Narrows the list; null: every account in scope."),
@@ -328,7 +290,7 @@ class Query:
             never_logged_in=given.never_logged_in,
             search=given.search,
         )
-        request = page_request(info, first, after, account_data.ORDER)
+        request = page_request(info, PageArgs(first, after, last, before), account_data.ORDER)
         db, viewer = info.context.db, info.context.viewer
         page = await account_data.account_page(db, viewer, request, where)
         return connection(
@@ -342,20 +304,12 @@ class Query:
     async def form_assignments(
         self,
         info: Info,
-        first: Annotated[
-            int | None,
-            strawberry.argument(
-                description="How many items to return: 1 up to the server's maximum page size (ACCESSGRAPH_MAX_PAGE_SIZE, 100 unless configured); null means 20. Anything else is a BAD_USER_INPUT error."
-            ),
-        ] = 20,
-        after: Annotated[
-            str | None,
-            strawberry.argument(
-                description="Start after this cursor: the `endCursor` (or an edge's `cursor`) this same list gave out; null starts at the beginning. Pass only a cursor this list gave out; one it cannot read is a BAD_USER_INPUT error."
-            ),
-        ] = None,
+        first: First = None,
+        after: After = None,
+        last: Last = None,
+        before: Before = None,
     ) -> Connection[Annotated[FormAssignment, strawberry.lazy("schema.student_data.forms")]]:
-        return await forms.form_assignments(info, first, after)
+        return await forms.form_assignments(info, PageArgs(first, after, last, before))
 
     @strawberry.field(
         description="What a school's student logins cost for a term; null when the school is not in the viewer's scope, FORBIDDEN when their role may not see bills.",

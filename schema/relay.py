@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 from collections.abc import Awaitable, Callable
-from typing import Any, Generic, TypeVar
+from dataclasses import dataclass
+from typing import Annotated, Any, Generic, TypeVar
 
 import strawberry
 from graphql import GraphQLError
@@ -19,14 +20,16 @@ NodeT = TypeVar("NodeT")
 class PageInfo:
     has_next_page: bool = strawberry.field(
         description="Whether the list goes on after this page: ask for the next page with "
-        "`after: endCursor`."
+        "`after: endCursor` (paging backward, true when the page was asked for with `before`)."
     )
     has_previous_page: bool = strawberry.field(
-        description="Whether the list has items before this page (true when the page was "
-        "asked for with `after`)."
+        description="Whether the list has items before this page: ask for them with "
+        "`last` and `before: startCursor` (paging forward, true when the page was asked for "
+        "with `after`)."
     )
     start_cursor: str | None = strawberry.field(
-        description="The first edge's cursor; null when the page is empty."
+        description="The first edge's cursor, to pass as `before` for the page before; null "
+        "when the page is empty."
     )
     end_cursor: str | None = strawberry.field(
         description="The last edge's cursor, to pass as `after` for the next page; null when "
@@ -44,7 +47,8 @@ class Edge(Generic[NodeT]):
 
 @strawberry.type(
     description="A page of a list, in the list's order (a Relay connection): ask for `first` "
-    "items, then for the next page with `after: pageInfo.endCursor`."
+    "items, then for the next page with `after: pageInfo.endCursor`; or page backward with "
+    "`last` and `before: pageInfo.startCursor`."
 )
 class Connection(Generic[NodeT]):
     edges: list[Edge[NodeT]] = strawberry.field(description="The page's items, in list order.")
@@ -63,21 +67,84 @@ class BadUserInput(GraphQLError):
 
 DEFAULT_PAGE_SIZE = 20
 
+# The arguments of every connection field, described once.
+First = Annotated[
+    int | None,
+    strawberry.argument(
+        description="Page forward: how many items to return, 1 up to the server's maximum "
+        "page size (ACCESSGRAPH_MAX_PAGE_SIZE, 100 unless configured). With neither `first` "
+        f"nor `last`, {DEFAULT_PAGE_SIZE}. Anything else, or `first` with `last`, is a "
+        "BAD_USER_INPUT error."
+    ),
+]
+After = Annotated[
+    str | None,
+    strawberry.argument(
+        description="Start after this cursor: the `endCursor` (or an edge's `cursor`) this "
+        "same list gave out; null starts at the beginning. A cursor of another list, or one "
+        "it cannot read, is a BAD_USER_INPUT error."
+    ),
+]
+Last = Annotated[
+    int | None,
+    strawberry.argument(
+        description="Page backward: how many items to return from the end (or from just "
+        "before `before`), 1 up to the maximum page size; the edges stay in the list's order. "
+        "Not with `first`."
+    ),
+]
+Before = Annotated[
+    str | None,
+    strawberry.argument(
+        description="End just before this cursor: the `startCursor` (or an edge's `cursor`) "
+        "this same list gave out; null ends at the list's end. A cursor of another list, or "
+        "one it cannot read, is a BAD_USER_INPUT error."
+    ),
+]
 
-def page_request(info: Info, first: int | None, after: str | None, order: Any) -> PageRequest:
-    """Check the page arguments: ``first`` 1..max (null: the default), a
-    cursor this list made."""
-    maximum = info.context.policy.max_page_size
-    if first is None:
-        first = DEFAULT_PAGE_SIZE
-    if not 1 <= first <= maximum:
-        raise BadUserInput(f"first must be between 1 and {maximum}.", "first")
-    if after is None:
-        return PageRequest(first=first)
+
+@dataclass(frozen=True, slots=True)
+class PageArgs:
+    """A connection field's four Relay arguments, as the client sent them."""
+
+    first: int | None = None
+    after: str | None = None
+    last: int | None = None
+    before: str | None = None
+
+
+def _size(value: int, name: str, maximum: int) -> int:
+    if not 1 <= value <= maximum:
+        raise BadUserInput(f"{name} must be between 1 and {maximum}.", name)
+    return value
+
+
+def _cursor(value: str | None, name: str, order: Any) -> tuple[Any, ...] | None:
+    if value is None:
+        return None
     try:
-        return PageRequest(first=first, after=decode_cursor(after, order))
+        return decode_cursor(value, order)
     except InvalidCursor as exc:
-        raise BadUserInput("after is not a cursor this list gave out.", "after") from exc
+        raise BadUserInput(f"{name} is not a cursor this list gave out.", name) from exc
+
+
+def page_request(info: Info, args: PageArgs, order: Any) -> PageRequest:
+    """Check the page arguments: ``first`` or ``last`` (not both) 1..max
+    (neither: ``first`` 20), cursors this list made."""
+    maximum = info.context.policy.max_page_size
+    if args.first is not None and args.last is not None:
+        raise BadUserInput("Send first or last, not both.", "last")
+    backward = args.last is not None
+    if args.last is not None:
+        size = _size(args.last, "last", maximum)
+    else:
+        size = _size(DEFAULT_PAGE_SIZE if args.first is None else args.first, "first", maximum)
+    return PageRequest(
+        size=size,
+        after=_cursor(args.after, "after", order),
+        before=_cursor(args.before, "before", order),
+        backward=backward,
+    )
 
 
 def connection(

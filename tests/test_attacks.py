@@ -411,6 +411,24 @@ async def test_depth_through_a_fragment_counts_where_it_is_spread(
         assert "errors" not in response.json()
 
 
+@pytest.mark.parametrize(
+    ("outer", "inner"),
+    [("last: 100", "last: 100"), ("last: 100", ""), ("", "")],
+    ids=["last-last", "last-default", "default-default"],
+)
+async def test_backward_and_default_pages_cost_what_forward_pages_cost(
+    prod: tuple[httpx.AsyncClient, str], outer: str, inner: str
+) -> None:
+    # 100 x 100 x 20 (the default page) = 200,000 > 25,000; 20 x 20 x 100 too.
+    client, token = prod
+    query = (
+        f"{{ districts{outer and f'({outer})'} {{ edges {{ node {{ schools{inner and f'({inner})'}"
+        " { edges { node { students(first: 100) { edges { node { displayName } } } } } } } } } }"
+    )
+    response = await ask(client, token, query)
+    assert codes(response) == ["QUERY_TOO_COMPLEX"]
+
+
 async def test_an_oversized_body_is_refused_before_it_is_read(
     prod: tuple[httpx.AsyncClient, str],
 ) -> None:

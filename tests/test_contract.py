@@ -9,11 +9,20 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Any
 
-from graphql import GraphQLObjectType, build_schema, is_non_null_type
+from graphql import (
+    GraphQLInterfaceType,
+    GraphQLObjectType,
+    build_schema,
+    get_named_type,
+    is_non_null_type,
+)
 from graphql.utilities import find_breaking_changes
 
 from gql.http.graphql_schema import print_sdl
+from schema.restrictions import Restricted
+from tests.client import served_schema
 
 ROOT = Path(__file__).resolve().parent.parent
 # The released client contract, kept in the repository (docs/contract/README.md).
@@ -93,3 +102,69 @@ def test_restricted_fields_stay_nullable() -> None:
 def test_the_committed_schema_is_the_served_schema() -> None:
     committed = (ROOT / "schema.graphql").read_text()
     assert committed == print_sdl(), "schema.graphql drifted: run `make schema` and commit it"
+
+
+def _restricted(field: Any) -> bool:
+    definition = field.extensions.get("strawberry-definition")
+    return any(isinstance(e, Restricted) for e in getattr(definition, "extensions", []))
+
+
+def test_connection_fields_are_non_null_unless_restricted() -> None:
+    """A list always exists, so its connection is never null; a restricted
+    one is null with FORBIDDEN when the role does not allow it (and must
+    stay nullable: test_restricted_fields_stay_nullable)."""
+    schema = served_schema()._schema
+    wrong = []
+    for type_name, named in schema.type_map.items():
+        if not isinstance(named, GraphQLObjectType) or type_name.startswith("__"):
+            continue
+        for field_name, field in named.fields.items():
+            returned = get_named_type(field.type)
+            if not returned.name.endswith("Connection"):
+                continue
+            if is_non_null_type(field.type) == _restricted(field):
+                wrong.append(f"{type_name}.{field_name}")
+    assert wrong == []
+
+
+def test_every_connection_pages_both_ways() -> None:
+    schema = served_schema()._schema
+    missing = []
+    for type_name, named in schema.type_map.items():
+        if not isinstance(named, GraphQLObjectType) or type_name.startswith("__"):
+            continue
+        for field_name, field in named.fields.items():
+            paged = get_named_type(field.type).name.endswith("Connection")
+            if paged and not {"first", "after", "last", "before"} <= set(field.args):
+                missing.append(f"{type_name}.{field_name}")
+    assert missing == []
+
+
+def test_every_type_with_an_id_is_a_node_or_says_why_not() -> None:
+    schema = served_schema()._schema
+    node = schema.type_map["Node"]
+    unexplained = []
+    for type_name, named in schema.type_map.items():
+        if not isinstance(named, GraphQLObjectType) or "id" not in named.fields:
+            continue
+        if node in named.interfaces:
+            continue
+        if "Not a Node:" not in (named.description or ""):
+            unexplained.append(type_name)
+    assert unexplained == []
+
+
+def test_no_connection_type_is_served_that_no_field_returns() -> None:
+    schema = served_schema()._schema
+    returned = {
+        get_named_type(field.type).name
+        for named in schema.type_map.values()
+        if isinstance(named, GraphQLObjectType | GraphQLInterfaceType)
+        for field in named.fields.values()
+    }
+    unused = [
+        name
+        for name in schema.type_map
+        if name.endswith(("Connection", "Edge")) and name not in returned
+    ]
+    assert unused == []

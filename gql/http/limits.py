@@ -58,10 +58,10 @@ class Budget:
     max_directives: int = 20
     max_cost: int = 25_000
     # How many items a list that is not a connection is assumed to hold, and
-    # what a `first` given by a variable is assumed to be (validation is
-    # cached per document, so it cannot depend on variable values). A
-    # connection without `first` returns its default page (the argument's
-    # default, else schema.relay.DEFAULT_PAGE_SIZE) and costs that.
+    # what a `first` or `last` given by a variable is assumed to be
+    # (validation is cached per document, so it cannot depend on variable
+    # values). A connection without either returns its default page (the
+    # argument's default, else schema.relay.DEFAULT_PAGE_SIZE) and costs that.
     assumed_list_size: int = 10
     max_page_size: int = 100
 
@@ -212,17 +212,24 @@ class _Measure:
         """How many items the field's selections are asked for."""
         budget = self.budget
         first_argument = field_def.args.get("first") if field_def is not None else None
-        given = next((a.value for a in node.arguments or () if a.name.value == "first"), None)
-        if given is not None or first_argument is not None:
-            if given is None:
+        # A page backward (`last`) costs what a page forward (`first`) does;
+        # a null one is not given (Relay sends `first: null` with `last`).
+        given = [
+            a.value
+            for a in node.arguments or ()
+            if a.name.value in {"first", "last"} and not isinstance(a.value, NullValueNode)
+        ]
+        if given or first_argument is not None:
+            if not given:
                 default = first_argument.default_value if first_argument is not None else None
                 first = default if isinstance(default, int) else DEFAULT_PAGE_SIZE
-            elif isinstance(given, NullValueNode):
-                first = DEFAULT_PAGE_SIZE  # schema.relay.page_request: null is the default
-            elif isinstance(given, IntValueNode) and len(given.value) <= 9:
-                first = int(given.value)
             else:
-                first = budget.max_page_size  # a variable, or out of range anyway
+                first = max(
+                    int(value.value)
+                    if isinstance(value, IntValueNode) and len(value.value) <= 9
+                    else budget.max_page_size  # a variable, or out of range anyway
+                    for value in given
+                )
             return max(1, min(first, budget.max_page_size))
         is_list = field_def is not None and isinstance(
             get_nullable_type(field_def.type), GraphQLList

@@ -18,7 +18,7 @@ from schema.enums import AccountKind, PortalStatus, RevokeReason, Role
 from schema.graphql_context import Context, Info
 from schema.node import Node, to_global_id
 from schema.portal import access
-from schema.relay import Connection, connection, page_request
+from schema.relay import After, Before, Connection, First, Last, PageArgs, connection, page_request
 from schema.restrictions import restricted
 
 if TYPE_CHECKING:
@@ -179,24 +179,16 @@ class Account(Node):
     async def grants(
         self,
         info: Info,
-        first: Annotated[
-            int | None,
-            strawberry.argument(
-                description="How many items to return: 1 up to the server's maximum page size (ACCESSGRAPH_MAX_PAGE_SIZE, 100 unless configured); null means 20. Anything else is a BAD_USER_INPUT error."
-            ),
-        ] = 20,
-        after: Annotated[
-            str | None,
-            strawberry.argument(
-                description="Start after this cursor: the `endCursor` (or an edge's `cursor`) this same list gave out; null starts at the beginning. Pass only a cursor this list gave out; one it cannot read is a BAD_USER_INPUT error."
-            ),
-        ] = None,
+        first: First = None,
+        after: After = None,
+        last: Last = None,
+        before: Before = None,
         include_revoked: Annotated[
             bool | None,
             strawberry.argument(description="True: revoked grants too (null means false)."),
         ] = False,
     ) -> Connection[Annotated[StudentAccessGrant, strawberry.lazy("schema.portal.access")]]:
-        request = page_request(info, first, after, data.GRANT_ORDER)
+        request = page_request(info, PageArgs(first, after, last, before), data.GRANT_ORDER)
         include_revoked = bool(include_revoked)
         loaders = info.context.loaders
         page = await loaders.grant_page_by_account_id.load((self.pk, (request, include_revoked)))
@@ -246,18 +238,10 @@ class Viewer:
     async def students(
         self,
         info: Info,
-        first: Annotated[
-            int | None,
-            strawberry.argument(
-                description="How many items to return: 1 up to the server's maximum page size (ACCESSGRAPH_MAX_PAGE_SIZE, 100 unless configured); null means 20. Anything else is a BAD_USER_INPUT error."
-            ),
-        ] = 20,
-        after: Annotated[
-            str | None,
-            strawberry.argument(
-                description="Start after this cursor: the `endCursor` (or an edge's `cursor`) this same list gave out; null starts at the beginning. Pass only a cursor this list gave out; one it cannot read is a BAD_USER_INPUT error."
-            ),
-        ] = None,
+        first: First = None,
+        after: After = None,
+        last: Last = None,
+        before: Before = None,
         search: Annotated[
             str | None,
             strawberry.argument(
@@ -266,5 +250,5 @@ class Viewer:
         ] = None,
     ) -> Connection[Annotated[Student, strawberry.lazy("schema.directory.students")]]:
         return await students.student_connection(
-            info, first, after, student_data.StudentFilter(search=search)
+            info, PageArgs(first, after, last, before), student_data.StudentFilter(search=search)
         )

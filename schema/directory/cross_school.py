@@ -13,7 +13,7 @@ from resolvers.directory import cross_school as data
 from resolvers.directory.accounts import ACCOUNT_PREFIX
 from schema.directory import accounts, schools, students
 from schema.graphql_context import Info
-from schema.relay import Connection, connection, page_request
+from schema.relay import Connection, PageArgs, connection, page_request
 
 if TYPE_CHECKING:
     from schema.directory.accounts import Account
@@ -57,9 +57,9 @@ class CrossSchoolLink:
 
 
 async def cross_school_links(
-    info: Info, district_id: int, first: int | None, after: str | None
+    info: Info, district_id: int, page_args: PageArgs
 ) -> Connection[CrossSchoolLink]:
-    request = page_request(info, first, after, data.ORDER)
+    request = page_request(info, page_args, data.ORDER)
     db, viewer = info.context.db, info.context.viewer
     page, total = await data.link_page(db, viewer, district_id, request)
     loaders = info.context.loaders

@@ -16,7 +16,7 @@ from schema.directory import cross_school, staff, students
 from schema.enums import StudentSection
 from schema.graphql_context import Context, Info
 from schema.node import Node, pk_of, to_global_id
-from schema.relay import Connection, connection, page_request
+from schema.relay import After, Before, Connection, First, Last, PageArgs, connection, page_request
 from schema.restrictions import restricted
 
 if TYPE_CHECKING:
@@ -46,20 +46,12 @@ class District(Node):
     async def schools(
         self,
         info: Info,
-        first: Annotated[
-            int | None,
-            strawberry.argument(
-                description="How many items to return: 1 up to the server's maximum page size (ACCESSGRAPH_MAX_PAGE_SIZE, 100 unless configured); null means 20. Anything else is a BAD_USER_INPUT error."
-            ),
-        ] = 20,
-        after: Annotated[
-            str | None,
-            strawberry.argument(
-                description="Start after this cursor: the `endCursor` (or an edge's `cursor`) this same list gave out; null starts at the beginning. Pass only a cursor this list gave out; one it cannot read is a BAD_USER_INPUT error."
-            ),
-        ] = None,
+        first: First = None,
+        after: After = None,
+        last: Last = None,
+        before: Before = None,
     ) -> Connection[School]:
-        request = page_request(info, first, after, data.SCHOOL_ORDER)
+        request = page_request(info, PageArgs(first, after, last, before), data.SCHOOL_ORDER)
         db, viewer = info.context.db, info.context.viewer
         page = await data.school_page(db, viewer, request, district_id=self.pk)
         return connection(
@@ -73,23 +65,17 @@ class District(Node):
     async def cross_school_links(
         self,
         info: Info,
-        first: Annotated[
-            int | None,
-            strawberry.argument(
-                description="How many items to return: 1 up to the server's maximum page size (ACCESSGRAPH_MAX_PAGE_SIZE, 100 unless configured); null means 20. Anything else is a BAD_USER_INPUT error."
-            ),
-        ] = 20,
-        after: Annotated[
-            str | None,
-            strawberry.argument(
-                description="Start after this cursor: the `endCursor` (or an edge's `cursor`) this same list gave out; null starts at the beginning. Pass only a cursor this list gave out; one it cannot read is a BAD_USER_INPUT error."
-            ),
-        ] = None,
+        first: First = None,
+        after: After = None,
+        last: Last = None,
+        before: Before = None,
     ) -> (
         Connection[Annotated[CrossSchoolLink, strawberry.lazy("schema.directory.cross_school")]]
         | None
     ):
-        return await cross_school.cross_school_links(info, self.pk, first, after)
+        return await cross_school.cross_school_links(
+            info, self.pk, PageArgs(first, after, last, before)
+        )
 
 
 @strawberry.type(description="A school of a district (OneRoster org of type school).")
@@ -134,18 +120,10 @@ class School(Node):
     async def students(
         self,
         info: Info,
-        first: Annotated[
-            int | None,
-            strawberry.argument(
-                description="How many items to return: 1 up to the server's maximum page size (ACCESSGRAPH_MAX_PAGE_SIZE, 100 unless configured); null means 20. Anything else is a BAD_USER_INPUT error."
-            ),
-        ] = 20,
-        after: Annotated[
-            str | None,
-            strawberry.argument(
-                description="Start after this cursor: the `endCursor` (or an edge's `cursor`) this same list gave out; null starts at the beginning. Pass only a cursor this list gave out; one it cannot read is a BAD_USER_INPUT error."
-            ),
-        ] = None,
+        first: First = None,
+        after: After = None,
+        last: Last = None,
+        before: Before = None,
         year_group_id: Annotated[
             strawberry.ID | None,
             strawberry.argument(description="Only students of this year group (its global ID)."),
@@ -163,7 +141,7 @@ class School(Node):
         where = student_data.StudentFilter(
             school_id=self.pk, year_group_id=year_group, search=search
         )
-        return await students.student_connection(info, first, after, where)
+        return await students.student_connection(info, PageArgs(first, after, last, before), where)
 
     @strawberry.field(
         description="The school's staff records, by name.",
@@ -172,18 +150,10 @@ class School(Node):
     async def staff_members(
         self,
         info: Info,
-        first: Annotated[
-            int | None,
-            strawberry.argument(
-                description="How many items to return: 1 up to the server's maximum page size (ACCESSGRAPH_MAX_PAGE_SIZE, 100 unless configured); null means 20. Anything else is a BAD_USER_INPUT error."
-            ),
-        ] = 20,
-        after: Annotated[
-            str | None,
-            strawberry.argument(
-                description="Start after this cursor: the `endCursor` (or an edge's `cursor`) this same list gave out; null starts at the beginning. Pass only a cursor this list gave out; one it cannot read is a BAD_USER_INPUT error."
-            ),
-        ] = None,
+        first: First = None,
+        after: After = None,
+        last: Last = None,
+        before: Before = None,
         include_deactivated: Annotated[
             bool | None,
             strawberry.argument(
@@ -191,7 +161,7 @@ class School(Node):
             ),
         ] = True,
     ) -> Connection[Annotated[StaffMember, strawberry.lazy("schema.directory.staff")]] | None:
-        request = page_request(info, first, after, staff_data.ORDER)
+        request = page_request(info, PageArgs(first, after, last, before), staff_data.ORDER)
         include_deactivated = include_deactivated is not False  # null means the default
         db = info.context.db
         page = await staff_data.staff_page_at_school(

@@ -14,7 +14,7 @@ from resolvers.directory import students as student_data
 from schema.directory import accounts, schools, students
 from schema.graphql_context import Context, Info
 from schema.node import Node, to_global_id
-from schema.relay import Connection, connection, page_request
+from schema.relay import After, Before, Connection, First, Last, PageArgs, connection, page_request
 from schema.restrictions import restricted
 
 if TYPE_CHECKING:
@@ -130,20 +130,12 @@ class Section(Node):
     async def students(
         self,
         info: Info,
-        first: Annotated[
-            int | None,
-            strawberry.argument(
-                description="How many items to return: 1 up to the server's maximum page size (ACCESSGRAPH_MAX_PAGE_SIZE, 100 unless configured); null means 20. Anything else is a BAD_USER_INPUT error."
-            ),
-        ] = 20,
-        after: Annotated[
-            str | None,
-            strawberry.argument(
-                description="Start after this cursor: the `endCursor` (or an edge's `cursor`) this same list gave out; null starts at the beginning. Pass only a cursor this list gave out; one it cannot read is a BAD_USER_INPUT error."
-            ),
-        ] = None,
+        first: First = None,
+        after: After = None,
+        last: Last = None,
+        before: Before = None,
     ) -> Connection[Annotated[Student, strawberry.lazy("schema.directory.students")]]:
-        request = page_request(info, first, after, student_data.ORDER)
+        request = page_request(info, PageArgs(first, after, last, before), student_data.ORDER)
         loaders = info.context.loaders
         page = await loaders.student_page_by_section_id.load((self.pk, request))
         return connection(

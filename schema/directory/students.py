@@ -16,7 +16,7 @@ from schema.enums import EnrolmentStatus
 from schema.graphql_context import Context, Info
 from schema.node import Node, to_global_id
 from schema.portal import access
-from schema.relay import Connection, connection, page_request
+from schema.relay import After, Before, Connection, First, Last, PageArgs, connection, page_request
 from schema.restrictions import restricted
 from schema.student_data import audit, homework
 
@@ -133,20 +133,14 @@ class Student(Node):
     async def homework(
         self,
         info: Info,
-        first: Annotated[
-            int | None,
-            strawberry.argument(
-                description="How many items to return: 1 up to the server's maximum page size (ACCESSGRAPH_MAX_PAGE_SIZE, 100 unless configured); null means 20. Anything else is a BAD_USER_INPUT error."
-            ),
-        ] = 20,
-        after: Annotated[
-            str | None,
-            strawberry.argument(
-                description="Start after this cursor: the `endCursor` (or an edge's `cursor`) this same list gave out; null starts at the beginning. Pass only a cursor this list gave out; one it cannot read is a BAD_USER_INPUT error."
-            ),
-        ] = None,
+        first: First = None,
+        after: After = None,
+        last: Last = None,
+        before: Before = None,
     ) -> Connection[Annotated[Homework, strawberry.lazy("schema.student_data.homework")]] | None:
-        return await homework.homework_connection(info, self.pk, first, after)
+        return await homework.homework_connection(
+            info, self.pk, PageArgs(first, after, last, before)
+        )
 
     @strawberry.field(
         description="The student's lessons from `from` to `to`, both included (at most a set number of days).",
@@ -207,9 +201,9 @@ class StudentContact:
 
 
 async def student_connection(
-    info: Info, first: int | None, after: str | None, where: data.StudentFilter
+    info: Info, page_args: PageArgs, where: data.StudentFilter
 ) -> Connection[Student]:
-    request = page_request(info, first, after, data.ORDER)
+    request = page_request(info, page_args, data.ORDER)
     db, viewer = info.context.db, info.context.viewer
     page = await data.student_page(db, viewer, request, where)
     return connection(page, Student.from_row, lambda: data.student_count(db, viewer, where))

@@ -17,7 +17,7 @@ from schema.enums import AccessCodeStatus, GrantSource
 from schema.graphql_context import Context, Info
 from schema.node import Node, to_global_id
 from schema.portal import connection_requests
-from schema.relay import Connection, connection, page_request
+from schema.relay import After, Before, Connection, First, Last, PageArgs, connection, page_request
 from schema.restrictions import restricted
 
 if TYPE_CHECKING:
@@ -183,24 +183,16 @@ class StudentPortalAccess:
     async def grants(
         self,
         info: Info,
-        first: Annotated[
-            int | None,
-            strawberry.argument(
-                description="How many items to return: 1 up to the server's maximum page size (ACCESSGRAPH_MAX_PAGE_SIZE, 100 unless configured); null means 20. Anything else is a BAD_USER_INPUT error."
-            ),
-        ] = 20,
-        after: Annotated[
-            str | None,
-            strawberry.argument(
-                description="Start after this cursor: the `endCursor` (or an edge's `cursor`) this same list gave out; null starts at the beginning. Pass only a cursor this list gave out; one it cannot read is a BAD_USER_INPUT error."
-            ),
-        ] = None,
+        first: First = None,
+        after: After = None,
+        last: Last = None,
+        before: Before = None,
         include_revoked: Annotated[
             bool | None,
             strawberry.argument(description="True: revoked grants too (null means false)."),
         ] = False,
     ) -> Connection[StudentAccessGrant]:
-        request = page_request(info, first, after, account_data.GRANT_ORDER)
+        request = page_request(info, PageArgs(first, after, last, before), account_data.GRANT_ORDER)
         include_revoked = bool(include_revoked)
         loaders = info.context.loaders
         key = self.student.pk
@@ -215,22 +207,14 @@ class StudentPortalAccess:
     async def connection_requests(
         self,
         info: Info,
-        first: Annotated[
-            int | None,
-            strawberry.argument(
-                description="How many items to return: 1 up to the server's maximum page size (ACCESSGRAPH_MAX_PAGE_SIZE, 100 unless configured); null means 20. Anything else is a BAD_USER_INPUT error."
-            ),
-        ] = 20,
-        after: Annotated[
-            str | None,
-            strawberry.argument(
-                description="Start after this cursor: the `endCursor` (or an edge's `cursor`) this same list gave out; null starts at the beginning. Pass only a cursor this list gave out; one it cannot read is a BAD_USER_INPUT error."
-            ),
-        ] = None,
+        first: First = None,
+        after: After = None,
+        last: Last = None,
+        before: Before = None,
     ) -> Connection[
         Annotated[ConnectionRequest, strawberry.lazy("schema.portal.connection_requests")]
     ]:
-        request = page_request(info, first, after, request_data.ORDER)
+        request = page_request(info, PageArgs(first, after, last, before), request_data.ORDER)
         loaders = info.context.loaders
         key = self.student.pk
         page = await loaders.request_page_by_student_id.load((key, request))

@@ -17,7 +17,7 @@ from schema.enums import AccountKind
 from schema.graphql_context import Info
 from schema.node import Node, to_global_id
 from schema.portal import access
-from schema.relay import Connection, connection, page_request
+from schema.relay import After, Before, Connection, First, Last, PageArgs, connection, page_request
 
 if TYPE_CHECKING:
     from schema.portal.access import StudentAccessGrant
@@ -71,20 +71,12 @@ class AccessReview:
     async def access_log(
         self,
         info: Info,
-        first: Annotated[
-            int | None,
-            strawberry.argument(
-                description="How many items to return: 1 up to the server's maximum page size (ACCESSGRAPH_MAX_PAGE_SIZE, 100 unless configured); null means 20. Anything else is a BAD_USER_INPUT error."
-            ),
-        ] = 20,
-        after: Annotated[
-            str | None,
-            strawberry.argument(
-                description="Start after this cursor: the `endCursor` (or an edge's `cursor`) this same list gave out; null starts at the beginning. Pass only a cursor this list gave out; one it cannot read is a BAD_USER_INPUT error."
-            ),
-        ] = None,
+        first: First = None,
+        after: After = None,
+        last: Last = None,
+        before: Before = None,
     ) -> Connection[AccessEvent]:
-        request = page_request(info, first, after, data.LOG_ORDER)
+        request = page_request(info, PageArgs(first, after, last, before), data.LOG_ORDER)
         loaders = info.context.loaders
         page = await loaders.access_log_page_by_student_id.load((self.student_id, request))
         return connection(

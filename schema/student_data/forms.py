@@ -18,7 +18,7 @@ from schema.directory import accounts, students
 from schema.enums import FormAssignmentStatus, QuestionType
 from schema.graphql_context import Info
 from schema.node import Node, to_global_id
-from schema.relay import Connection, connection, page_request
+from schema.relay import Connection, PageArgs, connection, page_request
 
 if TYPE_CHECKING:
     from schema.directory.accounts import Account
@@ -124,11 +124,9 @@ class FormAssignment(Node):
         return accounts.Account.from_row(row) if row is not None else None
 
 
-async def form_assignments(
-    info: Info, first: int | None, after: str | None
-) -> Connection[FormAssignment]:
+async def form_assignments(info: Info, page_args: PageArgs) -> Connection[FormAssignment]:
     """``Query.formAssignments``: oldest first, cut to what the viewer may see."""
-    request = page_request(info, first, after, data.ORDER)
+    request = page_request(info, page_args, data.ORDER)
     db, viewer = info.context.db, info.context.viewer
     page = await data.assignment_page(db, viewer, request)
     return connection(page, FormAssignment.from_row, lambda: data.assignment_count(db, viewer))

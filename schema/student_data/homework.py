@@ -17,7 +17,7 @@ from resolvers.student_data import homework as data
 from schema.directory import staff
 from schema.graphql_context import Info
 from schema.node import Node, to_global_id
-from schema.relay import BadUserInput, Connection, connection, page_request
+from schema.relay import BadUserInput, Connection, PageArgs, connection, page_request
 
 if TYPE_CHECKING:
     from schema.directory.staff import StaffMember
@@ -74,10 +74,10 @@ class TimetableEntry:
 
 
 async def homework_connection(
-    info: Info, student_id: int, first: int | None, after: str | None
+    info: Info, student_id: int, page_args: PageArgs
 ) -> Connection[Homework]:
     """``Student.homework``: due soonest first."""
-    request = page_request(info, first, after, data.ORDER)
+    request = page_request(info, page_args, data.ORDER)
     loaders = info.context.loaders
     page = await loaders.homework_page_by_student_id.load((student_id, request))
     return connection(
