@@ -6,6 +6,7 @@ touches the database; ``create_app(settings)`` and the CLI receive it.
 
 from __future__ import annotations
 
+import hmac
 from typing import Literal
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
@@ -124,6 +125,11 @@ class Settings(BaseSettings):
     @property
     def is_dev(self) -> bool:
         return self.env == "dev"
+
+    def cursor_key(self) -> bytes:
+        """The key page cursors are signed with, derived from the secret (a
+        key of its own: a cursor is never a valid token or link signature)."""
+        return hmac.new(self.secret_key.encode(), b"accessgraph page cursors v1", "sha256").digest()
 
     @property
     def cookies_are_secure(self) -> bool:

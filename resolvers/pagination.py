@@ -1,7 +1,7 @@
 """Keyset pagination: page 50 costs what page 1 costs, in both directions.
 
 A page is ordered by a tuple of columns ending in the primary key; the
-cursor is that tuple, encoded. ``after`` becomes ``(a, b, id) > (:a, :b, :id)``
+cursor is that tuple, signed for its list (``Cursors``). ``after`` becomes ``(a, b, id) > (:a, :b, :id)``
 and ``before`` ``(a, b, id) < (...)`` (row values work on SQLite and
 PostgreSQL), served by the index on the same columns. A backward page
 (Relay's ``last``/``before``) reverses the ORDER BY, fetches ``last + 1``
@@ -17,7 +17,10 @@ import base64
 import binascii
 import datetime as dt
 import functools
+import hashlib
+import hmac
 import re
+import secrets
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
@@ -34,12 +37,66 @@ class InvalidCursor(ValueError):
     """A cursor this server did not make, or made for another list."""
 
 
+# Used when no key is configured (tests that build a context by hand): the
+# same for the whole process, so cursors survive from one request to the next.
+PROCESS_CURSOR_KEY = secrets.token_bytes(32)
+MAX_CURSOR_LENGTH = 512
+_MAC_BYTES = 16
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+@dataclass(frozen=True, slots=True)
+class Cursors:
+    """The cursors of one list: ``<key values>.<HMAC>``, both base64url.
+
+    The HMAC-SHA256 (with a key derived from the server's secret) covers the
+    list's ``tag`` (which field, sorted by which columns) and the values, so
+    a cursor works only on the list that gave it out: another list's cursor,
+    an edited one or one signed with another secret is ``InvalidCursor``.
+    Equal for equal keys and tags, so page requests still batch in loaders.
+    """
+
+    key: bytes
+    tag: str
+
+    def _mac(self, payload: bytes) -> bytes:
+        message = self.tag.encode() + b"\x00" + payload
+        return hmac.new(self.key, message, hashlib.sha256).digest()[:_MAC_BYTES]
+
+    def encode(self, values: Sequence[Any]) -> str:
+        payload = orjson.dumps([_plain(v) for v in values])
+        return f"{_b64(payload)}.{_b64(self._mac(payload))}"
+
+    def decode(self, cursor: str, order: Sequence[ColumnElement[Any]]) -> tuple[Any, ...]:
+        if len(cursor) > MAX_CURSOR_LENGTH or cursor.count(".") != 1:
+            raise InvalidCursor("the cursor is not one this list gave out")
+        body, mac = cursor.split(".")
+        try:
+            payload, given = _unb64(body), _unb64(mac)
+        except (binascii.Error, UnicodeEncodeError, ValueError) as exc:
+            raise InvalidCursor("the cursor is not one this list gave out") from exc
+        if _b64(payload) != body or _b64(given) != mac:
+            raise InvalidCursor("the cursor is not one this list gave out")  # not as we wrote it
+        if not hmac.compare_digest(given, self._mac(payload)):
+            raise InvalidCursor("the cursor is not one this list gave out")
+        return _decode_values(payload, order)
+
+
 @dataclass(frozen=True, slots=True)
 class PageRequest:
     """``size`` rows after ``after`` (forward: Relay's ``first``), or the
     ``size`` rows just before ``before`` (``backward``: Relay's ``last``).
-    Both bounds may be given; each narrows the window."""
+    Both bounds may be given; each narrows the window. ``cursors`` makes
+    the page's cursors."""
 
+    cursors: Cursors
     size: int
     after: tuple[Any, ...] | None = None
     before: tuple[Any, ...] | None = None
@@ -60,14 +117,11 @@ def _plain(value: Any) -> Any:
     return value
 
 
-def encode_cursor(values: Sequence[Any]) -> str:
-    return base64.urlsafe_b64encode(orjson.dumps([_plain(v) for v in values])).decode()
-
-
-def decode_cursor(cursor: str, order: Sequence[ColumnElement[Any]]) -> tuple[Any, ...]:
+def _decode_values(payload: bytes, order: Sequence[ColumnElement[Any]]) -> tuple[Any, ...]:
+    """The key values of a signed cursor, checked against the order's types."""
     try:
-        values = orjson.loads(base64.urlsafe_b64decode(cursor.encode()))
-    except (binascii.Error, orjson.JSONDecodeError, UnicodeEncodeError, ValueError) as exc:
+        values = orjson.loads(payload)
+    except orjson.JSONDecodeError as exc:
         raise InvalidCursor("the cursor is not one this list gave out") from exc
     if not isinstance(values, list) or len(values) != len(order):
         raise InvalidCursor("the cursor is not one this list gave out")
@@ -172,7 +226,7 @@ def _page(
     else:
         has_next, has_previous = more, request.after is not None
     keys = [_key(c) for c in order]
-    cursors = [encode_cursor([row._mapping[k] for k in keys]) for row in rows]
+    cursors = [request.cursors.encode([row._mapping[k] for k in keys]) for row in rows]
     return Page(rows=rows, cursors=cursors, has_next=has_next, has_previous=has_previous)
 
 

@@ -14,6 +14,7 @@ from resolvers.auth.rate_limits import MemoryRateLimiter, RateLimiter
 from resolvers.db import Db
 from resolvers.events import ReadLog
 from resolvers.loaders import Loaders
+from resolvers.pagination import PROCESS_CURSOR_KEY
 from resolvers.tables import utc_now
 
 
@@ -26,6 +27,8 @@ class Policy:
     public_url: str = "http://127.0.0.1:8000"
     # How long a welcome email's set-password link works.
     welcome_link_lifetime: dt.timedelta = dt.timedelta(days=7)
+    # Signs page cursors (gql derives it from the server's secret).
+    cursor_key: bytes = PROCESS_CURSOR_KEY
 
 
 class Links(Protocol):

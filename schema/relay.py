@@ -10,7 +10,7 @@ import strawberry
 from graphql import GraphQLError
 from sqlalchemy.engine import Row
 
-from resolvers.pagination import InvalidCursor, Page, PageRequest, decode_cursor
+from resolvers.pagination import Cursors, InvalidCursor, Page, PageRequest
 from schema.graphql_context import Info
 
 NodeT = TypeVar("NodeT")
@@ -119,11 +119,11 @@ def _size(value: int, name: str, maximum: int) -> int:
     return value
 
 
-def _cursor(value: str | None, name: str, order: Any) -> tuple[Any, ...] | None:
+def _cursor(cursors: Cursors, value: str | None, name: str, order: Any) -> tuple[Any, ...] | None:
     if value is None:
         return None
     try:
-        return decode_cursor(value, order)
+        return cursors.decode(value, order)
     except InvalidCursor as exc:
         raise BadUserInput(f"{name} is not a cursor this list gave out.", name) from exc
 
@@ -139,12 +139,22 @@ def page_request(info: Info, args: PageArgs, order: Any) -> PageRequest:
         size = _size(args.last, "last", maximum)
     else:
         size = _size(DEFAULT_PAGE_SIZE if args.first is None else args.first, "first", maximum)
+    cursors = list_cursors(info, order)
     return PageRequest(
+        cursors=cursors,
         size=size,
-        after=_cursor(args.after, "after", order),
-        before=_cursor(args.before, "before", order),
+        after=_cursor(cursors, args.after, "after", order),
+        before=_cursor(cursors, args.before, "before", order),
         backward=backward,
     )
+
+
+def list_cursors(info: Info, order: Any) -> Cursors:
+    """Cursors bound to this list: the field (``School.students``) and the
+    columns it is sorted by, signed with the server's cursor key."""
+    columns = ",".join(str(column.key) for column in order)
+    tag = f"{info.path.typename}.{info.field_name}:{columns}"
+    return Cursors(key=info.context.policy.cursor_key, tag=tag)
 
 
 def connection(

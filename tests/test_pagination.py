@@ -8,16 +8,20 @@ rows). Walked either way, a list yields the same items in the same order.
 
 from __future__ import annotations
 
+import base64
 import datetime as dt
 from collections.abc import AsyncIterator
 from typing import Any
 
+import orjson
 import pytest
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from resolvers import tables
 from resolvers.db import create_engine
+from resolvers.pagination import Cursors
+from schema.graphql_context import Policy
 from tests.client import GraphQLRunner, StatementCounter, gid
 from tests.databases import Backend
 
@@ -279,3 +283,82 @@ async def test_a_backward_page_runs_the_statements_a_forward_page_runs(
             await _page(listed, name, **paging)
         counts[label] = len(statements)
     assert len(set(counts.values())) == 1, counts
+
+
+# ---------------------------------------------------------------- cursors bound to their list
+
+
+async def test_a_cursor_works_only_on_the_list_that_gave_it_out(
+    listed: tuple[AsyncEngine, GraphQLRunner, dict[str, int]],
+) -> None:
+    root = await _page(listed, "Query.students", first=2)
+    in_school = await _page(listed, "School.students", first=2)
+    # Same students, same order, different lists: different cursors.
+    assert _ids(root) == _ids(in_school)
+    assert root["pageInfo"]["endCursor"] != in_school["pageInfo"]["endCursor"]
+    _, runner, ids = listed
+    query, _, _ = LISTS["School.students"]
+    for argument, paging in [
+        ("after", {"first": 2, "after": root["pageInfo"]["endCursor"]}),
+        ("before", {"last": 2, "before": root["pageInfo"]["endCursor"]}),
+    ]:
+        result = await runner.run("admin", query, id=gid("School", ids["school"]), **paging)
+        assert result.data == {"node": None}  # students is non-null
+        assert result.error_codes == [("BAD_USER_INPUT", ["node", "students"])]
+        assert result.errors[0]["message"] == f"{argument} is not a cursor this list gave out."
+
+
+def _tampered(cursor: str) -> list[str]:
+    """Every one-character change of a cursor, and some worse ones."""
+    alphabet = "AZaz09-_.=+/ é"
+    changed = {cursor[:i] + c + cursor[i + 1 :] for i in range(len(cursor)) for c in alphabet} | {
+        cursor[:i] for i in range(len(cursor))
+    }
+    body, mac = cursor.split(".")
+    changed |= {
+        body,
+        f"{body}.{body}",
+        f"{mac}.{body}",
+        f"{body}..{mac}",
+        "x" * 5000,
+        base64.urlsafe_b64encode(b"[1, 2, 3]").decode() + "." + mac,
+        base64.urlsafe_b64encode(b"\xff\xfe").decode().rstrip("=") + "." + mac,
+    }
+    changed.discard(cursor)
+    return sorted(changed)
+
+
+async def test_a_tampered_cursor_is_bad_user_input_never_an_internal_error(
+    listed: tuple[AsyncEngine, GraphQLRunner, dict[str, int]],
+) -> None:
+    _, runner, _ = listed
+    cursor = (await _page(listed, "Query.students", first=2))["pageInfo"]["endCursor"]
+    query = "query($after: String) { students(first: 1, after: $after) { totalCount } }"
+    accepted = await runner.run("admin", query, after=cursor)
+    assert accepted.errors == []
+    outcomes = set()
+    for forged in _tampered(cursor):
+        # The runner raises any unexpected exception: a 500 would fail here.
+        result = await runner.run("admin", query, after=forged)
+        outcomes.add(repr((result.data, result.error_codes)))
+    assert outcomes == {repr((None, [("BAD_USER_INPUT", ["students"])]))}
+
+
+async def test_a_cursor_signed_with_another_secret_is_refused(
+    listed: tuple[AsyncEngine, GraphQLRunner, dict[str, int]],
+) -> None:
+    _, runner, _ = listed
+    cursor = (await _page(listed, "Query.students", first=2))["pageInfo"]["endCursor"]
+    values = orjson.loads(base64.urlsafe_b64decode(cursor.split(".")[0] + "=="))
+    tag = "Query.students:family_name,given_name,id"
+    query = "query($after: String) { students(first: 1, after: $after) { edges { node { id } } } }"
+    # The same values and tag signed with this server's key are accepted ...
+    ours = Cursors(key=Policy().cursor_key, tag=tag).encode(values)
+    assert (await runner.run("admin", query, after=ours)).errors == []
+    # ... and with another key refused, as is a cursor of the old, unsigned form.
+    for forged in [
+        Cursors(key=b"another server's key", tag=tag).encode(values),
+        base64.urlsafe_b64encode(orjson.dumps(values)).decode(),
+    ]:
+        result = await runner.run("admin", query, after=forged)
+        assert result.error_codes == [("BAD_USER_INPUT", ["students"])]

@@ -155,6 +155,7 @@ async def lifespan(
             large_batch_threshold=settings.large_batch_threshold,
             public_url=settings.public_url,
             welcome_link_lifetime=dt.timedelta(days=settings.welcome_link_days),
+            cursor_key=settings.cursor_key(),
         ),
         links=SignedLinks(settings.secret_key, settings.public_url),
         rate_limiter=rate_limiter_for(settings, engine, clock=clock),
