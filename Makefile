@@ -17,7 +17,22 @@ $(STAMP): $(BIN)/python pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
-install: $(STAMP)
+# tools/: graphql-http (the HTTP audit of the suite) and GraphiQL's assets,
+# pinned by tools/package-lock.json. Offline, an existing install is kept.
+NODE_STAMP := tools/node_modules/.installed
+
+$(NODE_STAMP): tools/package.json tools/package-lock.json
+	@if ! command -v npm >/dev/null 2>&1; then \
+	  echo "npm not found: GraphiQL's assets and the HTTP audit test need node and npm"; \
+	elif (cd tools && npm ci --no-audit --no-fund --prefer-offline --loglevel=error); then \
+	  touch $(NODE_STAMP); \
+	elif [ -d tools/node_modules/graphql-http ]; then \
+	  echo "npm ci failed (offline?): keeping the tools/node_modules already there"; \
+	else \
+	  echo "npm ci failed: GraphiQL's assets and the HTTP audit test need tools/node_modules"; \
+	fi
+
+install: $(STAMP) $(NODE_STAMP)
 
 # Migrates the embedded SQLite database, loads the demo district once, serves.
 run: install
@@ -49,7 +64,7 @@ bench: install
 	$(BIN)/python -m bench $(BENCH_ARGS)
 
 clean:
-	rm -rf $(VENV) *.egg-info
+	rm -rf $(VENV) *.egg-info tools/node_modules
 
 # Load and fault runs (loadtest/README.md): about a minute each, against
 # PostgreSQL on 127.0.0.1:5432; not part of `make test` or CI. The fault run

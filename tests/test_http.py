@@ -139,6 +139,7 @@ async def test_a_token_for_an_ended_session_stops_working_on_the_next_request(
 async def test_queries_over_get_are_refused(http: httpx.AsyncClient) -> None:
     response = await http.get("/graphql", params={"query": "{ viewer { isAuthenticated } }"})
     assert response.status_code == 405
+    assert response.headers["allow"] == "POST"
     assert response.json()["errors"][0]["extensions"] == {"code": "METHOD_NOT_ALLOWED"}
 
 
@@ -162,3 +163,102 @@ async def test_field_suggestions_are_off(http: httpx.AsyncClient) -> None:
 async def test_health_and_readiness(http: httpx.AsyncClient) -> None:
     assert (await http.get("/healthz")).json() == {"status": "ok"}
     assert (await http.get("/readyz")).json() == {"status": "ok", "database": "reachable"}
+
+
+# ---------------------------------------------------------------- GraphQL over HTTP media types
+
+GRAPHQL_RESPONSE = "application/graphql-response+json"
+REQUEST_ERRORS = {
+    "parse": ({"query": "{"}, "Syntax Error: Expected Name, found <EOF>."),
+    "validation": (
+        {"query": "{ nope }"},
+        "Cannot query field 'nope' on type 'Query'.",
+    ),
+    "variables": (
+        {"query": "query($id: ID!) { node(id: $id) { id } }", "variables": {"id": None}},
+        "Variable '$id' has invalid value: Expected value of non-null type 'ID!' not to be None.",
+    ),
+}
+
+
+@pytest.mark.parametrize(
+    ("accept", "media"),
+    [
+        (None, "application/json"),
+        ("*/*", "application/json"),
+        ("application/json", "application/json"),
+        (GRAPHQL_RESPONSE, f"{GRAPHQL_RESPONSE}; charset=utf-8"),
+        (f"application/json, {GRAPHQL_RESPONSE}", f"{GRAPHQL_RESPONSE}; charset=utf-8"),
+        (f"{GRAPHQL_RESPONSE};q=0.5, application/json", "application/json"),
+        (f"application/json;q=0.9, {GRAPHQL_RESPONSE}", f"{GRAPHQL_RESPONSE}; charset=utf-8"),
+        ("text/html, */*;q=0.1", "application/json"),
+    ],
+)
+async def test_the_answer_is_in_the_media_type_the_client_prefers(
+    http: httpx.AsyncClient, accept: str | None, media: str
+) -> None:
+    headers = {"accept": accept} if accept is not None else {}
+    request = http.build_request(
+        "POST", "/graphql", json={"query": "{ __typename }"}, headers=headers
+    )
+    if accept is None:
+        del request.headers["accept"]
+    response = await http.send(request)
+    assert response.status_code == 200
+    assert response.headers["content-type"] == media
+    assert response.headers["vary"] == "Accept"
+    assert response.json() == {"data": {"__typename": "Query"}}
+
+
+@pytest.mark.parametrize("accept", ["text/html", "application/xml", "application/json;q=0"])
+async def test_an_accept_the_server_cannot_serve_is_406(
+    http: httpx.AsyncClient, accept: str
+) -> None:
+    response = await http.post(
+        "/graphql", json={"query": "{ __typename }"}, headers={"accept": accept}
+    )
+    assert response.status_code == 406
+    assert response.json()["errors"][0]["extensions"] == {"code": "NOT_ACCEPTABLE"}
+
+
+@pytest.mark.parametrize("kind", list(REQUEST_ERRORS))
+async def test_request_errors_are_400_without_data_in_the_graphql_response_type(
+    http: httpx.AsyncClient, kind: str
+) -> None:
+    body, message = REQUEST_ERRORS[kind]
+    response = await http.post("/graphql", json=body, headers={"accept": GRAPHQL_RESPONSE})
+    assert response.status_code == 400
+    assert response.headers["content-type"] == f"{GRAPHQL_RESPONSE}; charset=utf-8"
+    answer = response.json()
+    assert "data" not in answer
+    assert [e["message"] for e in answer["errors"]] == [message]
+
+
+@pytest.mark.parametrize("kind", list(REQUEST_ERRORS))
+async def test_request_errors_stay_200_with_data_null_in_plain_json(
+    http: httpx.AsyncClient, kind: str
+) -> None:
+    body, message = REQUEST_ERRORS[kind]
+    response = await http.post("/graphql", json=body, headers={"accept": "application/json"})
+    assert response.status_code == 200
+    assert response.headers["content-type"] == "application/json"
+    answer = response.json()
+    assert answer["data"] is None
+    assert [e["message"] for e in answer["errors"]] == [message]
+
+
+async def test_a_field_error_is_200_with_data_in_the_graphql_response_type(
+    http: httpx.AsyncClient,
+) -> None:
+    # Anonymous: students needs a sign-in, an error at a path once execution began.
+    response = await http.post(
+        "/graphql",
+        json={"query": "{ __typename students { totalCount } }"},
+        headers={"accept": GRAPHQL_RESPONSE},
+    )
+    assert response.status_code == 200
+    answer = response.json()
+    assert answer["data"] is None
+    assert [(e["path"], e["extensions"]["code"]) for e in answer["errors"]] == [
+        (["students"], "UNAUTHENTICATED")
+    ]

@@ -1,6 +1,7 @@
 """The ASGI application: ``create_app(settings)``.
 
-One POST JSON endpoint at ``/graphql`` (GraphiQL over GET in dev only),
+One POST JSON endpoint at ``/graphql``, GraphQL over HTTP as the spec's
+draft has it (media types in ``gql.http.media``; GraphiQL over GET in dev only),
 ``/healthz`` (the process), ``/readyz`` (the database) and, when enabled,
 ``/metrics`` (``gql.http.observability``, which also gives every request its id).
 The endpoint is written here rather than taken from strawberry's view so that
@@ -44,6 +45,7 @@ from gql.http import auth_routes, password_routes, portal_routes
 from gql.http.context import graphql_context
 from gql.http.errors import JSONResponse, database_failure_response, error_response
 from gql.http.graphql_schema import build_schema
+from gql.http.media import JSON, content_type, failed_before_execution, negotiate
 from gql.http.observability import (
     MASKED_MESSAGE,
     Metrics,
@@ -178,12 +180,36 @@ async def lifespan(
 
 
 async def graphql(request: Request) -> Response:
+    """GraphQL over HTTP: answer in the media type the client accepts
+    (``gql.http.media``), 406 when it accepts neither."""
+    is_ide = request.method == "GET" and "text/html" in request.headers.get("accept", "")
+    media = negotiate(request.headers.get("accept"))
+    if media is None and not is_ide:
+        response: Response = error_response(
+            406,
+            "NOT_ACCEPTABLE",
+            "Accept application/graphql-response+json or application/json.",
+        )
+    else:
+        response = await _answer(request, media or JSON)
+        if response.media_type == JSON:
+            response.headers["content-type"] = content_type(media or JSON)
+    response.headers.setdefault("vary", "Accept")
+    return response
+
+
+async def _answer(request: Request, media: str) -> Response:
     state = app_state(request)
     request_id = current_request_id()
     if request.method == "GET":
         if state.settings.is_dev and "text/html" in request.headers.get("accept", ""):
             return HTMLResponse(get_graphql_ide_html(graphql_ide="graphiql"))
-        return error_response(405, "METHOD_NOT_ALLOWED", "Send queries as POST with a JSON body.")
+        return error_response(
+            405,
+            "METHOD_NOT_ALLOWED",
+            "Send queries as POST with a JSON body.",
+            {"allow": "POST"},
+        )
     content_type = request.headers.get("content-type", "")
     if content_type.split(";")[0].strip().lower() != "application/json":
         return error_response(
@@ -224,6 +250,8 @@ async def graphql(request: Request) -> Response:
     operation_name = payload.get("operationName")
     if variables is not None and not isinstance(variables, dict):
         return error_response(400, "BAD_REQUEST", "'variables' must be an object.")
+    if payload.get("extensions") is not None and not isinstance(payload["extensions"], dict):
+        return error_response(400, "BAD_REQUEST", "'extensions' must be an object.")
     if operation_name is not None and not isinstance(operation_name, str):
         return error_response(400, "BAD_REQUEST", "'operationName' must be a string.")
 
@@ -232,7 +260,7 @@ async def graphql(request: Request) -> Response:
         # time limit, sign-in check included: a hung database fails fast.
         async with asyncio.timeout(state.settings.request_timeout_seconds):
             return await _execute(
-                request, state, payload, trusted_hash, variables, operation_name, request_id
+                request, state, payload, trusted_hash, variables, operation_name, request_id, media
             )
     except TimeoutError:
         log.warning("request timed out request_id=%s", request_id)
@@ -257,6 +285,7 @@ async def _execute(
     variables: dict[str, Any] | None,
     operation_name: str | None,
     request_id: str,
+    media: str,
 ) -> Response:
     now = state.clock()
     async with state.sessions() as session:
@@ -320,6 +349,9 @@ async def _execute(
     response: dict[str, Any] = {}
     if result.errors:
         response["errors"] = [_format_error(e, request_id) for e in result.errors]
+    if media != JSON and failed_before_execution(result.data, result.errors):
+        # A request error: 400 and no data entry (application/json: 200).
+        return JSONResponse(response, status_code=400, headers={"x-request-id": request_id})
     response["data"] = result.data
     return JSONResponse(response, headers={"x-request-id": request_id})
 
