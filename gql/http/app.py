@@ -33,9 +33,8 @@ from sqlalchemy.ext.asyncio import async_sessionmaker
 from starlette.applications import Starlette
 from starlette.middleware import Middleware
 from starlette.requests import Request
-from starlette.responses import HTMLResponse, Response
+from starlette.responses import Response
 from starlette.routing import BaseRoute, Route
-from strawberry.http.ides import get_graphql_ide_html
 
 from gql.auth.authentication import AuthenticationFailed, authenticate
 from gql.auth.cookies import CsrfRejected, SessionCookies
@@ -44,6 +43,7 @@ from gql.auth.tokens import TokenSigner
 from gql.http import auth_routes, password_routes, portal_routes
 from gql.http.context import graphql_context
 from gql.http.errors import JSONResponse, database_failure_response, error_response
+from gql.http.graphiql import graphiql_page, graphiql_routes
 from gql.http.graphql_schema import build_schema
 from gql.http.media import JSON, content_type, failed_before_execution, negotiate
 from gql.http.observability import (
@@ -203,7 +203,7 @@ async def _answer(request: Request, media: str) -> Response:
     request_id = current_request_id()
     if request.method == "GET":
         if state.settings.is_dev and "text/html" in request.headers.get("accept", ""):
-            return HTMLResponse(get_graphql_ide_html(graphql_ide="graphiql"))
+            return graphiql_page()
         return error_response(
             405,
             "METHOD_NOT_ALLOWED",
@@ -418,7 +418,7 @@ def create_app(settings: Settings, *, clock: Callable[[], dt.datetime] | None = 
         [Route("/metrics", serve_metrics, methods=["GET"])] if metrics is not None else []
     )
     return Starlette(
-        routes=[*ROUTES, *operations],
+        routes=[*ROUTES, *operations, *(graphiql_routes() if settings.is_dev else [])],
         # Request id, access log, metrics (gql.http.observability).
         middleware=[Middleware(Observability, metrics=metrics)],
         exception_handlers={
