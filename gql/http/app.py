@@ -43,6 +43,13 @@ from gql.auth.tokens import TokenSigner
 from gql.http import auth_routes, password_routes, portal_routes
 from gql.http.context import graphql_context
 from gql.http.errors import JSONResponse, database_failure_response, error_response
+from gql.http.get_requests import (
+    BadGetRequest,
+    get_payload,
+    names_a_document,
+    operation_type,
+    revalidated,
+)
 from gql.http.graphiql import graphiql_page, graphiql_routes
 from gql.http.graphql_schema import build_schema
 from gql.http.media import JSON, content_type, failed_before_execution, negotiate
@@ -103,6 +110,10 @@ def _format_error(error: GraphQLError, request_id: str) -> dict[str, Any]:
     if error.path is not None:
         masked["path"] = error.path
     return masked
+
+
+def _post_only(message: str) -> Response:
+    return error_response(405, "METHOD_NOT_ALLOWED", message, {"allow": "POST"})
 
 
 async def _read_body(request: Request, limit: int) -> bytes | None:
@@ -202,13 +213,16 @@ async def _answer(request: Request, media: str) -> Response:
     state = app_state(request)
     request_id = current_request_id()
     if request.method == "GET":
+        if names_a_document(request.query_params):
+            try:
+                get = get_payload(request.query_params)
+            except BadGetRequest as exc:
+                return error_response(400, "BAD_REQUEST", str(exc))
+            return await _run(request, state, get, media, request_id)
         if state.settings.is_dev and "text/html" in request.headers.get("accept", ""):
             return graphiql_page()
-        return error_response(
-            405,
-            "METHOD_NOT_ALLOWED",
-            "Send queries as POST with a JSON body.",
-            {"allow": "POST"},
+        return _post_only(
+            "Send queries as POST with a JSON body (GET runs registered documents only)."
         )
     content_type = request.headers.get("content-type", "")
     if content_type.split(";")[0].strip().lower() != "application/json":
@@ -232,6 +246,14 @@ async def _answer(request: Request, media: str) -> Response:
         return error_response(400, "BAD_REQUEST", "Batched operations are off.")
     if not isinstance(payload, dict):
         return error_response(400, "BAD_REQUEST", "The body must be a JSON object.")
+    return await _run(request, state, payload, media, request_id)
+
+
+async def _run(
+    request: Request, state: AppState, payload: dict[str, Any], media: str, request_id: str
+) -> Response:
+    """A request's parameters (a POST body, or a GET's, as a body would
+    carry them) checked, then executed under the request's time limit."""
     trusted_hash = _trusted_document_hash(payload)
     if isinstance(payload.get("query"), str):
         if state.settings.trusted_documents_only:
@@ -259,7 +281,7 @@ async def _answer(request: Request, media: str) -> Response:
         # Everything that touches the database runs under the request's
         # time limit, sign-in check included: a hung database fails fast.
         async with asyncio.timeout(state.settings.request_timeout_seconds):
-            return await _execute(
+            response = await _execute(
                 request, state, payload, trusted_hash, variables, operation_name, request_id, media
             )
     except TimeoutError:
@@ -275,6 +297,9 @@ async def _answer(request: Request, media: str) -> Response:
         if not isinstance(failure, DatabaseUnavailable | StatementTimedOut):
             raise
         return database_failure_response(failure)
+    if request.method == "GET":
+        return revalidated(response, request.headers.get("if-none-match"))
+    return response
 
 
 async def _execute(
@@ -299,8 +324,11 @@ async def _execute(
                     return error_response(
                         400,
                         "PERSISTED_QUERY_NOT_FOUND",
-                        "No trusted document has that id; register it first.",
+                        "No trusted document has that id; register it first "
+                        "(accessgraph documents register).",
                     )
+            if request.method == "GET" and operation_type(query, operation_name) != "query":
+                return _post_only("Over GET only queries run; send mutations as POST.")
             note_operation(query, operation_name)
             try:
                 viewer = await authenticate(request, db, state.signer, now, state.cookies)
