@@ -17,6 +17,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from gql.http.app import create_app
 from gql.http.graphiql import CONTENT_SECURITY_POLICY, installed
 from gql.settings import Settings
+from tests.lifespan import started
 from tests.world import World
 
 pytestmark = pytest.mark.asyncio(loop_scope="session")
@@ -33,8 +34,8 @@ async def _client(
         database_url=engine.url.render_as_string(hide_password=False),
     )
     app = create_app(settings)
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
+    async with started(app) as asgi:
+        transport = httpx.ASGITransport(app=asgi)
         async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
             yield client
 

@@ -100,8 +100,8 @@ async def _get(
     settings: Settings, params: dict[str, str], headers: dict[str, str] | None = None
 ) -> httpx.Response:
     app = create_app(settings)
-    async with app.router.lifespan_context(app):
-        transport = httpx.ASGITransport(app=app)
+    async with started(app) as asgi:
+        transport = httpx.ASGITransport(app=asgi)
         async with httpx.AsyncClient(transport=transport, base_url="http://test") as client:
             return await client.get("/graphql", params=params, headers=headers or {})
 
