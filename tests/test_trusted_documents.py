@@ -224,3 +224,24 @@ async def test_bad_gets_are_clear_errors(
     assert response.status_code == status
     assert response.json()["errors"] == [{"message": message, "extensions": {"code": code}}]
     assert "etag" not in response.headers
+
+
+async def test_a_get_that_does_not_say_which_operation_runs_nothing(
+    settings: Settings, engine: AsyncEngine, tmp_path: Path
+) -> None:
+    await _registered(settings, tmp_path, BOTH)
+    before = await snapshot(engine)
+    response = await _get(settings, {"documentId": document_hash(BOTH)})
+    assert response.status_code == 200  # application/json: a request error is 200
+    assert response.json() == {
+        "errors": [
+            {
+                "message": "Must provide operation name if query contains multiple operations.",
+                "extensions": {"code": "BAD_REQUEST"},
+            }
+        ],
+        "data": None,
+    }
+    assert "etag" not in response.headers
+    assert response.headers["cache-control"] == "no-store"
+    assert await snapshot(engine) == before

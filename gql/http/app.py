@@ -327,7 +327,11 @@ async def _execute(
                         "No trusted document has that id; register it first "
                         "(accessgraph documents register).",
                     )
-            if request.method == "GET" and operation_type(query, operation_name) != "query":
+            # What does not say which operation runs fails in execution, running nothing.
+            if request.method == "GET" and operation_type(query, operation_name) in {
+                "mutation",
+                "subscription",
+            }:
                 return _post_only("Over GET only queries run; send mutations as POST.")
             note_operation(query, operation_name)
             try:
@@ -377,11 +381,14 @@ async def _execute(
     response: dict[str, Any] = {}
     if result.errors:
         response["errors"] = [_format_error(e, request_id) for e in result.errors]
-    if media != JSON and failed_before_execution(result.data, result.errors):
-        # A request error: 400 and no data entry (application/json: 200).
-        return JSONResponse(response, status_code=400, headers={"x-request-id": request_id})
+    headers = {"x-request-id": request_id}
+    if failed_before_execution(result.data, result.errors):
+        headers["cache-control"] = "no-store"  # a request error is never revalidated
+        if media != JSON:
+            # 400 and no data entry (application/json: 200 and data null).
+            return JSONResponse(response, status_code=400, headers=headers)
     response["data"] = result.data
-    return JSONResponse(response, headers={"x-request-id": request_id})
+    return JSONResponse(response, headers=headers)
 
 
 async def healthz(_: Request) -> Response:

@@ -93,8 +93,8 @@ def _matches(if_none_match: str | None, etag: str) -> bool:
 def revalidated(response: Response, if_none_match: str | None) -> Response:
     """A successful GET answer with its validators, or 304 when the client
     holds it already."""
-    if response.status_code != 200:
-        response.headers["cache-control"] = "no-store"
+    if response.status_code != 200 or response.headers.get("cache-control") == "no-store":
+        response.headers["cache-control"] = "no-store"  # errors are answered afresh
         return response
     etag = _etag(bytes(response.body))
     headers = {"etag": etag, "cache-control": CACHE_CONTROL, "vary": VARY}
