@@ -2,9 +2,11 @@
 
 from __future__ import annotations
 
+import dataclasses
 from dataclasses import dataclass
 
-from permissions.roles import AccountKind
+from permissions.capabilities import CAPABILITIES, Capability
+from permissions.roles import AccountKind, Relation
 from permissions.scope import EMPTY_SCOPE, Scope
 
 
@@ -37,3 +39,28 @@ class Viewer:
 
 
 ANONYMOUS = Viewer()
+
+
+def narrowed(viewer: Viewer, capability: Capability) -> Viewer:
+    """The viewer as seen through only the relations that grant
+    ``capability``: what it may act on with that capability.
+
+    A security contact at one school who teaches at another must not end
+    sessions of accounts reached through the teaching; feeding this viewer
+    to the scope filters keeps every lookup to the capability's reach."""
+    scope = viewer.scope
+    roles = tuple(r for r in scope.roles if capability in CAPABILITIES[Relation.of_role(r.role)])
+    keeps_taught = capability in CAPABILITIES[Relation.TEACHER]
+    keeps_granted = capability in CAPABILITIES[Relation.GUARDIAN]
+    keeps_self = capability in CAPABILITIES[Relation.STUDENT_SELF]
+    return dataclasses.replace(
+        viewer,
+        scope=Scope(
+            roles=roles,
+            teacher_student_ids=scope.teacher_student_ids if keeps_taught else frozenset(),
+            teacher_section_ids=scope.teacher_section_ids if keeps_taught else frozenset(),
+            granted_students=scope.granted_students if keeps_granted else (),
+            self_student=scope.self_student if keeps_self else None,
+            self_visible_sections=scope.self_visible_sections if keeps_self else frozenset(),
+        ),
+    )

@@ -49,13 +49,32 @@ def split_prefixed(row: Row[Any], prefix: str) -> SimpleNamespace:
     return SimpleNamespace(**values, _mapping=values)
 
 
-def name_search(search: str, *columns: ColumnElement[Any]) -> ColumnElement[bool]:
-    """Case-insensitive match of every word of ``search`` against any column."""
+def name_search(
+    search: str,
+    *columns: ColumnElement[Any],
+    restricted: Sequence[ColumnElement[Any]] = (),
+    may_read_restricted: ColumnElement[bool] | None = None,
+) -> ColumnElement[bool]:
+    """Case-insensitive match of every word of ``search`` against any column.
+
+    ``restricted`` columns (a restricted field's, such as an email) are
+    matched only where ``may_read_restricted`` holds: a search never matches
+    on what the viewer may not read."""
     conditions = []
     for word in search.split():
         escaped = word.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
         pattern = f"%{escaped}%"
-        conditions.append(sa.or_(*[sa.func.lower(c).like(pattern, escape="\\") for c in columns]))
+        matches: list[ColumnElement[bool]] = [
+            sa.func.lower(c).like(pattern, escape="\\") for c in columns
+        ]
+        if restricted and may_read_restricted is not None:
+            matches.append(
+                sa.and_(
+                    may_read_restricted,
+                    sa.or_(*[sa.func.lower(c).like(pattern, escape="\\") for c in restricted]),
+                )
+            )
+        conditions.append(sa.or_(*matches))
     return sa.and_(*conditions) if conditions else sa.true()
 
 

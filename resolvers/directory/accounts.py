@@ -11,7 +11,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Row
 
 from permissions.capabilities import Capability
-from permissions.viewer import Viewer
+from permissions.viewer import Viewer, narrowed
 from resolvers.common import grouped_in_key_order, in_key_order, name_search, split_prefixed
 from resolvers.db import Db
 from resolvers.pagination import (
@@ -27,6 +27,7 @@ from resolvers.scope import (
     account_filter,
     at_district_domain,
     capability_student_filter,
+    school_filter,
     student_filter,
     unlinked_staff_account,
 )
@@ -36,6 +37,7 @@ from resolvers.tables import (
     DISTRICTS,
     GRANTS,
     ROLE_GRANTS,
+    SCHOOLS,
     STAFF,
     STAFF_SCHOOLS,
     STUDENTS,
@@ -59,18 +61,38 @@ def _account_columns() -> list[Any]:
 
 
 def scoped_accounts(viewer: Viewer, where: AccountFilter = AccountFilter()) -> sa.Select[Any]:
+    """Accounts in scope, filtered only on what the viewer may read."""
     query = sa.select(*_account_columns()).where(account_filter(viewer))
     if where.kind is not None:
         query = query.where(ACCOUNTS.c.kind == where.kind)
+    if where.portal_status is not None or where.never_logged_in is not None:
+        # Portal status and last sign-in are ACCOUNT_LIFECYCLE's.
+        query = query.where(account_filter(narrowed(viewer, Capability.ACCOUNT_LIFECYCLE)))
     if where.portal_status is not None:
         query = query.where(status_condition(where.portal_status))
     if where.never_logged_in is not None:
         never = ACCOUNTS.c.last_login_at.is_(None)
         query = query.where(never if where.never_logged_in else sa.not_(never))
     if where.search:
-        query = query.where(name_search(where.search, ACCOUNTS.c.display_name, ACCOUNTS.c.email))
+        query = query.where(
+            name_search(
+                where.search,
+                ACCOUNTS.c.display_name,
+                restricted=[ACCOUNTS.c.email],
+                # Account.email is PORTAL_VIEW's (and one's own).
+                may_read_restricted=account_filter(narrowed(viewer, Capability.PORTAL_VIEW)),
+            )
+        )
     if where.school_id is not None:
-        query = query.where(_at_school(where.school_id))
+        # Another school's id is an unknown id.
+        query = query.where(
+            _at_school(where.school_id),
+            sa.exists(
+                sa.select(SCHOOLS.c.id).where(
+                    SCHOOLS.c.id == where.school_id, school_filter(viewer.scope)
+                )
+            ),
+        )
     return query
 
 

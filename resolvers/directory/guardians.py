@@ -9,12 +9,13 @@ from typing import Any
 import sqlalchemy as sa
 from sqlalchemy.engine import Row
 
+from permissions.capabilities import Capability
 from permissions.viewer import Viewer
 from resolvers.common import name_search, rows_by_id
 from resolvers.db import Db
 from resolvers.pagination import Page, PageRequest, count, keyset_page
 from resolvers.portal.lifecycle import PortalStatus, guardian_eligible, status_condition
-from resolvers.scope import guardian_filter
+from resolvers.scope import capability_student_filter, guardian_filter, student_filter
 from resolvers.tables import ACCOUNTS, CONTACTS, GUARDIANS, STUDENTS
 
 # One alias for every query: the lifecycle conditions built on it are cached.
@@ -68,9 +69,26 @@ def portal_status_filter(status: PortalStatus) -> sa.ColumnElement[bool]:
     )
 
 
+def _holds_on_a_student(viewer: Viewer, capability: Capability) -> sa.ColumnElement[bool]:
+    """The viewer holds ``capability`` on one of the contact's students: what
+    a restricted field of the contact needs (``Guardian.capabilities``)."""
+    contact = CONTACTS.alias("readable_contact")
+    student = STUDENTS.alias("readable_student")
+    return sa.exists(
+        sa.select(contact.c.id)
+        .join(student, student.c.id == contact.c.student_id)
+        .where(
+            contact.c.guardian_id == GUARDIANS.c.id,
+            capability_student_filter(viewer.scope, capability, student),
+        )
+    )
+
+
 def scoped_guardians(viewer: Viewer, where: GuardianFilter = GuardianFilter()) -> sa.Select[Any]:
+    """Guardians in scope, filtered only on what the viewer may read."""
     query = sa.select(GUARDIANS).where(guardian_filter(viewer))
     if where.school_id is not None:
+        # Through students in scope: another school's id is an unknown id.
         query = query.where(
             sa.exists(
                 sa.select(CONTACTS.c.id)
@@ -78,15 +96,27 @@ def scoped_guardians(viewer: Viewer, where: GuardianFilter = GuardianFilter()) -
                 .where(
                     CONTACTS.c.guardian_id == GUARDIANS.c.id,
                     STUDENTS.c.school_id == where.school_id,
+                    student_filter(viewer.scope, STUDENTS),
                 )
             )
         )
     if where.portal_status is not None:
-        query = query.where(portal_status_filter(where.portal_status))
+        # Guardian.portalStatus is ACCOUNT_LIFECYCLE's.
+        query = query.where(
+            _holds_on_a_student(viewer, Capability.ACCOUNT_LIFECYCLE),
+            portal_status_filter(where.portal_status),
+        )
     if where.search:
+        own = GUARDIANS.c.id == viewer.guardian_id if viewer.guardian_id is not None else sa.false()
         query = query.where(
             name_search(
-                where.search, GUARDIANS.c.given_name, GUARDIANS.c.family_name, GUARDIANS.c.email
+                where.search,
+                GUARDIANS.c.given_name,
+                GUARDIANS.c.family_name,
+                restricted=[GUARDIANS.c.email],
+                may_read_restricted=sa.or_(
+                    own, _holds_on_a_student(viewer, Capability.CONTACT_DETAILS)
+                ),
             )
         )
     return query

@@ -14,11 +14,11 @@ import strawberry
 
 from permissions.capabilities import Capability
 from permissions.roles import AccountKind
-from permissions.viewer import Viewer
+from permissions.viewer import Viewer, narrowed
 from resolvers import events
 from resolvers.auth import sign_in as auth
 from resolvers.auth import staff_links
-from resolvers.auth.roles import account_reached_with, managed_account, narrowed
+from resolvers.auth.roles import account_reached_with, managed_account
 from resolvers.directory import accounts as account_data
 from resolvers.tables import AccessAction
 from resolvers.writes import Refusal, not_found
