@@ -714,3 +714,28 @@ async def test_an_address_only_revoked_accounts_have_is_refused_and_nothing_is_m
     )
     assert (refused.status_code, error_code(refused)) == (403, "ACCOUNT_REVOKED")
     assert await snapshot(engine) == before
+
+
+async def test_joining_an_unconfirmed_sign_up_drops_the_password_its_author_chose(
+    http: AppClient,
+    browser: httpx.AsyncClient,
+    provider: LoopbackProvider,
+    engine: AsyncEngine,
+) -> None:
+    # Someone signs up with an address that is not theirs and never confirms it.
+    victim = "victim@home.example.com"
+    signed_up = await http.post(
+        "/auth/signup",
+        json={"email": victim, "password": "an attacker's own password", "displayName": "V"},
+    )
+    assert signed_up.status_code == 202
+    # The address's owner arrives through a provider that vouches for it.
+    done = await _sign_in(http, browser, provider, "district", Login(subject="idp-v", email=victim))
+    assert done.status_code == 303
+    account = await _account(engine, (await _identity(engine, "idp-v")).account_id)
+    assert (account.email, account.password_hash) == (victim, None)
+    assert account.email_verified_at is not None
+    refused = await http.post(
+        "/auth/login", json={"email": victim, "password": "an attacker's own password"}
+    )
+    assert (refused.status_code, error_code(refused)) == (401, "INVALID_CREDENTIALS")

@@ -558,8 +558,14 @@ async def _join(db: Db, account: Row[Any], identity: Identity, *, now: dt.dateti
         )
     )
     if account.email_verified_at is None:
+        # Nobody had proved the address until now, so a password already on
+        # the account was chosen by someone who may not own it (a sign-up
+        # left unconfirmed, waiting for the owner to arrive): it goes, or
+        # its author would sign in to the owner's account.
         await db.execute(
-            sa.update(ACCOUNTS).where(ACCOUNTS.c.id == account.id).values(email_verified_at=now)
+            sa.update(ACCOUNTS)
+            .where(ACCOUNTS.c.id == account.id)
+            .values(email_verified_at=now, password_hash=None)
         )
     joined = await account_by_id(db, int(account.id))
     assert joined is not None
