@@ -12,6 +12,7 @@ from collections.abc import AsyncIterator
 
 import httpx
 import pytest
+from graphql import get_introspection_query
 from sqlalchemy.ext.asyncio import AsyncEngine
 
 from gql.http.app import create_app
@@ -107,3 +108,20 @@ async def test_there_is_no_graphiql_in_prod(prod: httpx.AsyncClient) -> None:
     page = await prod.get("/graphql", headers=BROWSER)
     assert page.status_code == 405
     assert (await prod.get("/graphiql/graphiql.min.js")).status_code == 404
+
+
+async def test_graphiqls_introspection_query_passes_the_limits_in_dev(
+    dev: httpx.AsyncClient,
+) -> None:
+    # What GraphiQL sends on load: deep (TypeRef nests ofType seven times),
+    # through fragments on introspection types, which do not count as depth.
+    query = get_introspection_query(descriptions=True, input_value_deprecation=True)
+    response = await dev.post(
+        "/graphql",
+        json={"query": query, "operationName": "IntrospectionQuery"},
+        headers={"accept": "application/graphql-response+json, application/json;q=0.9"},
+    )
+    assert response.status_code == 200
+    body = response.json()
+    assert "errors" not in body
+    assert body["data"]["__schema"]["queryType"] == {"name": "Query", "kind": "OBJECT"}

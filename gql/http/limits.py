@@ -191,8 +191,12 @@ class _Measure:
                     field_def = parent.fields.get(selection.name.value)
                 child = get_named_type(field_def.type) if field_def is not None else None
                 # Introspection does not count towards depth (GraphiQL's own
-                # query is deep), as with strawberry's depth limiter.
-                introspection = selection.name.value.startswith("__")
+                # query is deep), as with strawberry's depth limiter: neither
+                # a `__` field nor a field of an introspection type (the
+                # fragments GraphiQL spreads are on __Type and __InputValue).
+                introspection = selection.name.value.startswith("__") or (
+                    parent is not None and parent.name.startswith("__")
+                )
                 child_level = None if level is None or introspection else level + 1
                 if child_level is not None and child_level > budget.max_depth:
                     raise _Exceeded("depth")
