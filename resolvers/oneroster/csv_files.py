@@ -126,7 +126,9 @@ class Row:
         index = self._columns.get(column)
         if index is None or index >= len(self._values):
             return ""
-        return self._values[index].strip()
+        value = self._values[index].strip()
+        # A quoted line break keeps the file's CRLF: stored as one newline.
+        return value.replace("\r\n", "\n") if "\r" in value else value
 
     def text(self, column: str, *, max_length: int = 255) -> str:
         """A required, non-empty text field."""
@@ -367,9 +369,21 @@ class CsvFile:
             if optional:
                 problems.warn(f"{self.name}: {reason}; the file was left out")
             else:
-                problems.refuse(self.name, 1, reason or "unreadable")
+                problems.refuse(self.name, None if reason == _NOT_UTF8 else 1, reason or "")
             return None
         return self._rows(handle, reader, columns, len(header), problems)
+
+    def missing_columns(self, source: Source) -> list[str] | None:
+        """The required columns the file's header lacks; None if it cannot be read."""
+        try:
+            with source.open(self.name) as handle:
+                header = next(csv.reader(handle), None)
+        except (csv.Error, UnicodeDecodeError):
+            return None
+        if header is None:
+            return None
+        names = {name.strip() for name in header}
+        return [name for name in self.required_columns if name not in names]
 
     def _rows(
         self,
@@ -380,6 +394,8 @@ class CsvFile:
         problems: Problems,
     ) -> Iterator[Row]:
         line_of = reader  # csv.reader keeps line_num
+        # Columns after the last named one: a row may stop before them.
+        named_width = max(columns.values(), default=-1) + 1
         with handle:
             line = getattr(line_of, "line_num", 1)
             while True:
@@ -392,13 +408,16 @@ class CsvFile:
                     problems.refuse(self.name, start, f"unreadable CSV: {error}")
                     return
                 except UnicodeDecodeError:
-                    problems.refuse(self.name, start, _NOT_UTF8)
+                    # Text is decoded in blocks: no line can be named.
+                    problems.refuse(self.name, None, _NOT_UTF8)
                     return
                 line = getattr(line_of, "line_num", start)
                 if not values or not any(value.strip() for value in values):
                     continue  # a blank line, or a spreadsheet's row of empty cells
                 if len(values) > width and not any(v.strip() for v in values[width:]):
                     del values[width:]  # trailing empty fields
+                elif named_width <= len(values) < width:
+                    values.extend([""] * (width - len(values)))  # blank header cells at the end
                 if len(values) != width:
                     problem = f"{len(values)} fields where the header has {width}"
                     yield Row(columns, values, start, problem)

@@ -85,11 +85,11 @@ KIND_NAMES = {
 }
 
 
-def read_users(source: Source, problems: Problems) -> tuple[Records[User], list[RoleRow]]:
-    """The users, and their roles when the file set has the 1.1 layout."""
+def read_users(source: Source, problems: Problems) -> tuple[Records[User], list[RoleRow], bool]:
+    """The users, their roles when the file set has the 1.1 layout, and whether it has."""
     users: Records[User] = Records(USERS.name)
     roles_1_1: list[RoleRow] = []
-    layout = USERS if ROLES.exists(source) else USERS_1_1
+    layout = USERS if has_roles_file(source, problems) else USERS_1_1
     for row in users.rows(layout, source, problems):
         sourced_id = users.claim(row, problems)
         if sourced_id is None:
@@ -116,7 +116,25 @@ def read_users(source: Source, problems: Problems) -> tuple[Records[User], list[
             users.skip(sourced_id, row.line, str(error), problems)
             continue
         users.valid[sourced_id] = user
-    return users, roles_1_1
+    return users, roles_1_1, layout is USERS_1_1
+
+
+def has_roles_file(source: Source, problems: Problems) -> bool:
+    """Whether roles are read from roles.csv (the 1.2 layout).
+
+    A roles.csv of another version (its columns named otherwise) beside a
+    users.csv that has the 1.1 role columns is left out with a warning.
+    """
+    if not ROLES.exists(source):
+        return False
+    missing = ROLES.missing_columns(source)
+    if not missing or USERS_1_1.missing_columns(source) != []:
+        return True  # read as 1.2: its own problems are said when it is opened
+    problems.warn(
+        f"{ROLES.name}: missing required column(s): {', '.join(missing)}; the file was left "
+        f"out and the roles in {USERS.name} were read (OneRoster 1.1 layout)"
+    )
+    return False
 
 
 def _roles_of_1_1_user(row: Row, user: str) -> list[RoleRow]:
@@ -144,6 +162,8 @@ def read_roles(
     users: Records[User],
     tree: OrgTree,
     roles_1_1: list[RoleRow],
+    *,
+    users_1_1: bool,
 ) -> dict[str, list[tuple[RoleRow, Place]]]:
     """Each user's usable role rows, placed at their district and school.
 
@@ -152,7 +172,7 @@ def read_roles(
     """
     rows: Iterable[RoleRow] = roles_1_1
     unread: list[int] = []
-    if ROLES.exists(source):
+    if not users_1_1:
         opened = ROLES.open(source, problems)
         rows = _role_rows(opened or (), problems, users, unread)
     by_user: dict[str, list[tuple[RoleRow, Place]]] = {}

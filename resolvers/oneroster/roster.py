@@ -65,8 +65,13 @@ def read_roster(source: Source, problems: Problems) -> Roster | None:
     orgs = _read_orgs(source, problems)
     tree = OrgTree.resolve(orgs, problems)
     sessions = _read_sessions(source, problems, tree)
-    users, roles_1_1 = read_users(source, problems)
-    role_rows = read_roles(source, problems, users, tree, roles_1_1)
+    users, roles_1_1, users_1_1 = read_users(source, problems)
+    if problems.fatal:
+        # Reading on would list every reference into an unreadable file.
+        return None
+    role_rows = read_roles(source, problems, users, tree, roles_1_1, users_1_1=users_1_1)
+    if problems.fatal:
+        return None
     birth_dates, keep_birth_dates = read_demographics(source, problems, users)
     people = People.resolve(users, role_rows, tree, birth_dates, problems)
     sections = _read_classes(source, problems, tree, sessions)
