@@ -226,6 +226,8 @@ class AcademicSession(TableModel, table=True):
     session_type: str = Field(max_length=32)
     start_date: dt.date
     end_date: dt.date
+    # False when the SIS marks the session tobedeleted: kept, as sections are.
+    active: bool = Field(default=True, sa_column_kwargs={"server_default": sa.true()})
 
 
 # ---------------------------------------------------------------- people

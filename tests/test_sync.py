@@ -607,6 +607,46 @@ async def test_enrolment_and_class_marked_tobedeleted_are_kept_inactive(
     ) == [("english-10", False), ("maths-9", True)]
 
 
+async def test_academic_session_marked_tobedeleted_or_left_out_is_kept_inactive(
+    engine: AsyncEngine, tmp_path: Path
+) -> None:
+    files = riverside()
+    files.add(
+        "academicSessions.csv",
+        sourcedId="spring",
+        title="Spring 2026",
+        type="term",
+        startDate="2026-01-05",
+        endDate="2026-03-27",
+    )
+    files.add(
+        "academicSessions.csv",
+        sourcedId="summer",
+        title="Summer 2026",
+        type="term",
+        startDate="2026-04-13",
+        endDate="2026-07-17",
+    )
+    await run_import(engine, files.write(tmp_path))
+    files.rows["academicSessions.csv"][0]["status"] = "tobedeleted"  # autumn
+    files.rows["academicSessions.csv"].pop()  # summer
+
+    summary = await run_import(engine, files.write(tmp_path), now=LATER)
+
+    assert summary.changes["academic_sessions"] == Changes(deactivated=2)
+    sessions = tables.AcademicSession.__table__
+    assert await fetch(
+        engine, sa.select(sessions.c.sourced_id, sessions.c.active).order_by("sourced_id")
+    ) == [("autumn", False), ("spring", True), ("summer", False)]
+    # Its class still names it: nothing is deleted.
+    assert await fetch(
+        engine,
+        sa.select(SECTIONS.c.sourced_id)
+        .join(sessions, sessions.c.id == SECTIONS.c.term_id)
+        .where(sessions.c.sourced_id == "autumn"),
+    ) == [("maths-9",)]
+
+
 # ---------------------------------------------------------------- rows with problems
 
 

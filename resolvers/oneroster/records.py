@@ -172,6 +172,7 @@ class Roster:
     # contacts by (student, guardian), birth dates by student.
     keep_users: Keep = Keep()
     keep_sections: Keep = Keep()
+    keep_sessions: Keep = Keep()
     keep_enrolments: Keep = Keep()
     keep_contacts: Keep = Keep()
     keep_birth_dates: Keep = Keep()

@@ -96,6 +96,7 @@ def read_roster(source: Source, problems: Problems) -> Roster | None:
         has_birth_dates=DEMOGRAPHICS.exists(source),
         keep_users=Keep(frozenset(users.skipped), users.partial),
         keep_sections=Keep(frozenset(sections.skipped), sections.partial),
+        keep_sessions=Keep(frozenset(sessions.skipped), sessions.partial),
         keep_enrolments=keep_enrolments,
         keep_contacts=keep_contacts,
         keep_birth_dates=keep_birth_dates,

@@ -153,7 +153,7 @@ class RosterImport:
             TableSync(
                 ACADEMIC_SESSIONS,
                 ("district_id", "sourced_id"),
-                ("title", "session_type", "start_date", "end_date"),
+                ("title", "session_type", "start_date", "end_date", "active"),
             ),
             {
                 (district_id[district], s.sourced_id): (
@@ -161,11 +161,17 @@ class RosterImport:
                     s.session_type,
                     s.start_date,
                     s.end_date,
+                    s.active,
                 )
                 for s in roster.sessions
                 for district in s.districts
             },
             scope=self._in_districts(ACADEMIC_SESSIONS),
+            # Like a section: a session a full export leaves out is kept, inactive.
+            on_absent=lambda key, row: (
+                Absent.KEEP if key[1] in roster.keep_sessions else (*row[:4], False)
+            ),
+            is_active=lambda row: bool(row[4]),
         )
 
         def term_id(district: int, term: str | None) -> int | None:

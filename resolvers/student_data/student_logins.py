@@ -27,11 +27,16 @@ async def school_in_scope(db: Db, viewer: Viewer, school_id: int) -> Row[Any] | 
 
 async def term_by_title(db: Db, district_id: int, title: str) -> Row[Any] | None:
     """The district's academic session with that title. Titles are not
-    unique in the SIS ("Autumn" recurs each year): the latest one wins."""
+    unique in the SIS ("Autumn" recurs each year): the latest one wins, and
+    one the SIS still lists (active) before one it deleted."""
     return await db.first(
         sa.select(ACADEMIC_SESSIONS)
         .where(ACADEMIC_SESSIONS.c.district_id == district_id, ACADEMIC_SESSIONS.c.title == title)
-        .order_by(ACADEMIC_SESSIONS.c.start_date.desc(), ACADEMIC_SESSIONS.c.id.desc())
+        .order_by(
+            ACADEMIC_SESSIONS.c.active.desc(),
+            ACADEMIC_SESSIONS.c.start_date.desc(),
+            ACADEMIC_SESSIONS.c.id.desc(),
+        )
         .limit(1)
     )
 
