@@ -7,6 +7,7 @@ produce, written as their tools write them.
 
 from __future__ import annotations
 
+import datetime as dt
 import json
 import shutil
 import zipfile
@@ -20,6 +21,7 @@ from sqlalchemy.ext.asyncio import AsyncEngine
 from gql.cli.sync import run_sync
 from gql.settings import Settings
 from resolvers import tables
+from tests.client import NOW, GraphQLRunner, gid
 
 FIXTURES = Path(__file__).parent / "fixtures" / "oneroster"
 
@@ -186,3 +188,254 @@ async def test_a_roles_file_of_another_version_beside_1_1_users_is_left_out_with
         "was left out and the roles in users.csv were read (OneRoster 1.1 layout)"
     )
     assert await fetch(engine, sa.select(ROLE_GRANTS.c.role)) == [("TEACHER",)]
+
+
+# ---------------------------------------------------------------- people with several roles
+
+
+def people_query() -> sa.Select[Any]:
+    """Every staff, student and guardian record as (kind, district, sourcedId, active)."""
+    parts = [
+        sa.select(sa.literal(kind), DISTRICTS.c.sourced_id, table.c.sourced_id, active).join(
+            DISTRICTS, DISTRICTS.c.id == table.c.district_id
+        )
+        for kind, table, active in (
+            ("staff", STAFF, STAFF.c.active),
+            ("student", STUDENTS, STUDENTS.c.status == "ENROLLED"),
+            ("guardian", GUARDIANS, GUARDIANS.c.active),
+        )
+    ]
+    union = sa.union_all(*parts).subquery()
+    return sa.select(*union.c).order_by(*union.c)
+
+
+async def test_a_teacher_who_is_a_parent_in_two_districts_is_staff_and_guardian_in_each(
+    database_url: str, engine: AsyncEngine, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, printed = await sync_json(database_url, FIXTURES / "teacher-parent-1.2", capsys)
+
+    assert code == 0
+    assert printed["problems"] == []
+    assert await fetch(engine, people_query()) == [
+        ("guardian", "oak", "t-lee", True),
+        ("guardian", "pine", "t-lee", True),
+        ("staff", "oak", "a-oak", True),
+        ("staff", "oak", "t-lee", True),
+        ("student", "oak", "s-lee-1", True),
+        ("student", "oak", "s-ms", True),
+        ("student", "pine", "s-lee-2", True),
+    ]
+    assert await fetch(
+        engine,
+        sa.select(DISTRICTS.c.sourced_id, STUDENTS.c.sourced_id, CONTACTS.c.contact_type)
+        .join(GUARDIANS, GUARDIANS.c.id == CONTACTS.c.guardian_id)
+        .join(STUDENTS, STUDENTS.c.id == CONTACTS.c.student_id)
+        .join(DISTRICTS, DISTRICTS.c.id == GUARDIANS.c.district_id)
+        .order_by(DISTRICTS.c.sourced_id),
+    ) == [("oak", "s-lee-1", "Father"), ("pine", "s-lee-2", "Father")]
+    assert await fetch(
+        engine,
+        sa.select(STAFF.c.sourced_id, ROLE_GRANTS.c.role, SCHOOLS.c.sourced_id)
+        .join(STAFF, STAFF.c.id == ROLE_GRANTS.c.staff_member_id)
+        .outerjoin(SCHOOLS, SCHOOLS.c.id == ROLE_GRANTS.c.school_id)
+        .order_by(STAFF.c.sourced_id),
+    ) == [("a-oak", "DISTRICT_ADMIN", None), ("t-lee", "TEACHER", "oak-ms")]
+
+
+async def test_each_role_of_a_person_is_decided_by_its_own_row(
+    database_url: str, engine: AsyncEngine, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    directory = tmp_path / "export"
+    shutil.copytree(FIXTURES / "teacher-parent-1.2", directory)
+    await sync_json(database_url, directory, capsys)
+    roles = (directory / "roles.csv").read_text()
+    # The teacher leaves Oak Middle; the parent role at Oak stays.
+    (directory / "roles.csv").write_text(roles.replace("r2,active,", "r2,tobedeleted,"))
+
+    code, printed = await sync_json(database_url, directory, capsys)
+
+    assert code == 0
+    assert printed["changes"]["staff"] == counts(deactivated=1)
+    assert printed["changes"]["guardians"] == counts()
+    assert [row for row in await fetch(engine, people_query()) if row[2] == "t-lee"] == [
+        ("guardian", "oak", "t-lee", True),
+        ("guardian", "pine", "t-lee", True),
+        ("staff", "oak", "t-lee", False),
+    ]
+
+
+# ---------------------------------------------------------------- org shapes
+
+
+async def test_standalone_schools_get_a_district_of_their_own_and_departments_their_school(
+    database_url: str, engine: AsyncEngine, capsys: pytest.CaptureFixture[str]
+) -> None:
+    code, printed = await sync_json(database_url, FIXTURES / "org-shapes-1.2", capsys)
+    again_code, again = await sync_json(database_url, FIXTURES / "org-shapes-1.2", capsys)
+
+    assert code == 0
+    assert printed["warnings"] == [
+        "orgs.csv line 5: school 'valley-ms' has parentSourcedId 'county', a local, not a "
+        "district: it is imported as a standalone school in a district of its own"
+    ]
+    # The implicit districts' ids derive from the schools': the same at every sync.
+    assert (again_code, again["total"]) == (0, counts())
+    assert await fetch(
+        engine,
+        sa.select(DISTRICTS.c.sourced_id, DISTRICTS.c.name, SCHOOLS.c.sourced_id)
+        .join(SCHOOLS, SCHOOLS.c.district_id == DISTRICTS.c.id)
+        .order_by(DISTRICTS.c.sourced_id),
+    ) == [
+        ("hill-hs~district", "Hill High", "hill-hs"),
+        ("valley-ms~district", "Valley Middle", "valley-ms"),
+    ]
+    staff_schools = tables.StaffSchool.__table__
+    assert await fetch(
+        engine,
+        sa.select(STAFF.c.sourced_id, SCHOOLS.c.sourced_id)
+        .join(staff_schools, staff_schools.c.staff_member_id == STAFF.c.id)
+        .join(SCHOOLS, SCHOOLS.c.id == staff_schools.c.school_id)
+        .order_by(STAFF.c.sourced_id),
+    ) == [("t-bio", "hill-hs"), ("t-math", "valley-ms")]
+    assert await fetch(
+        engine,
+        sa.select(SECTIONS.c.sourced_id, SCHOOLS.c.sourced_id)
+        .join(SCHOOLS, SCHOOLS.c.id == SECTIONS.c.school_id)
+        .order_by(SECTIONS.c.sourced_id),
+    ) == [("bio-10", "hill-hs"), ("maths-7", "valley-ms")]
+    assert await fetch(
+        engine,
+        sa.select(STAFF.c.sourced_id, ROLE_GRANTS.c.role, SCHOOLS.c.sourced_id)
+        .join(STAFF, STAFF.c.id == ROLE_GRANTS.c.staff_member_id)
+        .join(SCHOOLS, SCHOOLS.c.id == ROLE_GRANTS.c.school_id)
+        .order_by(STAFF.c.sourced_id),
+    ) == [("t-bio", "TEACHER", "hill-hs"), ("t-math", "TEACHER", "valley-ms")]
+
+
+async def test_a_row_pointing_at_a_missing_org_is_skipped_and_the_rest_written(
+    database_url: str, engine: AsyncEngine, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    directory = tmp_path / "export"
+    shutil.copytree(FIXTURES / "org-shapes-1.2", directory)
+    with (directory / "roles.csv").open("a") as roles:
+        roles.write("r5,active,2025-08-01,s-new,primary,student,hill-annex\n")
+    with (directory / "users.csv").open("a") as users:
+        users.write("s-new,active,2025-08-01,true,,Nia,New,,,,10,,\n")
+    with (directory / "enrollments.csv").open("a") as enrollments:
+        enrollments.write("e5,active,2025-08-01,bio-10,hill-hs,s-new,student\n")
+
+    code, printed = await sync_json(database_url, directory, capsys)
+
+    assert code == 3
+    assert printed["outcome"] == "written_with_problems"
+    # One problem: the enrolment of the skipped student is not listed again.
+    assert printed["problems"] == [
+        {
+            "file": "roles.csv",
+            "line": 6,
+            "sourcedId": "s-new",
+            "reason": "orgSourcedId 'hill-annex' is not in orgs.csv",
+        }
+    ]
+    assert printed["changes"]["students"] == counts(added=2)
+    assert printed["changes"]["enrolments"] == counts(added=2)
+
+
+PROVISION = """
+mutation($ids: [ID!]!) {
+  provisionAccounts(input: {guardianIds: $ids, sendWelcomeEmail: true}) {
+    accounts { kind email guardian { displayName }
+               grants { edges { node { source student { displayName } } } } }
+    userErrors { code message field }
+  }
+}
+"""
+MY_STUDENTS = "{ viewer { students(first: 10) { edges { node { displayName } } } } }"
+
+
+async def _account_with_session(
+    engine: AsyncEngine, staff: str, email: str, sessions: dict[str, str]
+) -> int:
+    accounts = tables.Account.__table__
+    async with engine.begin() as connection:
+        staff_id = (
+            await connection.execute(sa.select(STAFF.c.id).where(STAFF.c.sourced_id == staff))
+        ).scalar_one()
+        account_id = (
+            await connection.execute(
+                sa.insert(accounts)
+                .values(
+                    kind="STAFF",
+                    email=email,
+                    display_name=staff,
+                    created_at=NOW,
+                    staff_member_id=staff_id,
+                )
+                .returning(accounts.c.id)
+            )
+        ).scalar_one()
+        await connection.execute(
+            sa.insert(tables.Session.__table__).values(
+                id=f"session-{staff}",
+                account_id=account_id,
+                family_id=f"family-{staff}",
+                created_at=NOW,
+                expires_at=NOW + dt.timedelta(days=365),
+            )
+        )
+    sessions[staff] = f"session-{staff}"
+    return int(account_id)
+
+
+async def test_provisioning_a_teachers_contact_record_links_their_staff_account(
+    database_url: str, engine: AsyncEngine, capsys: pytest.CaptureFixture[str]
+) -> None:
+    await sync_json(database_url, FIXTURES / "teacher-parent-1.2", capsys)
+    sessions: dict[str, str] = {}
+    await _account_with_session(engine, "a-oak", "avery@oak.example.edu", sessions)
+    teacher = await _account_with_session(engine, "t-lee", "jordan.lee@oak.example.edu", sessions)
+    runner = GraphQLRunner(engine, sessions)
+    oak = (
+        await fetch(
+            engine,
+            sa.select(GUARDIANS.c.id)
+            .join(DISTRICTS, DISTRICTS.c.id == GUARDIANS.c.district_id)
+            .where(DISTRICTS.c.sourced_id == "oak"),
+        )
+    )[0][0]
+    before = await runner.run("t-lee", MY_STUDENTS)
+
+    result = await runner.run("a-oak", PROVISION, ids=[gid("Guardian", oak)])
+
+    assert result.errors == []
+    assert result.data == {
+        "provisionAccounts": {
+            "accounts": [
+                {
+                    "kind": "STAFF",
+                    "email": "jordan.lee@oak.example.edu",
+                    "guardian": {"displayName": "Jordan Lee"},
+                    "grants": {
+                        "edges": [
+                            {"node": {"source": "SIS_SYNC", "student": {"displayName": "Mia Lee"}}}
+                        ]
+                    },
+                }
+            ],
+            "userErrors": [],
+        }
+    }
+    accounts = tables.Account.__table__
+    assert await fetch(
+        engine, sa.select(accounts.c.id, accounts.c.kind, accounts.c.guardian_id).order_by("id")
+    ) == [(teacher - 1, "STAFF", None), (teacher, "STAFF", oak)]
+    # No welcome email: the person already signs in.
+    assert await fetch(engine, sa.select(tables.OutboxEmail.__table__.c.id)) == []
+    after = await runner.run("t-lee", MY_STUDENTS)
+
+    def names(result: Any) -> list[str]:
+        return sorted(e["node"]["displayName"] for e in result.data["viewer"]["students"]["edges"])
+
+    # The teacher's class, and now the teacher's own child.
+    assert names(before) == ["Ava Stone"]
+    assert names(after) == ["Ava Stone", "Mia Lee"]

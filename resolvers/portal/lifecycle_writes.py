@@ -44,6 +44,7 @@ from resolvers.tables import (
     GUARDIANS,
     ROLE_GRANTS,
     SESSIONS,
+    STAFF,
     STAFF_SCHOOLS,
     STUDENTS,
     AccessAction,
@@ -250,11 +251,17 @@ async def provision_accounts(
 ) -> Provisioned:
     """A GUARDIAN account for each READY_TO_PROVISION contact, with SIS_SYNC
     grants to every current student the contact is eligible for and not
-    restricted from (what the SIS records, not only the actor's slice)."""
+    restricted from (what the SIS records, not only the actor's slice).
+
+    A contact who is also staff (one SIS person, one sourcedId: a teacher
+    who is a parent, docs/architecture.md section 4) and already signs in
+    with a staff account gets no second account: that account is linked to
+    the contact record and gains the grants."""
     ids = [g.id for g, _ in guardians]
     await lock_rows(db, GUARDIANS, GUARDIANS.c.id.in_(ids), touch=GUARDIANS.c.active)
     account = ACCOUNTS.alias("existing_account")
     live = ACCOUNTS.alias("live_account")
+    staff_account = ACCOUNTS.alias("staff_account")
     facts = {
         row.id: row
         for row in await db.all(
@@ -271,6 +278,16 @@ async def provision_accounts(
                         live.c.revoked_at.is_(None),
                     )
                 ).label("email_in_use"),
+                sa.select(sa.func.min(staff_account.c.id))
+                .join(STAFF, STAFF.c.id == staff_account.c.staff_member_id)
+                .where(
+                    STAFF.c.district_id == GUARDIANS.c.district_id,
+                    STAFF.c.sourced_id == GUARDIANS.c.sourced_id,
+                    staff_account.c.guardian_id.is_(None),
+                    staff_account.c.revoked_at.is_(None),
+                )
+                .scalar_subquery()
+                .label("staff_account_id"),
             ).where(GUARDIANS.c.id.in_(ids))
         )
     }
@@ -280,6 +297,8 @@ async def provision_accounts(
         fact = facts[guardian.id]
         at = (*field, str(index))
         email = (fact.email or "").strip().lower()
+        if not fact.has_account and fact.eligible and fact.staff_account_id is not None:
+            continue  # the person's staff account is linked below
         if fact.has_account or not fact.eligible:
             refusals.append(
                 Refusal(
@@ -305,23 +324,42 @@ async def provision_accounts(
     if refusals:
         return Provisioned(refusals=refusals)
 
-    made = await db.all(
-        sa.insert(ACCOUNTS)
-        .values(
-            [
-                {
-                    "kind": AccountKind.GUARDIAN,
-                    "email": (g.email or "").strip().lower(),
-                    "display_name": f"{g.given_name} {g.family_name}",
-                    "created_at": now,
-                    "guardian_id": g.id,
-                }
-                for g, _ in guardians
-            ]
+    linked = {
+        g.id: facts[g.id].staff_account_id
+        for g, _ in guardians
+        if facts[g.id].staff_account_id is not None
+    }
+    if linked:
+        await db.execute(
+            ACCOUNTS.update()
+            .where(ACCOUNTS.c.id == sa.bindparam("account"))
+            .values(guardian_id=sa.bindparam("guardian")),
+            [{"account": account_id, "guardian": g} for g, account_id in linked.items()],
         )
-        .returning(ACCOUNTS.c.id, ACCOUNTS.c.guardian_id, ACCOUNTS.c.email, ACCOUNTS.c.display_name)
+    new = [g for g, _ in guardians if g.id not in linked]
+    made = (
+        await db.all(
+            sa.insert(ACCOUNTS)
+            .values(
+                [
+                    {
+                        "kind": AccountKind.GUARDIAN,
+                        "email": (g.email or "").strip().lower(),
+                        "display_name": f"{g.given_name} {g.family_name}",
+                        "created_at": now,
+                        "guardian_id": g.id,
+                    }
+                    for g in new
+                ]
+            )
+            .returning(
+                ACCOUNTS.c.id, ACCOUNTS.c.guardian_id, ACCOUNTS.c.email, ACCOUNTS.c.display_name
+            )
+        )
+        if new
+        else []
     )
-    account_of = {row.guardian_id: row.id for row in made}
+    account_of = {row.guardian_id: row.id for row in made} | linked
     eligible = await db.all(
         sa.select(
             CONTACTS.c.guardian_id,
