@@ -923,6 +923,65 @@ async def test_oneroster_1_1_layout_imports_the_same_records(
     assert await fetch(engine, contacts_query()) == EXPECTED_CONTACTS
 
 
+async def test_a_1_1_delta_changes_only_the_records_it_carries(
+    engine: AsyncEngine, tmp_path: Path
+) -> None:
+    await run_import(engine, as_1_1_layout(riverside()).write(tmp_path / "full"))
+    delta = FileSet()
+    delta.columns["users.csv"] += ["role", "orgSourcedIds"]
+    delta.add(
+        "users.csv",
+        sourcedId="s4",
+        enabledUser="true",
+        givenName="Sol",
+        familyName="Four",
+        role="student",
+        orgSourcedIds="south",
+    )
+    delta.add(
+        "users.csv",
+        sourcedId="s1",
+        status="tobedeleted",
+        givenName="Sam",
+        familyName="One",
+        role="student",
+        orgSourcedIds="north",
+    )
+    delta.add(
+        "enrollments.csv",
+        sourcedId="e5",
+        classSourcedId="english-10",
+        userSourcedId="s4",
+        role="student",
+    )
+    for name, mode in (
+        ("orgs", "absent"),
+        ("academicSessions", "absent"),
+        ("classes", "absent"),
+        ("users", "delta"),
+        ("enrollments", "delta"),
+    ):
+        delta.add("manifest.csv", propertyName=f"file.{name}", value=mode)
+    directory = delta.write(tmp_path / "delta")
+    for name in ("orgs.csv", "academicSessions.csv", "classes.csv"):
+        (directory / name).unlink()
+
+    summary = await run_import(engine, directory, now=LATER)
+
+    assert summary.exit_code == 0
+    assert {kind: c for kind, c in summary.changes.items() if c != Changes()} == {
+        "students": Changes(added=1, deactivated=1),
+        "enrolments": Changes(added=1),
+    }
+    assert await fetch(engine, students_query()) == [
+        ("s1", "WITHDRAWN", LATER),
+        ("s2", "ENROLLED", None),
+        ("s3", "ENROLLED", None),
+        ("s4", "ENROLLED", None),
+    ]
+    assert await fetch(engine, contacts_query()) == EXPECTED_CONTACTS
+
+
 async def test_1_1_layout_administrator_is_district_or_school_admin_by_org(
     engine: AsyncEngine, tmp_path: Path
 ) -> None:

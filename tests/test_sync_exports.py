@@ -439,3 +439,83 @@ async def test_provisioning_a_teachers_contact_record_links_their_staff_account(
     # The teacher's class, and now the teacher's own child.
     assert names(before) == ["Ava Stone"]
     assert names(after) == ["Ava Stone", "Mia Lee"]
+
+
+# ---------------------------------------------------------------- delta exports
+
+
+def enrolments_query() -> sa.Select[Any]:
+    return (
+        sa.select(SECTIONS.c.sourced_id, STUDENTS.c.sourced_id, ENROLMENTS.c.active)
+        .join(SECTIONS, SECTIONS.c.id == ENROLMENTS.c.section_id)
+        .join(STUDENTS, STUDENTS.c.id == ENROLMENTS.c.student_id)
+        .order_by(SECTIONS.c.sourced_id, STUDENTS.c.sourced_id)
+    )
+
+
+async def test_a_delta_ends_an_enrolment_adds_a_student_and_leaves_the_rest_untouched(
+    database_url: str, engine: AsyncEngine, capsys: pytest.CaptureFixture[str]
+) -> None:
+    await sync_json(database_url, FIXTURES / "teacher-parent-1.2", capsys)
+    people = await fetch(engine, people_query())
+    contacts = await fetch(engine, sa.select(CONTACTS.c.student_id, CONTACTS.c.guardian_id))
+    grants = await fetch(engine, sa.select(ROLE_GRANTS.c.staff_member_id, ROLE_GRANTS.c.role))
+
+    code, printed = await sync_json(database_url, FIXTURES / "delta-1.2", capsys)
+
+    assert code == 0
+    assert printed["problems"] == []
+    assert {kind: c for kind, c in printed["changes"].items() if c != counts()} == {
+        "students": counts(added=1),
+        "enrolments": counts(added=1, deactivated=1),
+    }
+    assert await fetch(engine, people_query()) == sorted(
+        [*people, ("student", "oak", "s-new", True)]
+    )
+    assert await fetch(engine, enrolments_query()) == [
+        ("oak-ms-sci", "s-ms", False),
+        ("oak-ms-sci", "s-new", True),
+    ]
+    assert await fetch(engine, sa.select(CONTACTS.c.student_id, CONTACTS.c.guardian_id)) == contacts
+    assert (
+        await fetch(engine, sa.select(ROLE_GRANTS.c.staff_member_id, ROLE_GRANTS.c.role)) == grants
+    )
+    # Applied twice, a delta changes nothing more.
+    again_code, again = await sync_json(database_url, FIXTURES / "delta-1.2", capsys)
+    assert (again_code, again["total"]) == (0, counts())
+
+
+async def test_a_delta_role_row_marked_tobedeleted_ends_that_role_only(
+    database_url: str, engine: AsyncEngine, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    await sync_json(database_url, FIXTURES / "teacher-parent-1.2", capsys)
+    directory = tmp_path / "delta"
+    shutil.copytree(FIXTURES / "delta-1.2", directory)
+    (directory / "enrollments.csv").unlink()
+    (directory / "users.csv").write_text(
+        (FIXTURES / "teacher-parent-1.2" / "users.csv").read_text().splitlines()[0]
+        + "\nt-lee,active,2025-09-02,true,jlee,Jordan,Lee,jordan.lee@oak.example.edu,555-0142,"
+        "s-lee-1 s-lee-2,,Father,true\n"
+    )
+    (directory / "roles.csv").write_text(
+        "sourcedId,status,dateLastModified,userSourcedId,roleType,role,orgSourcedId\n"
+        "r2,tobedeleted,2025-09-02,t-lee,primary,teacher,oak-ms\n"
+    )
+
+    code, printed = await sync_json(database_url, directory, capsys)
+
+    assert code == 0
+    assert printed["changes"]["role_grants"] == counts(removed=1)
+    assert printed["changes"]["staff_schools"] == counts(removed=1)
+    # The record stays (the user row is active), and so do the contact records.
+    assert [row for row in await fetch(engine, people_query()) if row[2] == "t-lee"] == [
+        ("guardian", "oak", "t-lee", True),
+        ("guardian", "pine", "t-lee", True),
+        ("staff", "oak", "t-lee", True),
+    ]
+    assert await fetch(
+        engine,
+        sa.select(STAFF.c.sourced_id, ROLE_GRANTS.c.role).join(
+            STAFF, STAFF.c.id == ROLE_GRANTS.c.staff_member_id
+        ),
+    ) == [("a-oak", "DISTRICT_ADMIN")]

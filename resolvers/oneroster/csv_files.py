@@ -21,7 +21,7 @@ import datetime as dt
 import io
 import re
 import zipfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterable, Iterator, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path, PurePosixPath
 from typing import Generic, TextIO, TypeVar
@@ -251,6 +251,14 @@ class Source:
     def exists(self, name: str) -> bool:
         return name.lower() in self._names
 
+    def names(self) -> list[str]:
+        return list(self._names.values())
+
+    def hide(self, names: Iterable[str]) -> None:
+        """Read as if these files were not there (a manifest says absent)."""
+        for name in list(names):
+            self._names.pop(name.lower(), None)
+
     def open(self, name: str) -> TextIO:
         raise NotImplementedError
 
@@ -447,6 +455,8 @@ class Records(Generic[T]):
         self.partial = False
 
     def rows(self, source: CsvFile, files: Source, problems: Problems) -> Iterator[Row]:
+        if not source.exists(files):
+            return iter(())  # a delta without this file: nothing of it changes
         rows = source.open(files, problems)
         if rows is None:
             self.partial = True

@@ -36,9 +36,9 @@ from resolvers.oneroster.csv_files import (
     open_source,
 )
 from resolvers.oneroster.diff import Changes
-from resolvers.oneroster.records import Roster
-from resolvers.oneroster.roster import read_roster
-from resolvers.oneroster.write import Progress, RosterImport
+from resolvers.oneroster.records import NOTHING_STORED, Existing, Roster
+from resolvers.oneroster.roster import is_delta, read_manifest, read_roster
+from resolvers.oneroster.write import Progress, RosterImport, load_existing
 from resolvers.tables import DISTRICTS, ROLE_GRANTS, SCHOOLS, STAFF, RoleGrantSource
 
 __all__ = [
@@ -175,8 +175,13 @@ async def import_oneroster(
     say = progress or _silent
     problems = Problems()
     with open_source(path) as source:
+        modes = read_manifest(source, problems)
+        # A delta names records earlier syncs stored (docs/architecture.md section 4).
+        existing = NOTHING_STORED
+        if is_delta(modes) and not problems.fatal:
+            existing = await load_existing(connection)
         # Reading a large file set takes seconds of CPU: off the event loop.
-        roster = await asyncio.to_thread(_read, source, problems)
+        roster = await asyncio.to_thread(_read, source, problems, modes, existing)
 
     def summary(
         refused: Iterable[Problem], changes: Mapping[str, Changes], would_revoke: int = 0
@@ -207,8 +212,12 @@ async def import_oneroster(
     return summary(refused, changes, would_revoke)
 
 
-def _read(source: Source, problems: Problems) -> Roster | None:
-    return read_roster(source, problems)
+def _read(
+    source: Source, problems: Problems, modes: dict[str, str], existing: Existing
+) -> Roster | None:
+    if problems.fatal:
+        return None
+    return read_roster(source, problems, modes=modes, existing=existing)
 
 
 def _mass_changes(run: RosterImport, share: float) -> list[Problem]:

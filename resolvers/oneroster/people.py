@@ -17,10 +17,12 @@ from resolvers.oneroster.csv_files import FieldError, Problem, Problems, Records
 from resolvers.oneroster.records import (
     DEFAULT_CONTACT_TYPE,
     DEMOGRAPHICS,
+    NOTHING_STORED,
     ROLES,
     USERS,
     USERS_1_1,
     ContactRecord,
+    Existing,
     GuardianRecord,
     Keep,
     Kind,
@@ -164,6 +166,7 @@ def read_roles(
     roles_1_1: list[RoleRow],
     *,
     users_1_1: bool,
+    existing: Existing = NOTHING_STORED,
 ) -> dict[str, list[tuple[RoleRow, Place]]]:
     """Each user's usable role rows, placed at their district and school.
 
@@ -172,7 +175,7 @@ def read_roles(
     """
     rows: Iterable[RoleRow] = roles_1_1
     unread: list[int] = []
-    if not users_1_1:
+    if not users_1_1 and ROLES.exists(source):
         opened = ROLES.open(source, problems)
         rows = _role_rows(opened or (), problems, users, unread)
     by_user: dict[str, list[tuple[RoleRow, Place]]] = {}
@@ -192,7 +195,8 @@ def read_roles(
             continue
         by_user.setdefault(role.user, []).append((role, place))
     for user in list(users.valid.values()):
-        if user.sourced_id not in by_user:
+        # A delta's user may keep the roles earlier syncs stored.
+        if user.sourced_id not in by_user and not existing.kinds(user.sourced_id):
             reason = "the user has no role"
             if unread:
                 lines = ", ".join(str(line) for line in unread[:5])
@@ -246,9 +250,10 @@ def _role_rows(
 
 
 def read_demographics(
-    source: Source, problems: Problems, users: Records[User]
+    source: Source, problems: Problems, users: Records[User], *, delta: bool = False
 ) -> tuple[dict[str, dt.date], Keep]:
-    """Dates of birth by user; the users whose stored date a skipped row keeps."""
+    """Dates of birth by user; the users whose stored date is kept (a skipped
+    row's, or in a delta every user without a demographics row)."""
     birth_dates: dict[str, dt.date] = {}
     kept: set[str] = set()
     if not DEMOGRAPHICS.exists(source):
@@ -257,6 +262,7 @@ def read_demographics(
     if rows is None:
         return birth_dates, Keep(everything=True)
     partial = False
+    listed: set[str] = set()  # rows with no date: the date is cleared
     for row in rows:
         sourced_id = row.raw("sourcedId")
         if row.error is not None:
@@ -281,6 +287,10 @@ def read_demographics(
             continue
         if birth_date is not None:
             birth_dates[sourced_id] = birth_date
+        else:
+            listed.add(sourced_id)
+    if delta:
+        kept |= set(users.valid) - set(birth_dates) - listed
     return birth_dates, Keep(frozenset(kept), partial)
 
 
@@ -293,7 +303,13 @@ class People:
     several districts: one guardian record per district.
     """
 
-    def __init__(self) -> None:
+    def __init__(self, existing: Existing = NOTHING_STORED, *, delta: bool = False) -> None:
+        self.existing = existing
+        self.delta = delta
+        # Links a delta's tobedeleted role rows end: (staff, role, school or
+        # None) and (staff, school).
+        self.ended_roles: set[tuple[str, str, str | None]] = set()
+        self.ended_staff_schools: set[tuple[str, str]] = set()
         self.kinds_of: dict[str, frozenset[Kind]] = {}
         self.staff: dict[str, StaffRecord] = {}
         self.students: dict[str, StudentRecord] = {}
@@ -301,24 +317,37 @@ class People:
         self.guardians: dict[tuple[str, str], GuardianRecord] = {}
         self._guardian_districts: dict[str, set[str]] = {}
 
+    def kinds(self, user: str) -> frozenset[Kind]:
+        """What the user is: from this file set, else (a delta) as stored."""
+        kinds = self.kinds_of.get(user)
+        return kinds if kinds is not None else self.existing.kinds(user)
+
     def staff_district(self, user: str) -> str:
-        return self.staff[user].district
+        staff = self.staff.get(user)
+        return staff.district if staff is not None else self.existing.staff[user]
 
     def student_district(self, user: str) -> str:
-        return self.students[user].district
+        student = self.students.get(user)
+        return student.district if student is not None else self.existing.students[user][0]
+
+    def guardian_districts(self, user: str) -> set[str] | frozenset[str]:
+        found = self._guardian_districts.get(user)
+        return found if found else self.existing.guardians.get(user, frozenset())
 
     @classmethod
     def resolve(
         cls,
         users: Records[User],
         role_rows: Mapping[str, list[tuple[RoleRow, Place]]],
-        tree: OrgTree,
         birth_dates: Mapping[str, dt.date],
         problems: Problems,
+        existing: Existing = NOTHING_STORED,
+        *,
+        delta: bool = False,
     ) -> People:
-        people = cls()
+        people = cls(existing, delta=delta)
         for user in list(users.valid.values()):
-            reason = people._add(user, role_rows[user.sourced_id], birth_dates)
+            reason = people._add(user, role_rows.get(user.sourced_id, []), birth_dates)
             if reason is not None:
                 users.skip(user.sourced_id, user.line, reason, problems)
         for district, sourced_id in people.guardians:
@@ -335,6 +364,8 @@ class People:
         by_kind: dict[Kind, list[tuple[RoleRow, Place]]] = {}
         for row, place in rows:
             by_kind.setdefault(_ROLES[row.role][0], []).append((row, place))
+        if self.delta:
+            return self._add_delta(user, by_kind, birth_dates)
         for kind in (Kind.STAFF, Kind.STUDENT):
             districts = {place.district for _, place in by_kind.get(kind, ())}
             if len(districts) > 1:
@@ -402,6 +433,87 @@ class People:
         self.kinds_of[sourced_id] = frozenset(by_kind)
         return None
 
+    def _add_delta(
+        self,
+        user: User,
+        by_kind: dict[Kind, list[tuple[RoleRow, Place]]],
+        birth_dates: Mapping[str, dt.date],
+    ) -> str | None:
+        """A delta's user: the parts its role rows name, and those stored.
+
+        Only the records and links the delta carries change: a role row
+        marked tobedeleted ends that role (and the school link it made), and
+        the record itself is ended by the user row's own status.
+        """
+        sourced_id, stored = user.sourced_id, self.existing
+        staff_rows = by_kind.get(Kind.STAFF, [])
+        if staff_rows or sourced_id in stored.staff:
+            current = [(r, p) for r, p in staff_rows if r.active]
+            district = staff_rows[0][1].district if staff_rows else stored.staff[sourced_id]
+            self.staff[sourced_id] = StaffRecord(
+                sourced_id=sourced_id,
+                district=district,
+                given_name=user.given_name,
+                family_name=user.family_name,
+                email=user.email,
+                active=user.active,
+                schools=frozenset(p.school for _, p in current if p.school is not None),
+                roles=frozenset(
+                    grant
+                    for row, place in current
+                    if user.active
+                    for grant in [_grant(row, place)]
+                    if grant is not None
+                ),
+            )
+            kept = {p.school for _, p in current}
+            for row, place in staff_rows:
+                grant = _grant(row, place)
+                if not row.active and grant is not None:
+                    self.ended_roles.add((sourced_id, grant[0].value, grant[1]))
+                if not row.active and place.school is not None and place.school not in kept:
+                    self.ended_staff_schools.add((sourced_id, place.school))
+        student_rows = by_kind.get(Kind.STUDENT, [])
+        if student_rows or sourced_id in stored.students:
+            current = [r for r in student_rows if r[0].active] or student_rows
+            schools = [p.school for r, p in current if p.school is not None]
+            primary = [p.school for r, p in current if r.primary and p.school is not None]
+            found: str | None = next(iter(primary or schools), None)
+            at: str | None = current[0][1].district if current else None
+            if found is None and sourced_id in stored.students:
+                at, found = stored.students[sourced_id]
+            if found is None or at is None:
+                return "a student needs a school among their orgs"
+            school = found
+            self.students[sourced_id] = StudentRecord(
+                sourced_id=sourced_id,
+                district=at,
+                school=school,
+                grade=user.grades[0] if user.grades else None,
+                given_name=user.given_name,
+                family_name=user.family_name,
+                email=user.email,
+                birth_date=birth_dates.get(sourced_id),
+                active=user.active,
+            )
+        contact_rows = by_kind.get(Kind.CONTACT, [])
+        districts = {p.district for _, p in contact_rows} | set(
+            stored.guardians.get(sourced_id, ())
+        )
+        for district in sorted(districts):
+            self.guardians[district, sourced_id] = GuardianRecord(
+                sourced_id=sourced_id,
+                district=district,
+                given_name=user.given_name,
+                family_name=user.family_name,
+                email=user.email,
+                phone=user.phone,
+                active=user.active,
+            )
+        kinds = frozenset(by_kind) | stored.kinds(sourced_id)
+        self.kinds_of[sourced_id] = kinds
+        return None
+
     def contacts(
         self, users: Records[User], problems: Problems
     ) -> tuple[dict[tuple[str, str], ContactRecord], Keep]:
@@ -455,8 +567,8 @@ class People:
         users: Records[User],
         problems: Problems,
     ) -> bool:
-        kinds = self.kinds_of.get(other)
-        if kinds is None:
+        kinds = self.kinds(other)
+        if not kinds:
             if other not in users.skipped:  # else its own problem is listed
                 problems.skip(
                     USERS.name, user.line, users.why_missing(other, column), user.sourced_id
@@ -479,7 +591,7 @@ class People:
                 other,
             )
         )
-        if self.students[student].district not in self._guardian_districts.get(guardian, set()):
+        if self.student_district(student) not in self.guardian_districts(guardian):
             problems.skip(
                 USERS.name,
                 user.line,

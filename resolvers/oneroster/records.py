@@ -176,6 +176,17 @@ class Roster:
     keep_enrolments: Keep = Keep()
     keep_contacts: Keep = Keep()
     keep_birth_dates: Keep = Keep()
+    # A delta export (docs/architecture.md section 4): only the records it
+    # carries change. Its references may name stored records of these
+    # districts; the links its tobedeleted rows end are listed here.
+    delta: bool = False
+    referenced_districts: frozenset[str] = frozenset()
+    # (staff, role, school or None)
+    ended_roles: frozenset[tuple[str, str, str | None]] = frozenset()
+    # (staff, school)
+    ended_staff_schools: frozenset[tuple[str, str]] = frozenset()
+    # (section, staff)
+    ended_section_teachers: frozenset[tuple[str, str]] = frozenset()
 
 
 # ---------------------------------------------------------------- parsed rows
@@ -195,6 +206,42 @@ class Org:
 
 
 ORG_TYPES = ("district", "school", "department", "local", "state", "national")
+
+
+@dataclass(frozen=True)
+class Existing:
+    """What the database holds, by sourcedId, for reading a delta export.
+
+    A delta carries only what changed: its rows name orgs, classes and
+    people that earlier syncs wrote.
+    """
+
+    # school → its district
+    schools: Mapping[str, str]
+    districts: frozenset[str]
+    # session → its districts
+    sessions: Mapping[str, frozenset[str]]
+    # class → (district, school)
+    sections: Mapping[str, tuple[str, str]]
+    # staff member → district
+    staff: Mapping[str, str]
+    # student → (district, school)
+    students: Mapping[str, tuple[str, str]]
+    # contact → districts
+    guardians: Mapping[str, frozenset[str]]
+
+    def kinds(self, user: str) -> frozenset[Kind]:
+        kinds = set()
+        if user in self.staff:
+            kinds.add(Kind.STAFF)
+        if user in self.students:
+            kinds.add(Kind.STUDENT)
+        if user in self.guardians:
+            kinds.add(Kind.CONTACT)
+        return frozenset(kinds)
+
+
+NOTHING_STORED = Existing({}, frozenset(), {}, {}, {}, {}, {})
 
 
 def implicit_district_id(school: str) -> str:

@@ -35,12 +35,14 @@ from resolvers.oneroster.records import (
     DEMOGRAPHICS,
     ENROLLMENTS,
     MANIFEST,
+    NOTHING_STORED,
     ORG_TYPES,
     ORGS,
     REQUIRED_FILES,
     SESSIONS,
     DistrictRecord,
     EnrolmentRecord,
+    Existing,
     Keep,
     Kind,
     Org,
@@ -53,34 +55,82 @@ from resolvers.oneroster.records import (
 )
 
 
-def read_roster(source: Source, problems: Problems) -> Roster | None:
-    """The file set in ``source``, or None when ``problems.fatal`` refuses it."""
-    for required in REQUIRED_FILES:
-        if not required.exists(source):
-            problems.refuse(required.name, None, "required file is missing")
+def read_manifest(source: Source, problems: Problems) -> dict[str, str]:
+    """manifest.csv's ``file.X`` modes by lower-case file stem: bulk, delta or absent."""
+    modes: dict[str, str] = {}
+    if not MANIFEST.exists(source):
+        return modes
+    for row in MANIFEST.open(source, problems) or ():
+        if row.error is not None:
+            problems.refuse(MANIFEST.name, row.line, row.error)
+            continue
+        name, value = row.raw("propertyName"), row.raw("value").lower()
+        if not name.startswith("file."):
+            continue
+        if value not in _FILE_MODES:
+            problems.refuse(
+                MANIFEST.name, row.line, f"{name} must be bulk, delta or absent, not {value!r}"
+            )
+            continue
+        modes[name.removeprefix("file.").lower()] = value
+    return modes
+
+
+_FILE_MODES = ("bulk", "delta", "absent")
+
+
+def is_delta(modes: dict[str, str]) -> bool:
+    """A delta export: one file at least is delta (docs/architecture.md section 4)."""
+    return "delta" in modes.values()
+
+
+def read_roster(
+    source: Source,
+    problems: Problems,
+    *,
+    modes: dict[str, str] | None = None,
+    existing: Existing = NOTHING_STORED,
+) -> Roster | None:
+    """The file set in ``source``, or None when ``problems.fatal`` refuses it.
+
+    ``modes`` are the manifest's (``read_manifest``); a delta export's
+    references may name what ``existing`` holds.
+    """
+    modes = read_manifest(source, problems) if modes is None else modes
+    delta = is_delta(modes)
+    # A file the manifest says is absent is not read, even when present.
+    source.hide(
+        name for name in source.names() if modes.get(name.lower().removesuffix(".csv")) == "absent"
+    )
+    if not delta:
+        existing = NOTHING_STORED
+        for required in REQUIRED_FILES:
+            if not required.exists(source):
+                problems.refuse(required.name, None, "required file is missing")
     if problems.fatal:
         return None
-    if MANIFEST.exists(source):
-        _check_manifest(source, problems)
     orgs = _read_orgs(source, problems)
-    tree = OrgTree.resolve(orgs, problems)
-    sessions = _read_sessions(source, problems, tree)
+    tree = OrgTree.resolve(orgs, problems, existing)
+    sessions = _read_sessions(source, problems, tree, existing)
     users, roles_1_1, users_1_1 = read_users(source, problems)
     if problems.fatal:
         # Reading on would list every reference into an unreadable file.
         return None
-    role_rows = read_roles(source, problems, users, tree, roles_1_1, users_1_1=users_1_1)
-    if problems.fatal:
-        return None
-    birth_dates, keep_birth_dates = read_demographics(source, problems, users)
-    people = People.resolve(users, role_rows, tree, birth_dates, problems)
-    sections = _read_classes(source, problems, tree, sessions)
-    contacts, keep_contacts = people.contacts(users, problems)
-    teachers, enrolments, keep_enrolments = _read_enrollments(
-        source, problems, sections, users, people
+    role_rows = read_roles(
+        source, problems, users, tree, roles_1_1, users_1_1=users_1_1, existing=existing
     )
     if problems.fatal:
         return None
+    birth_dates, keep_birth_dates = read_demographics(source, problems, users, delta=delta)
+    people = People.resolve(users, role_rows, birth_dates, problems, existing, delta=delta)
+    sections = _read_classes(source, problems, tree, sessions, existing)
+    contacts, keep_contacts = people.contacts(users, problems)
+    teachers, enrolments, keep_enrolments, ended_teachers = _read_enrollments(
+        source, problems, sections, users, people, existing
+    )
+    if problems.fatal:
+        return None
+    everything = Keep(everything=True)
     return Roster(
         districts=tuple(tree.districts.values()),
         schools=tuple(tree.schools.values()),
@@ -94,30 +144,21 @@ def read_roster(source: Source, problems: Problems) -> Roster | None:
         section_teachers=teachers,
         enrolments=enrolments,
         has_birth_dates=DEMOGRAPHICS.exists(source),
-        keep_users=Keep(frozenset(users.skipped), users.partial),
-        keep_sections=Keep(frozenset(sections.skipped), sections.partial),
-        keep_sessions=Keep(frozenset(sessions.skipped), sessions.partial),
-        keep_enrolments=keep_enrolments,
+        keep_users=everything if delta else Keep(frozenset(users.skipped), users.partial),
+        keep_sections=everything if delta else Keep(frozenset(sections.skipped), sections.partial),
+        keep_sessions=everything if delta else Keep(frozenset(sessions.skipped), sessions.partial),
+        keep_enrolments=everything if delta else keep_enrolments,
         keep_contacts=keep_contacts,
         keep_birth_dates=keep_birth_dates,
+        delta=delta,
+        referenced_districts=frozenset(
+            [place.district for place in tree.places.values()]
+            + [district for session in sessions.valid.values() for district in session.districts]
+        ),
+        ended_roles=frozenset(people.ended_roles),
+        ended_staff_schools=frozenset(people.ended_staff_schools),
+        ended_section_teachers=frozenset(ended_teachers),
     )
-
-
-def _check_manifest(source: Source, problems: Problems) -> None:
-    rows = MANIFEST.open(source, problems)
-    if rows is None:
-        return  # refused as a whole: the file set is not read further
-    for row in rows:
-        if row.error is not None:
-            problems.refuse(MANIFEST.name, row.line, row.error)
-            continue
-        name, value = row.raw("propertyName"), row.raw("value").lower()
-        if name.startswith("file.") and value == "delta":
-            # A delta file lists changes only: read as a full export it would
-            # deactivate everyone it leaves out.
-            problems.refuse(
-                MANIFEST.name, row.line, f"{name} is delta: only bulk (full) exports are imported"
-            )
 
 
 # ---------------------------------------------------------------- orgs
@@ -181,8 +222,15 @@ class OrgTree:
     places: dict[str, Place] = field(default_factory=dict)
 
     @classmethod
-    def resolve(cls, orgs: Records[Org], problems: Problems) -> OrgTree:
+    def resolve(
+        cls, orgs: Records[Org], problems: Problems, existing: Existing = NOTHING_STORED
+    ) -> OrgTree:
         tree = cls(orgs)
+        # A delta's rows may name districts and schools stored by earlier syncs.
+        for district in existing.districts:
+            tree.places[district] = Place(district, None)
+        for school, district in existing.schools.items():
+            tree.places[school] = Place(district, school)
         for org in list(orgs.valid.values()):
             if org.kind == "district":
                 tree.districts[org.sourced_id] = DistrictRecord(
@@ -199,8 +247,11 @@ class OrgTree:
 
     def _place_school(self, org: Org, problems: Problems) -> None:
         parent = self.orgs.valid.get(org.parent) if org.parent else None
+        stored = self.places.get(org.parent) if parent is None and org.parent else None
         if parent is not None and parent.kind == "district":
             district = parent.sourced_id
+        elif stored is not None and stored.school is None:
+            district = stored.district  # a stored district (a delta export)
         elif org.parent and parent is None:
             reason = self.orgs.why_missing(org.parent, "parentSourcedId")
             cause = self.orgs.skipped.get(org.parent)
@@ -226,7 +277,7 @@ class OrgTree:
         if parent is not None and parent.kind == "department" and org.sourced_id not in visiting:
             place = self._place_department(parent, problems, visiting | {org.sourced_id})
         else:
-            place = self.places.get(org.parent) if parent is not None else None
+            place = self.places.get(org.parent) if org.parent else None
         cause = self.orgs.skipped.get(org.parent)
         if cause is not None:
             reason = self.orgs.why_missing(org.parent, "parentSourcedId")
@@ -262,9 +313,11 @@ class OrgTree:
 # ---------------------------------------------------------------- sessions and classes
 
 
-def _read_sessions(source: Source, problems: Problems, tree: OrgTree) -> Records[SessionRecord]:
+def _read_sessions(
+    source: Source, problems: Problems, tree: OrgTree, existing: Existing
+) -> Records[SessionRecord]:
     sessions: Records[SessionRecord] = Records(SESSIONS.name)
-    every_district = tuple(tree.districts)
+    every_district = tuple(tree.districts) + tuple(sorted(existing.districts - set(tree.districts)))
     for row in sessions.rows(SESSIONS, source, problems):
         sourced_id = sessions.claim(row, problems)
         if sourced_id is None:
@@ -294,7 +347,11 @@ def _read_sessions(source: Source, problems: Problems, tree: OrgTree) -> Records
 
 
 def _read_classes(
-    source: Source, problems: Problems, tree: OrgTree, sessions: Records[SessionRecord]
+    source: Source,
+    problems: Problems,
+    tree: OrgTree,
+    sessions: Records[SessionRecord],
+    existing: Existing,
 ) -> Records[SectionRecord]:
     sections: Records[SectionRecord] = Records(CLASSES.name)
     for row in sections.rows(CLASSES, source, problems):
@@ -321,13 +378,16 @@ def _read_classes(
         term = terms[0] if terms else None
         if term is not None:
             session = sessions.valid.get(term)
-            if session is None:
+            term_districts = (
+                session.districts if session is not None else existing.sessions.get(term)
+            )
+            if term_districts is None:
                 reason = sessions.why_missing(term, "termSourcedIds")
                 sections.skip_because(
                     sourced_id, row.line, reason, sessions.skipped.get(term), problems
                 )
                 continue
-            if place.district not in session.districts:
+            if place.district not in term_districts:
                 sections.skip(
                     sourced_id, row.line, f"term {term!r} belongs to another district", problems
                 )
@@ -361,15 +421,22 @@ def _read_enrollments(
     sections: Records[SectionRecord],
     users: Records[User],
     people: People,
-) -> tuple[dict[tuple[str, str], str | None], dict[tuple[str, str], EnrolmentRecord], Keep]:
+    existing: Existing,
+) -> tuple[
+    dict[tuple[str, str], str | None],
+    dict[tuple[str, str], EnrolmentRecord],
+    Keep,
+    set[tuple[str, str]],
+]:
     teachers: dict[tuple[str, str], str | None] = {}
     enrolments: dict[tuple[str, str], EnrolmentRecord] = {}
+    ended_teachers: set[tuple[str, str]] = set()
     kept: set[tuple[str, str]] = set()
     partial = False
-    rows = ENROLLMENTS.open(source, problems)
+    rows = ENROLLMENTS.open(source, problems) if ENROLLMENTS.exists(source) else iter(())
     for row in rows or ():
         pair = (row.raw("classSourcedId"), row.raw("userSourcedId"))
-        outcome = _enrolment(row, sections, users, people)
+        outcome = _enrolment(row, sections, users, people, existing)
         if isinstance(outcome, _Kept):
             kept.add(pair)  # what it names was skipped, and is listed
         elif isinstance(outcome, str):
@@ -381,12 +448,15 @@ def _read_enrollments(
             if kind is Kind.STAFF:
                 if active:
                     teachers.setdefault(pair, sourced_id)
+                else:
+                    ended_teachers.add(pair)
                 continue
             # The same pair listed twice: an active row wins over a deleted one.
             previous = enrolments.get(pair)
             if previous is None or (active and not previous.active):
                 enrolments[pair] = EnrolmentRecord(sourced_id, active)
-    return teachers, enrolments, Keep(frozenset(kept), partial or rows is None)
+    ended_teachers -= set(teachers)
+    return teachers, enrolments, Keep(frozenset(kept), partial or rows is None), ended_teachers
 
 
 class _Kept:
@@ -394,7 +464,11 @@ class _Kept:
 
 
 def _enrolment(
-    row: Row, sections: Records[SectionRecord], users: Records[User], people: People
+    row: Row,
+    sections: Records[SectionRecord],
+    users: Records[User],
+    people: People,
+    existing: Existing,
 ) -> tuple[Kind, bool, str | None] | str | _Kept | None:
     """An enrolment row's link (kind, active, sourcedId), why it is skipped,
     or None for a role that makes no link here."""
@@ -409,17 +483,19 @@ def _enrolment(
     except FieldError as error:
         return str(error)
     section = sections.valid.get(section_id)
-    if section is None:
+    stored = existing.sections.get(section_id)
+    if section is None and stored is None:
         if section_id in sections.skipped:
             return _Kept()
         return sections.why_missing(section_id, "classSourcedId")
+    section_district = section.district if section is not None else stored[0] if stored else ""
     if role in _OTHER_ENROLMENT_ROLES:
         return None
     expected = _ENROLMENT_KINDS.get(role)
     if expected is None:
         return f"unknown role {role!r}"
-    kinds = people.kinds_of.get(user)
-    if kinds is None:
+    kinds = people.kinds(user)
+    if not kinds:
         if user in users.skipped:
             return _Kept()
         return users.why_missing(user, "userSourcedId")
@@ -430,7 +506,7 @@ def _enrolment(
         district = people.staff_district(user)
     else:
         district = people.student_district(user)
-    if district != section.district:
+    if district != section_district:
         return f"userSourcedId {user!r} and class {section_id!r} are in different districts"
     return expected, active, sourced_id
 

@@ -20,7 +20,7 @@ from sqlalchemy.ext.asyncio import AsyncConnection
 from permissions.roles import Role
 from resolvers.oneroster.access import accounts_with_current_students, revoke_restricted_grants
 from resolvers.oneroster.diff import Absent, Changes, Key, TableSync, Values, sync_table
-from resolvers.oneroster.records import Roster
+from resolvers.oneroster.records import Existing, Roster
 from resolvers.tables import (
     ACADEMIC_SESSIONS,
     CONTACTS,
@@ -70,6 +70,9 @@ class RosterImport:
         self.student_sid: dict[int, str] = {}
         self.guardian_sid: dict[int, str] = {}
         self.section_sid: dict[int, str] = {}
+        self.school_sid: dict[int, str] = {}
+        self.student_keys: dict[Key, int] = {}
+        self.section_district: dict[str, int] = {}
 
     async def sync(
         self, kind: str, spec: TableSync, desired: Mapping[Key, Values], **options: Any
@@ -115,12 +118,27 @@ class RosterImport:
             scope=DISTRICTS.c.sourced_id.in_(sourced_ids),
         )
         self.district_id = {sourced_id: ids[(sourced_id,)] for sourced_id in sourced_ids}
+        # A delta's records may be in districts it does not list: stored ones.
+        others = sorted(self.roster.referenced_districts - set(sourced_ids))
+        if others:
+            stored = await self.connection.execute(
+                sa.select(DISTRICTS.c.sourced_id, DISTRICTS.c.id).where(
+                    DISTRICTS.c.sourced_id.in_(others)
+                )
+            )
+            self.district_id.update({row.sourced_id: row.id for row in stored})
 
     def _in_districts(self, table: sa.Table) -> sa.ColumnElement[bool]:
         return table.c.district_id.in_(list(self.district_id.values()))
 
     def _by_sourced_id(self, ids: Mapping[Key, int], records: Iterable[Any]) -> dict[str, int]:
-        return {r.sourced_id: ids[(self.district_id[r.district], r.sourced_id)] for r in records}
+        """sourcedId → id of every row in scope (a delta names stored ones),
+        the file set's own records by their district."""
+        found = {key[1]: row_id for key, row_id in ids.items()}
+        found.update(
+            {r.sourced_id: ids[(self.district_id[r.district], r.sourced_id)] for r in records}
+        )
+        return found
 
     async def schools(self) -> None:
         roster, district_id = self.roster, self.district_id
@@ -131,7 +149,9 @@ class RosterImport:
             scope=self._in_districts(SCHOOLS),
         )
         self.school_id = self._by_sourced_id(ids, roster.schools)
-        district_of_school = {s.sourced_id: district_id[s.district] for s in roster.schools}
+        self.school_sid = {row_id: key[1] for key, row_id in ids.items()}
+        district_of_school = {key[1]: key[0] for key in ids}
+        district_of_school.update({s.sourced_id: district_id[s.district] for s in roster.schools})
         ids = await self.sync(
             "year_groups",
             TableSync(YEAR_GROUPS, ("school_id", "code"), ("district_id", "name")),
@@ -198,6 +218,7 @@ class RosterImport:
             is_active=lambda row: bool(row[3]),
         )
         self.section_id = self._by_sourced_id(ids, roster.sections)
+        self.section_district = {key[1]: key[0] for key in ids}
         self.section_sid = {row_id: key[1] for key, row_id in ids.items()}
 
     async def staff(self) -> None:
@@ -238,8 +259,25 @@ class RosterImport:
         )
         self.staff_id = self._by_sourced_id(ids, roster.staff)
         self.staff_sid = {row_id: key[1] for key, row_id in ids.items()}
-        listed = set(self.staff_id.values())
+        listed = {self.staff_id[s.sourced_id] for s in roster.staff}
         kept = {row_id for (_, sourced_id), row_id in ids.items() if sourced_id in keep}
+
+        def school_link_absent(key: Key, _: Values) -> Absent:
+            if roster.delta:  # only what the delta ends
+                pair = (self.staff_sid.get(key[0]), self.school_sid.get(key[1]))
+                return Absent.REMOVE if pair in roster.ended_staff_schools else Absent.KEEP
+            # Staff the SIS no longer lists keep their schools, so that a
+            # deactivated record still shows where it belonged.
+            return Absent.REMOVE if key[0] in listed and key[0] not in kept else Absent.KEEP
+
+        def grant_absent(key: Key, _: Values) -> Absent:
+            if roster.delta:
+                school = None if key[2] is None else self.school_sid.get(key[2])
+                ended = (self.staff_sid.get(key[0]), key[1], school) in roster.ended_roles
+                return Absent.REMOVE if ended else Absent.KEEP
+            # A skipped staff row keeps the grants it had.
+            return Absent.KEEP if key[0] in kept else Absent.REMOVE
+
         await self.sync(
             "staff_schools",
             TableSync(STAFF_SCHOOLS, ("staff_member_id", "school_id"), ("district_id",)),
@@ -249,11 +287,7 @@ class RosterImport:
                 for school in sorted(s.schools)
             },
             scope=self._in_districts(STAFF_SCHOOLS),
-            # Staff the SIS no longer lists keep their schools, so that a
-            # deactivated record still shows where it belonged.
-            on_absent=lambda key, _: (
-                Absent.REMOVE if key[0] in listed and key[0] not in kept else Absent.KEEP
-            ),
+            on_absent=school_link_absent,
         )
         await self.sync(
             "role_grants",
@@ -281,8 +315,7 @@ class RosterImport:
                 ROLE_GRANTS.c.source == RoleGrantSource.SIS_SYNC,
                 ROLE_GRANTS.c.staff_member_id.is_not(None),
             ),
-            # A skipped staff row keeps the grants it had.
-            on_absent=lambda key, _row: Absent.KEEP if key[0] in kept else Absent.REMOVE,
+            on_absent=grant_absent,
         )
 
     async def students(self) -> None:
@@ -345,6 +378,7 @@ class RosterImport:
             is_active=lambda row: row[6] == EnrolmentStatus.ENROLLED,
         )
         self.student_id = self._by_sourced_id(ids, roster.students)
+        self.student_keys = dict(ids)
         self.student_sid = {row_id: key[1] for key, row_id in ids.items()}
 
     async def guardians_and_contacts(self) -> None:
@@ -372,13 +406,17 @@ class RosterImport:
             is_active=lambda row: bool(row[4]),
         )
         self.guardian_sid = {row_id: key[1] for key, row_id in ids.items()}
+        district_sid = {row_id: sid for sid, row_id in district_id.items()}
         self.guardian_id = {
-            (g.district, g.sourced_id): ids[(district_id[g.district], g.sourced_id)]
-            for g in roster.guardians
+            (district_sid[key[0]], key[1]): row_id
+            for key, row_id in ids.items()
+            if key[0] in district_sid
         }
         district_of_student = {s.sourced_id: s.district for s in roster.students}
-        listed_students = set(self.student_id.values())
-        listed_guardians = set(self.guardian_id.values())
+        for district, sourced_id in self.student_keys:
+            district_of_student.setdefault(sourced_id, district_sid[district])
+        listed_students = {self.student_id[s.sourced_id] for s in roster.students}
+        listed_guardians = {self.guardian_id[(g.district, g.sourced_id)] for g in roster.guardians}
         keep_contacts = roster.keep_contacts
 
         def on_absent(key: Key, _: Values) -> Absent:
@@ -415,7 +453,10 @@ class RosterImport:
 
     async def section_links(self) -> None:
         roster = self.roster
-        district_of_section = {s.sourced_id: self.district_id[s.district] for s in roster.sections}
+        district_of_section = dict(self.section_district)
+        district_of_section.update(
+            {s.sourced_id: self.district_id[s.district] for s in roster.sections}
+        )
         keep = roster.keep_enrolments
         keep_users, keep_sections = roster.keep_users, roster.keep_sections
 
@@ -424,6 +465,12 @@ class RosterImport:
             if section is None or user is None:
                 return True  # outside what this file set lists
             return section in keep_sections or user in keep_users or (section, user) in keep
+
+        def teacher_absent(key: Key, _: Values) -> Absent:
+            if roster.delta:
+                pair = (self.section_sid.get(key[0]), self.staff_sid.get(key[1]))
+                return Absent.REMOVE if pair in roster.ended_section_teachers else Absent.KEEP
+            return Absent.KEEP if kept(key[0], self.staff_sid.get(key[1])) else Absent.REMOVE
 
         await self.sync(
             "section_teachers",
@@ -438,9 +485,7 @@ class RosterImport:
                 for (section, staff), sourced_id in roster.section_teachers.items()
             },
             scope=self._in_districts(SECTION_TEACHERS),
-            on_absent=lambda key, _row: (
-                Absent.KEEP if kept(key[0], self.staff_sid.get(key[1])) else Absent.REMOVE
-            ),
+            on_absent=teacher_absent,
         )
         await self.sync(
             "enrolments",
@@ -482,3 +527,61 @@ def _described(changes: Changes) -> str:
         if count
     ]
     return ", ".join(parts)
+
+
+async def load_existing(connection: AsyncConnection) -> Existing:
+    """What earlier syncs stored, by sourcedId, for reading a delta export.
+
+    One query per table: the delta's references are checked against it
+    without a statement per row.
+    """
+
+    async def rows(query: sa.Select[Any]) -> list[Any]:
+        return list(await connection.execute(query))
+
+    district = DISTRICTS.c.sourced_id.label("district")
+    schools = await rows(
+        sa.select(SCHOOLS.c.sourced_id, district).join(
+            DISTRICTS, DISTRICTS.c.id == SCHOOLS.c.district_id
+        )
+    )
+    sessions: dict[str, set[str]] = {}
+    for row in await rows(
+        sa.select(ACADEMIC_SESSIONS.c.sourced_id, district).join(
+            DISTRICTS, DISTRICTS.c.id == ACADEMIC_SESSIONS.c.district_id
+        )
+    ):
+        sessions.setdefault(row.sourced_id, set()).add(row.district)
+    school = SCHOOLS.c.sourced_id.label("school")
+    sections = await rows(
+        sa.select(SECTIONS.c.sourced_id, district, school)
+        .join(DISTRICTS, DISTRICTS.c.id == SECTIONS.c.district_id)
+        .join(SCHOOLS, SCHOOLS.c.id == SECTIONS.c.school_id)
+    )
+    staff = await rows(
+        sa.select(STAFF.c.sourced_id, district).join(
+            DISTRICTS, DISTRICTS.c.id == STAFF.c.district_id
+        )
+    )
+    students = await rows(
+        sa.select(STUDENTS.c.sourced_id, district, school)
+        .join(DISTRICTS, DISTRICTS.c.id == STUDENTS.c.district_id)
+        .join(SCHOOLS, SCHOOLS.c.id == STUDENTS.c.school_id)
+    )
+    guardians: dict[str, set[str]] = {}
+    for row in await rows(
+        sa.select(GUARDIANS.c.sourced_id, district).join(
+            DISTRICTS, DISTRICTS.c.id == GUARDIANS.c.district_id
+        )
+    ):
+        guardians.setdefault(row.sourced_id, set()).add(row.district)
+    districts = await rows(sa.select(DISTRICTS.c.sourced_id))
+    return Existing(
+        schools={row.sourced_id: row.district for row in schools},
+        districts=frozenset(row.sourced_id for row in districts),
+        sessions={sid: frozenset(found) for sid, found in sessions.items()},
+        sections={row.sourced_id: (row.district, row.school) for row in sections},
+        staff={row.sourced_id: row.district for row in staff},
+        students={row.sourced_id: (row.district, row.school) for row in students},
+        guardians={sid: frozenset(found) for sid, found in guardians.items()},
+    )
