@@ -42,6 +42,10 @@ class Capability(enum.Enum):
     STAFF_DIRECTORY = "STAFF_DIRECTORY"
     # the district dashboard: accounts linked to students at several schools
     CROSS_SCHOOL_LINKS = "CROSS_SCHOOL_LINKS"
+    # the SIS's sourcedIds (sisId) of students, contacts, staff, schools and
+    # classes, and searching by them: for admins matching records with the
+    # SIS (docs/architecture.md section 4)
+    SIS_IDS = "SIS_IDS"
 
 
 C = Capability
@@ -58,6 +62,7 @@ _ADMIN = _STAFF_COMMON | {
     C.TIMETABLE,
     C.FORMS,
     C.ACCESS_REVIEW,
+    C.SIS_IDS,
 }
 
 CAPABILITIES: Mapping[Relation, frozenset[Capability]] = MappingProxyType(

@@ -144,6 +144,15 @@ def account_restricted_from(
     return custody_restricted(student_id, guardian_id=accounts.c.guardian_id, email=verified_email)
 
 
+def student_sis_id_match(scope: Scope, search: str) -> ColumnElement[bool]:
+    """A search's exact match on a student's SIS id, where the viewer may see
+    SIS ids (Capability.SIS_IDS): nobody else can probe for them."""
+    return sa.and_(
+        STUDENTS.c.sourced_id == search.strip(),
+        capability_student_filter(scope, Capability.SIS_IDS),
+    )
+
+
 def school_id_filter(
     scope: Scope, school_id: Any, district_id: Any, *, staff_only: bool = False
 ) -> ColumnElement[bool]:

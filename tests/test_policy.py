@@ -76,6 +76,7 @@ TABLE = {
         Relation.SECURITY_CONTACT,
     },
     C.CROSS_SCHOOL_LINKS: {Relation.DISTRICT_ADMIN},
+    C.SIS_IDS: {Relation.DISTRICT_ADMIN, Relation.SCHOOL_ADMIN},
 }
 
 

@@ -109,13 +109,20 @@ def scoped_guardians(viewer: Viewer, where: GuardianFilter = GuardianFilter()) -
     if where.search:
         own = GUARDIANS.c.id == viewer.guardian_id if viewer.guardian_id is not None else sa.false()
         query = query.where(
-            name_search(
-                where.search,
-                GUARDIANS.c.given_name,
-                GUARDIANS.c.family_name,
-                restricted=[GUARDIANS.c.email],
-                may_read_restricted=sa.or_(
-                    own, _holds_on_a_student(viewer, Capability.CONTACT_DETAILS)
+            sa.or_(
+                name_search(
+                    where.search,
+                    GUARDIANS.c.given_name,
+                    GUARDIANS.c.family_name,
+                    restricted=[GUARDIANS.c.email],
+                    may_read_restricted=sa.or_(
+                        own, _holds_on_a_student(viewer, Capability.CONTACT_DETAILS)
+                    ),
+                ),
+                # A contact's SIS id, exactly, where the viewer may read it.
+                sa.and_(
+                    GUARDIANS.c.sourced_id == where.search.strip(),
+                    _holds_on_a_student(viewer, Capability.SIS_IDS),
                 ),
             )
         )

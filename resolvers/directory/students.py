@@ -20,7 +20,7 @@ from resolvers.pagination import (
     keyset_page,
     keyset_pages_by_parent,
 )
-from resolvers.scope import student_filter
+from resolvers.scope import student_filter, student_sis_id_match
 from resolvers.tables import CONTACTS, ENROLMENTS, STUDENTS
 
 ORDER = (STUDENTS.c.family_name, STUDENTS.c.given_name, STUDENTS.c.id)
@@ -41,7 +41,10 @@ def scoped_students(viewer: Viewer, where: StudentFilter = StudentFilter()) -> s
         query = query.where(STUDENTS.c.year_group_id == where.year_group_id)
     if where.search:
         query = query.where(
-            name_search(where.search, STUDENTS.c.given_name, STUDENTS.c.family_name)
+            sa.or_(
+                name_search(where.search, STUDENTS.c.given_name, STUDENTS.c.family_name),
+                student_sis_id_match(viewer.scope, where.search),
+            )
         )
     return query
 

@@ -69,6 +69,13 @@ class Guardian(Node):
         return self.row.email  # type: ignore[no-any-return]
 
     @strawberry.field(
+        description="The contact's id in the SIS (its OneRoster sourcedId).",
+        extensions=restricted(Capability.SIS_IDS, "a contact's SIS id"),
+    )
+    async def sis_id(self, info: Info) -> str | None:
+        return self.row.sourced_id  # type: ignore[no-any-return]
+
+    @strawberry.field(
         description="The contact's phone number as the SIS records it.",
         extensions=restricted(Capability.CONTACT_DETAILS, "a contact's phone"),
     )

@@ -105,6 +105,13 @@ class School(Node):
             school_id=self.pk, district_id=self.district_id
         )
 
+    @strawberry.field(
+        description="The school's id in the SIS (its OneRoster sourcedId).",
+        extensions=restricted(Capability.SIS_IDS, "a school's SIS id"),
+    )
+    def sis_id(self) -> str | None:
+        return self.row.sourced_id  # type: ignore[no-any-return]
+
     @strawberry.field(description="The district the school belongs to.")
     async def district(self, info: Info) -> District:
         row = await info.context.loaders.district_by_id.load(self.district_id)

@@ -73,6 +73,13 @@ class StaffMember(Node):
     async def email(self, info: Info) -> str | None:
         return self.row.email  # type: ignore[no-any-return]
 
+    @strawberry.field(
+        description="The staff member's id in the SIS (its OneRoster sourcedId).",
+        extensions=restricted(Capability.SIS_IDS, "a staff member's SIS id"),
+    )
+    async def sis_id(self, info: Info) -> str | None:
+        return self.row.sourced_id  # type: ignore[no-any-return]
+
     @strawberry.field(description="The schools the staff member works at.")
     async def schools(
         self, info: Info
@@ -100,17 +107,34 @@ class StaffMember(Node):
     description="A class: what OneRoster calls a class, taught by staff to enrolled students."
 )
 class Section(Node):
+    # who may see its restricted fields (sisId): its school's staff roles
+    reach = Reach.SCHOOL
     id: strawberry.ID = strawberry.field(
         description="The global ID: node(id:) finds it again, for viewers who may see it."
     )
     name: str = strawberry.field(description="The class's name, e.g. '7A Maths'.")
+    sis_id: str | None = strawberry.field(
+        description="The class's id in the SIS (its OneRoster sourcedId).",
+        extensions=restricted(Capability.SIS_IDS, "a class's SIS id"),
+    )
     pk: strawberry.Private[int]
     school_id: strawberry.Private[int]
+    district_id: strawberry.Private[int]
 
     @classmethod
     def from_row(cls, row: Row[Any]) -> Section:
         return cls(
-            id=to_global_id("Section", row.id), name=row.name, pk=row.id, school_id=row.school_id
+            id=to_global_id("Section", row.id),
+            name=row.name,
+            sis_id=row.sourced_id,
+            pk=row.id,
+            school_id=row.school_id,
+            district_id=row.district_id,
+        )
+
+    def capabilities(self, context: Context) -> frozenset[Capability]:
+        return context.viewer.scope.school_capabilities(
+            school_id=self.school_id, district_id=self.district_id
         )
 
     @strawberry.field(description="The school the class belongs to.")

@@ -51,6 +51,10 @@ class Student(Node):
         description="The student's date of birth.",
         extensions=restricted(Capability.CONTACT_DETAILS, "a student's date of birth"),
     )
+    sis_id: str | None = strawberry.field(
+        description="The student's id in the SIS (its OneRoster sourcedId).",
+        extensions=restricted(Capability.SIS_IDS, "a student's SIS id"),
+    )
     pk: strawberry.Private[int]
     school_id: strawberry.Private[int]
     district_id: strawberry.Private[int]
@@ -66,6 +70,7 @@ class Student(Node):
             enrolment_status=EnrolmentStatus(row.status),
             email=row.email,
             date_of_birth=row.date_of_birth,
+            sis_id=row.sourced_id,
             pk=row.id,
             school_id=row.school_id,
             district_id=row.district_id,
