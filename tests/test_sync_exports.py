@@ -519,3 +519,30 @@ async def test_a_delta_role_row_marked_tobedeleted_ends_that_role_only(
             STAFF, STAFF.c.id == ROLE_GRANTS.c.staff_member_id
         ),
     ) == [("a-oak", "DISTRICT_ADMIN")]
+
+
+async def test_a_1_2_delta_without_roles_changes_a_users_details_in_every_record(
+    database_url: str, engine: AsyncEngine, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    await sync_json(database_url, FIXTURES / "teacher-parent-1.2", capsys)
+    directory = tmp_path / "delta"
+    shutil.copytree(FIXTURES / "delta-1.2", directory)
+    for name in ("roles.csv", "enrollments.csv"):
+        (directory / name).unlink()
+    (directory / "users.csv").write_text(
+        (FIXTURES / "teacher-parent-1.2" / "users.csv").read_text().splitlines()[0]
+        + "\nt-lee,active,2025-09-02,true,jlee,Jordan,Lee-Park,jordan.lee@oak.example.edu,"
+        "555-0142,s-lee-1 s-lee-2,,Father,true\n"
+    )
+
+    code, printed = await sync_json(database_url, directory, capsys)
+
+    assert code == 0
+    assert printed["changes"]["staff"] == counts(changed=1)
+    assert printed["changes"]["guardians"] == counts(changed=2)
+    assert await fetch(
+        engine, sa.select(GUARDIANS.c.family_name).where(GUARDIANS.c.sourced_id == "t-lee")
+    ) == [("Lee-Park",), ("Lee-Park",)]
+    assert await fetch(
+        engine, sa.select(STAFF.c.family_name).where(STAFF.c.sourced_id == "t-lee")
+    ) == [("Lee-Park",)]

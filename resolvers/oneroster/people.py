@@ -87,11 +87,13 @@ KIND_NAMES = {
 }
 
 
-def read_users(source: Source, problems: Problems) -> tuple[Records[User], list[RoleRow], bool]:
+def read_users(
+    source: Source, problems: Problems, *, delta: bool = False
+) -> tuple[Records[User], list[RoleRow], bool]:
     """The users, their roles when the file set has the 1.1 layout, and whether it has."""
     users: Records[User] = Records(USERS.name)
     roles_1_1: list[RoleRow] = []
-    layout = USERS if has_roles_file(source, problems) else USERS_1_1
+    layout = USERS if has_roles_file(source, problems, delta=delta) else USERS_1_1
     for row in users.rows(layout, source, problems):
         sourced_id = users.claim(row, problems)
         if sourced_id is None:
@@ -121,14 +123,15 @@ def read_users(source: Source, problems: Problems) -> tuple[Records[User], list[
     return users, roles_1_1, layout is USERS_1_1
 
 
-def has_roles_file(source: Source, problems: Problems) -> bool:
-    """Whether roles are read from roles.csv (the 1.2 layout).
+def has_roles_file(source: Source, problems: Problems, *, delta: bool = False) -> bool:
+    """Whether users.csv is read in the 1.2 layout (roles in roles.csv).
 
     A roles.csv of another version (its columns named otherwise) beside a
-    users.csv that has the 1.1 role columns is left out with a warning.
+    users.csv that has the 1.1 role columns is left out with a warning. A
+    1.2 delta whose roles did not change has no roles.csv.
     """
     if not ROLES.exists(source):
-        return False
+        return delta and USERS.exists(source) and USERS_1_1.missing_columns(source) != []
     missing = ROLES.missing_columns(source)
     if not missing or USERS_1_1.missing_columns(source) != []:
         return True  # read as 1.2: its own problems are said when it is opened

@@ -112,7 +112,7 @@ def read_roster(
     orgs = _read_orgs(source, problems)
     tree = OrgTree.resolve(orgs, problems, existing)
     sessions = _read_sessions(source, problems, tree, existing)
-    users, roles_1_1, users_1_1 = read_users(source, problems)
+    users, roles_1_1, users_1_1 = read_users(source, problems, delta=delta)
     if problems.fatal:
         # Reading on would list every reference into an unreadable file.
         return None
