@@ -18,6 +18,7 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from gql.cli.errors import CliError
 from gql.cli.sync import run_sync
 from gql.settings import Settings
 from resolvers import tables
@@ -133,21 +134,22 @@ async def test_the_same_export_as_a_directory_imports_the_same_and_again_changes
 
 
 async def test_a_zip_with_csv_files_in_two_folders_is_refused_in_one_line(
-    database_url: str, tmp_path: Path, capsys: pytest.CaptureFixture[str]
+    database_url: str, tmp_path: Path
 ) -> None:
     archive = tmp_path / "two.zip"
     with zipfile.ZipFile(archive, "w") as zipped_file:
         zipped_file.writestr("2024/orgs.csv", "sourcedId\n")
         zipped_file.writestr("2025/orgs.csv", "sourcedId\n")
 
-    code = await run_sync(
-        Settings(database_url=database_url), str(archive), dry_run=False, as_json=False
-    )
+    with pytest.raises(CliError) as refused:
+        await run_sync(
+            Settings(database_url=database_url), str(archive), dry_run=False, as_json=False
+        )
 
-    assert code == 1
-    assert capsys.readouterr().err == (
-        f"accessgraph sync oneroster: {archive}: the archive's CSV files are in several "
-        "folders (2024, 2025)\n"
+    assert refused.value.exit_code == 1
+    assert refused.value.message == (
+        f"{archive}: the archive's CSV files are in several folders (2024, 2025); give the "
+        "directory (or zip archive) of the OneRoster CSV export."
     )
 
 
