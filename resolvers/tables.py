@@ -213,6 +213,20 @@ class YearGroup(TableModel, table=True):
     student_logins_enabled: bool = Field(default=False)
 
 
+class SisSyncState(TableModel, table=True):
+    """When a OneRoster REST provider was last pulled successfully: the next
+    pull asks only for what changed since (docs/architecture.md section 4)."""
+
+    __tablename__ = "sis_sync_states"
+
+    id: int | None = Field(default=None, primary_key=True)
+    # The provider's base URL.
+    source: str = Field(max_length=1000, unique=True)
+    # When the last successful pull started (the provider's records changed
+    # after it are the next pull's).
+    last_success_at: dt.datetime = _required_time()
+
+
 class AcademicSession(TableModel, table=True):
     """A OneRoster academic session: a term, semester or school year."""
 
@@ -759,6 +773,7 @@ DISTRICTS: sa.Table = District.__table__
 SCHOOLS: sa.Table = School.__table__
 YEAR_GROUPS: sa.Table = YearGroup.__table__
 ACADEMIC_SESSIONS: sa.Table = AcademicSession.__table__
+SIS_SYNC_STATES: sa.Table = SisSyncState.__table__
 STUDENTS: sa.Table = Student.__table__
 GUARDIANS: sa.Table = Guardian.__table__
 CONTACTS: sa.Table = StudentContact.__table__

@@ -74,6 +74,23 @@ def _parser() -> argparse.ArgumentParser:
         "of a district's people",
     )
 
+    api = sync_commands.add_parser(
+        "oneroster-api",
+        help="import from a OneRoster 1.2 REST provider (OAuth 2.0 client credentials)",
+        description="The first pull (or --full) reads everything, as a bulk export; later "
+        "pulls read what changed since the last successful one, as a delta. Exit codes as "
+        "for sync oneroster.",
+    )
+    api.add_argument("--base-url", required=True, help="the provider's base URL")
+    api.add_argument("--client-id", required=True)
+    api.add_argument("--client-secret-file", required=True, help="a file holding the client secret")
+    api.add_argument("--token-url", help="the OAuth 2.0 token endpoint (default BASE_URL/token)")
+    api.add_argument("--full", action="store_true", help="read everything, not only changes")
+    api.add_argument("--dry-run", action="store_true")
+    api.add_argument("--json", action="store_true", help="print the summary as JSON")
+    api.add_argument("--strict", action="store_true")
+    api.add_argument("--confirm-mass-change", action="store_true")
+
     token = commands.add_parser("token", help="print an access token (dev mode only)")
     token.add_argument("email")
 
@@ -138,6 +155,24 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
 
         return asyncio.run(
             run_demo(settings, students=args.students, if_empty=args.if_empty, as_json=args.json)
+        )
+    if args.command == "sync" and args.sync_command == "oneroster-api":
+        from gql.cli.sync_api import read_secret, run_sync_api
+
+        secret = read_secret(args.client_secret_file)
+        return asyncio.run(
+            run_sync_api(
+                settings,
+                base_url=args.base_url,
+                client_id=args.client_id,
+                client_secret=secret,
+                token_url=args.token_url,
+                full=args.full,
+                dry_run=args.dry_run,
+                as_json=args.json,
+                strict=args.strict,
+                confirm_mass_change=args.confirm_mass_change,
+            )
         )
     if args.command == "sync":
         from gql.cli.sync import run_sync

@@ -152,6 +152,15 @@ class RosterImport:
         self.school_sid = {row_id: key[1] for key, row_id in ids.items()}
         district_of_school = {key[1]: key[0] for key in ids}
         district_of_school.update({s.sourced_id: district_id[s.district] for s in roster.schools})
+        listed_schools = {s.sourced_id for s in roster.schools}
+
+        def keep_stored_names(stored: Values | None, wanted: Values, key: Key) -> Values:
+            # A delta's student at a school it does not carry: the grade's
+            # stored name stands (the school's yearGroupNames are not here).
+            if stored is not None and self.school_sid.get(key[0]) not in listed_schools:
+                return (wanted[0], stored[1])
+            return wanted
+
         ids = await self.sync(
             "year_groups",
             TableSync(YEAR_GROUPS, ("school_id", "code"), ("district_id", "name")),
@@ -160,6 +169,7 @@ class RosterImport:
                 for (school, code), name in roster.year_groups.items()
             },
             scope=self._in_districts(YEAR_GROUPS),
+            settle=keep_stored_names,
         )
         self.year_group_id = {
             (school, code): ids[(self.school_id[school], code)]
