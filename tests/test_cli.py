@@ -201,7 +201,7 @@ def test_sync_of_a_file_that_is_not_csv_text_names_it_and_writes_nothing(
     assert "Traceback" not in ran.stderr
     assert ran.stderr.splitlines()[:2] == [
         "Refused: nothing was written. 1 reason:",
-        "  classes.csv line 1: not UTF-8 text: save the file as CSV UTF-8",
+        "  classes.csv: not UTF-8 text: save the file as CSV UTF-8",
     ]
     assert refused(after) == (
         1,
