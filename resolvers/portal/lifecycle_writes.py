@@ -419,8 +419,14 @@ async def provision_accounts(
     await record(db, actor, events, at=now)
     rows = [r for r in await accounts_by_id(db, [account_of[i] for i in ids]) if r is not None]
     if send_welcome:
+        # A linked staff account already signs in: no welcome for it.
+        made_ids = {row.id for row in made}
         welcomes = await welcome_emails(
-            db, rows, now=now, lifetime=welcome_lifetime, public_url=public_url
+            db,
+            [r for r in rows if r.id in made_ids],
+            now=now,
+            lifetime=welcome_lifetime,
+            public_url=public_url,
         )
         await enqueue(db, welcomes, now=now)
     return Provisioned(accounts=rows)
