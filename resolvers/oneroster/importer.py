@@ -158,7 +158,7 @@ class SyncSummary:
 
 async def import_oneroster(
     connection: AsyncConnection,
-    path: Path,
+    path: Path | Source,
     *,
     revoke_threshold: int,
     now: dt.datetime | None = None,
@@ -167,14 +167,15 @@ async def import_oneroster(
     mass_change_share: float = DEFAULT_MASS_CHANGE_SHARE,
     confirm_mass_change: bool = False,
 ) -> SyncSummary:
-    """Import the OneRoster export at ``path``, a directory or a zip (never commits).
+    """Import the OneRoster export at ``path``, a directory or a zip (never commits),
+    or a file set already opened (the REST pull's, ``resolvers.oneroster.rest``).
 
     Raises ``SourceError`` when ``path`` is neither.
     """
     started = time.perf_counter()
     say = progress or _silent
     problems = Problems()
-    with open_source(path) as source:
+    with path if isinstance(path, Source) else open_source(path) as source:
         modes = read_manifest(source, problems)
         # A delta names records earlier syncs stored (docs/architecture.md section 4).
         existing = NOTHING_STORED
