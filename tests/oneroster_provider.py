@@ -150,6 +150,8 @@ class Provider:
     # (None: every one).
     failing: dict[tuple[str, int], int | None] = field(default_factory=dict)
     offers_demographics: bool = True
+    # A token request must ask for this scope.
+    required_scope: str | None = None
     # (collection or "token", query parameters, status answered)
     requests: list[tuple[str, dict[str, str], int]] = field(default_factory=list)
     _tokens: dict[str, float] = field(default_factory=dict)
@@ -183,6 +185,8 @@ class Provider:
             return self._answer(
                 "token", form, JSONResponse({"error": "unsupported_grant_type"}, 400)
             )
+        if self.required_scope is not None and form.get("scope") != self.required_scope:
+            return self._answer("token", form, JSONResponse({"error": "invalid_scope"}, 400))
         token = secrets.token_urlsafe(16)
         self._tokens[token] = time.monotonic() + self.token_seconds
         answer = {"access_token": token, "token_type": "Bearer", "expires_in": self.token_seconds}

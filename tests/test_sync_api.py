@@ -49,6 +49,7 @@ async def pull(
     *,
     secret: str = CLIENT_SECRET,
     full: bool = False,
+    scope: str | None = None,
 ) -> tuple[int, dict[str, Any]]:
     """``sync oneroster-api --json`` with two records a page: its exit code and output."""
     code = await run_sync_api(
@@ -58,6 +59,7 @@ async def pull(
         client_secret=secret,
         token_url=None,
         full=full,
+        scope=scope,
         dry_run=False,
         as_json=True,
         page_size=2,
@@ -223,6 +225,26 @@ async def test_a_wrong_client_secret_is_one_line_and_nothing_is_written(
     assert [name for name, _, _ in provider.requests] == ["token"]
     assert await fetch(engine, students_query()) == []
     assert await fetch(engine, sa.select(STATES.c.source)) == []
+
+
+async def test_the_scope_a_provider_wants_is_asked_for_with_every_token(
+    database_url: str, engine: AsyncEngine, capsys: pytest.CaptureFixture[str]
+) -> None:
+    scope = "https://purl.imsglobal.org/spec/or/v1p2/scope/roster-core.readonly"
+    async with running_provider(EXPORT, required_scope=scope, revoke_after=3) as provider:
+        with pytest.raises(CliError) as refused:
+            await pull(database_url, provider, capsys)
+        code, printed = await pull(database_url, provider, capsys, scope=scope)
+
+    assert refused.value.message == (
+        f"{provider.base_url}/token: the provider refused the client credentials "
+        "(invalid_scope); check --scope against the scopes the provider grants this client; "
+        "nothing was written."
+    )
+    assert (code, printed["problems"]) == (0, [])
+    # The first token, and the one after the provider revoked it.
+    assert [query.get("scope") for query in provider.asked("token")] == [None, scope, scope]
+    assert await fetch(engine, students_query()) == STUDENTS_OF_EXPORT
 
 
 def test_the_client_secret_is_read_from_its_file(tmp_path: Path) -> None:

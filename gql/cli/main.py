@@ -85,6 +85,11 @@ def _parser() -> argparse.ArgumentParser:
     api.add_argument("--client-id", required=True)
     api.add_argument("--client-secret-file", required=True, help="a file holding the client secret")
     api.add_argument("--token-url", help="the OAuth 2.0 token endpoint (default BASE_URL/token)")
+    api.add_argument(
+        "--scope",
+        help="the OAuth 2.0 scopes to ask for, space-separated, when the provider wants them "
+        "(OneRoster 1.2: https://purl.imsglobal.org/spec/or/v1p2/scope/roster-core.readonly ...)",
+    )
     api.add_argument("--full", action="store_true", help="read everything, not only changes")
     api.add_argument("--dry-run", action="store_true")
     api.add_argument("--json", action="store_true", help="print the summary as JSON")
@@ -168,6 +173,7 @@ def _run(args: argparse.Namespace, settings: Settings) -> int:
                 client_secret=secret,
                 token_url=args.token_url,
                 full=args.full,
+                scope=args.scope,
                 dry_run=args.dry_run,
                 as_json=args.json,
                 strict=args.strict,

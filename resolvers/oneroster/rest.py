@@ -93,6 +93,7 @@ async def pull(
     client_secret: str,
     token_url: str,
     since: dt.datetime | None,
+    scope: str | None = None,
     page_size: int = PAGE_SIZE,
     retries: int = RETRIES,
     backoff: float = BACKOFF,
@@ -108,6 +109,7 @@ async def pull(
     client = AsyncOAuth2Client(
         client_id,
         client_secret,
+        scope=scope,
         token_endpoint=token_url,
         grant_type="client_credentials",
         leeway=leeway,
@@ -167,9 +169,9 @@ class _Reader:
 
     def _refused(self, error: OAuthError) -> ProviderError:
         reason = error.error if not error.description else f"{error.error}: {error.description}"
+        hint = _REFUSAL_HINTS.get(error.error, _REFUSAL_HINTS["invalid_client"])
         return ProviderError(
-            f"{self.token_url}: the provider refused the client credentials ({reason}); check "
-            f"--client-id and the secret in --client-secret-file"
+            f"{self.token_url}: the provider refused the client credentials ({reason}); {hint}"
         )
 
     async def _wait(self, attempt: int, url: str, failure: str) -> int:
@@ -270,6 +272,14 @@ class _Reader:
                 raise ProviderError(f"{url}: not a OneRoster user") from None
             if isinstance(user, dict):
                 users.append(user)
+
+
+# What to check when the token endpoint refuses (RFC 6749 section 5.2).
+_REFUSAL_HINTS = {
+    "invalid_client": "check --client-id and the secret in --client-secret-file",
+    "invalid_scope": "check --scope against the scopes the provider grants this client",
+    "unauthorized_client": "the provider does not let this client use client credentials",
+}
 
 
 def _retried(status: int) -> bool:
