@@ -50,6 +50,7 @@ async def pull(
     secret: str = CLIENT_SECRET,
     full: bool = False,
     scope: str | None = None,
+    strict: bool = False,
 ) -> tuple[int, dict[str, Any]]:
     """``sync oneroster-api --json`` with two records a page: its exit code and output."""
     code = await run_sync_api(
@@ -60,6 +61,7 @@ async def pull(
         token_url=None,
         full=full,
         scope=scope,
+        strict=strict,
         dry_run=False,
         as_json=True,
         page_size=2,
@@ -380,6 +382,38 @@ async def test_a_failed_delta_writes_nothing_and_the_next_pull_asks_from_the_sam
 
     assert (code, printed["changes"]["enrolments"]) == (0, counts(deactivated=1))
     assert await fetch(engine, enrolments_query()) == [("oak-ms-sci", "s-ms", False)]
+
+
+async def test_skipped_rows_are_outcomes_as_for_csv_and_the_next_pull_asks_for_them_again(
+    database_url: str, engine: AsyncEngine, capsys: pytest.CaptureFixture[str]
+) -> None:
+    async with running_provider(EXPORT) as provider:
+        ava = next(u for u in provider.data["users"] if u["sourcedId"] == "s-ms")
+        ava["roles"][0]["role"] = "wizard"
+        strict_code, strict = await pull(database_url, provider, capsys, strict=True)
+        code, printed = await pull(database_url, provider, capsys)
+        # Written with problems: not a successful pull, so the next one is
+        # a full one again, and reads Ava once her role is fixed.
+        ava["roles"][0]["role"] = "student"
+        provider.requests.clear()
+        fixed_code, fixed = await pull(database_url, provider, capsys)
+
+    problem = {
+        "file": "roles.csv",
+        "line": 8,  # the roles of the users before her, one row each
+        "sourcedId": "s-ms",
+        "reason": "unknown role 'wizard'",
+    }
+    assert (strict_code, strict["outcome"], strict["problems"]) == (1, "refused", [problem])
+    assert (code, printed["outcome"], printed["problems"]) == (
+        3,
+        "written_with_problems",
+        [problem],
+    )
+    assert (fixed_code, fixed["since"], fixed["changes"]["students"]) == (0, None, counts(added=1))
+    assert not any("filter" in query for _, query, _ in provider.requests)
+    assert await fetch(engine, students_query()) == STUDENTS_OF_EXPORT
+    assert await fetch(engine, sa.select(STATES.c.source)) == [(provider.base_url,)]
 
 
 async def test_without_demographics_on_offer_dates_of_birth_stay_as_stored(
