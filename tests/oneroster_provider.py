@@ -141,6 +141,8 @@ class Provider:
     # How a page says what follows: "total" (X-Total-Count), "link" (Link:
     # rel="next"), or "none" (the client stops on a short page).
     paging: str = "total"
+    # The most records a page holds, whatever the client asks for.
+    max_limit: int | None = None
     token_seconds: int = 3600
     # Seconds each resource request takes.
     delay: float = 0.0
@@ -220,6 +222,7 @@ class Provider:
         if name not in self.data or (name == "demographics" and not self.offers_demographics):
             return self._answer(name, query, JSONResponse({"error": "not found"}, 404))
         offset, limit = int(query["offset"]), int(query["limit"])
+        limit = min(limit, self.max_limit or limit)
         left = self.failing.get((name, offset), 0)
         if left is None or left > 0:
             if left is not None:

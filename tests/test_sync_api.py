@@ -156,12 +156,15 @@ async def test_a_full_pull_imports_what_the_csv_import_of_the_same_export_does(
 
 
 @pytest.mark.parametrize(
-    ("paging", "enrolment_offsets"),
+    ("paging", "max_limit", "user_offsets", "enrolment_offsets"),
     [
         # Link: rel="next" is followed until a page has none.
-        ("link", ["0"]),
-        # No header: a short page ends it, and a full last page needs an empty one.
-        ("none", ["0", "2"]),
+        ("link", None, ["0", "2", "4"], ["0"]),
+        # No header: a page shorter than those before ends it; a full last
+        # page, or a short first one, needs one more, empty.
+        ("none", None, ["0", "2", "4"], ["0", "2"]),
+        # A provider answering one record a page, whatever is asked for.
+        ("none", 1, ["0", "1", "2", "3", "4", "5"], ["0", "1", "2"]),
     ],
 )
 async def test_pages_are_followed_by_link_header_or_until_a_short_page(
@@ -169,13 +172,15 @@ async def test_pages_are_followed_by_link_header_or_until_a_short_page(
     engine: AsyncEngine,
     capsys: pytest.CaptureFixture[str],
     paging: str,
+    max_limit: int | None,
+    user_offsets: list[str],
     enrolment_offsets: list[str],
 ) -> None:
-    async with running_provider(EXPORT, paging=paging) as provider:
+    async with running_provider(EXPORT, paging=paging, max_limit=max_limit) as provider:
         code, printed = await pull(database_url, provider, capsys)
 
     assert (code, printed["problems"]) == (0, [])
-    assert [q["offset"] for q in provider.asked("users")] == ["0", "2", "4"]
+    assert [q["offset"] for q in provider.asked("users")] == user_offsets
     assert [q["offset"] for q in provider.asked("enrollments")] == enrolment_offsets
     assert await fetch(engine, students_query()) == STUDENTS_OF_EXPORT
 

@@ -6,7 +6,8 @@ token is fetched again when it expires mid-pull, and once more when the
 provider answers 401 to a token it issued. Each collection is read page by
 page (``limit``/``offset``), following the provider's ``Link: rel="next"``
 when it sends one and stopping at its ``X-Total-Count``, an empty page or a
-short one. A 5xx, a 429 or a broken connection is retried with exponential
+short one (shorter than those before it: a provider may answer fewer records
+than asked for, its own page size, without saying so). A 5xx, a 429 or a broken connection is retried with exponential
 backoff, a bounded number of times; then, and on any other error, the pull
 stops with ``ProviderError``. Nothing is written while pulling: the pull
 completes before the import starts.
@@ -82,8 +83,6 @@ class Pulled:
     collections: dict[str, list[dict[str, Any]]] = field(default_factory=dict)
     # Optional collections the provider does not offer (it answered 404).
     not_offered: list[str] = field(default_factory=list)
-    requests: int = 0
-    tokens: int = 0
 
 
 async def pull(
@@ -163,7 +162,6 @@ class _Reader:
             except ValueError as error:  # not a token response
                 raise ProviderError(f"{self.token_url}: no access token ({error})") from None
             else:
-                self.pulled.tokens += 1
                 return
             attempt = await self._wait(attempt, self.token_url, failure)
 
@@ -194,7 +192,6 @@ class _Reader:
         while True:
             failure: str
             try:
-                self.pulled.requests += 1
                 # authlib fetches a new token first when this one has expired.
                 response: httpx.Response = await self.client.get(url, params=params)
             except OAuthError as error:
@@ -226,6 +223,9 @@ class _Reader:
         if since is not None:
             params["filter"] = f"dateLastModified>'{iso_time(since)}'"
         records: list[dict[str, Any]] = []
+        # The most records a page held: the provider's own cap when it
+        # answers fewer than asked for.
+        honoured = 0
         requested: set[str] = set()
         next_url: str = url
         next_params: dict[str, str | int] | None = params
@@ -247,8 +247,13 @@ class _Reader:
                 if next_url in requested:
                     raise ProviderError(f"{response.url}: the next page's link is this page")
                 continue
-            if "link" in response.headers or len(page) < page_size:
-                return records  # links, but no next one; or a short page
+            if "link" in response.headers:
+                return records  # links, but no next one
+            if len(page) < min(page_size, honoured):
+                # A short page ends it. One that may be the provider's cap
+                # (the first short one) is followed by one more request.
+                return records
+            honoured = max(honoured, len(page))
             params["offset"] = int(params["offset"]) + len(page)
             next_url, next_params = url, params
 
