@@ -97,6 +97,13 @@ async def _verification_link(engine: AsyncEngine, email: str) -> str:
     return match.group(0)
 
 
+async def _verify(http: httpx.AsyncClient, link: str, password: str = PASSWORD) -> httpx.Response:
+    """Confirm the address as the JSON client does: the link's token and
+    the password chosen at sign-up."""
+    token = parse_qs(urlsplit(link).query)["token"][0]
+    return await http.post("/auth/verify", json={"token": token, "password": password})
+
+
 async def _login(
     http: httpx.AsyncClient, email: str, password: str = PASSWORD, mode: str = "bearer"
 ) -> httpx.Response:
@@ -126,10 +133,17 @@ async def test_sign_up_verify_and_sign_in_as_a_guardian(engine: AsyncEngine) -> 
         assert (before.status_code, error_code(before)) == (403, "EMAIL_NOT_VERIFIED")
         assert await _sessions(engine, account.id) == []
 
-        verified = await http.get(link, headers={"accept": "application/json"})
+        # Opening the link confirms nothing: it asks for the password.
+        opened = await http.get(link, headers={"accept": "application/json"})
+        assert opened.status_code == 200
+        assert opened.json()["status"] == "PASSWORD_NEEDED"
+        wrong = await _verify(http, link, "not the password chosen at sign-up")
+        assert (wrong.status_code, error_code(wrong)) == (400, "INVALID_CREDENTIALS")
+        assert (await _accounts(engine, "pat@home.example.com"))[0].email_verified_at is None
+        verified = await _verify(http, link)
         assert verified.status_code == 200
         assert verified.json()["status"] == "EMAIL_VERIFIED"
-        again = await http.get(link, headers={"accept": "application/json"})
+        again = await _verify(http, link)
         assert (again.status_code, error_code(again)) == (400, "TOKEN_USED")
         in_a_browser = await http.get(link)
         assert in_a_browser.status_code == 400
@@ -175,7 +189,7 @@ async def test_a_staff_email_signs_up_as_a_staff_account_linked_once_verified(
         (account,) = await _accounts(engine, address)
         # Not linked until the address is proven to be hers.
         assert (account.kind, account.staff_member_id) == ("STAFF", None)
-        await http.get(await _verification_link(engine, address))
+        await _verify(http, await _verification_link(engine, address))
         (account,) = await _accounts(engine, address)
         assert account.staff_member_id == staff_id
         token = (await _login(http, address)).json()["accessToken"]
@@ -194,7 +208,7 @@ async def test_an_address_at_a_district_domain_without_a_staff_record_can_look_n
     address = "john.doe@north.example.edu"
     async with serving(auth_settings(engine)) as http:
         await _sign_up(http, address)
-        await http.get(await _verification_link(engine, address))
+        await _verify(http, await _verification_link(engine, address))
         token = (await _login(http, address)).json()["accessToken"]
         me = await graphql(http, VIEWER, bearer=token)
         assert me.json()["data"]["viewer"] == {
@@ -211,7 +225,7 @@ async def test_signing_up_with_a_taken_address_changes_nothing_and_tells_its_own
     address = "taken@home.example.com"
     async with serving(auth_settings(engine)) as http:
         await _sign_up(http, address)
-        await http.get(await _verification_link(engine, address))
+        await _verify(http, await _verification_link(engine, address))
         owner = await _accounts(engine, address)
         again = await _sign_up(http, address, "an attacker's own password")
         # The same answer as for a new address: nothing tells who has an account.
@@ -230,19 +244,25 @@ async def test_signing_up_with_a_taken_address_changes_nothing_and_tells_its_own
         assert teacher.password_hash is None
 
 
-async def test_a_second_unverified_sign_up_replaces_the_first_and_kills_its_link(
+async def test_a_second_sign_up_for_an_unverified_address_changes_nothing(
     engine: AsyncEngine,
 ) -> None:
+    """A sign-up never replaces the password of the account that has the
+    address, pending or not: the mailbox owner would otherwise confirm a
+    password someone else chose (docs/adr/0010)."""
     address = "twice@home.example.com"
     async with serving(auth_settings(engine)) as http:
-        await _sign_up(http, address, "someone else's password")
-        first_link = await _verification_link(engine, address)
         await _sign_up(http, address)
-        second_link = await _verification_link(engine, address)
-        assert len(await _accounts(engine, address)) == 1
-        stale = await http.get(first_link, headers={"accept": "application/json"})
-        assert (stale.status_code, error_code(stale)) == (400, "INVALID_TOKEN")
-        assert (await http.get(second_link)).status_code == 200
+        first_link = await _verification_link(engine, address)
+        before = await _accounts(engine, address)
+        again = await _sign_up(http, address, "someone else's password")
+        assert (again.status_code, again.json()["status"]) == (202, "VERIFICATION_SENT")
+        assert await _accounts(engine, address) == before
+        kinds = [e.kind for e in await _emails(engine, address)]
+        assert kinds == ["EMAIL_VERIFICATION", "PASSWORD_RESET"]
+        other = await _verify(http, first_link, "someone else's password")
+        assert (other.status_code, error_code(other)) == (400, "INVALID_CREDENTIALS")
+        assert (await _verify(http, first_link)).status_code == 200
         assert (await _login(http, address)).status_code == 200
         old = await _login(http, address, "someone else's password")
         assert old.status_code == 401
@@ -298,7 +318,7 @@ async def test_sign_in_is_rate_limited_per_account_and_per_client(engine: AsyncE
     address = "guarded@home.example.com"
     async with serving(auth_settings(engine)) as http:
         await _sign_up(http, address)
-        await http.get(await _verification_link(engine, address))
+        await _verify(http, await _verification_link(engine, address))
         (account,) = await _accounts(engine, address)
         # Per account: ten guesses, each from another address, and then even
         # the right password is refused for a while.

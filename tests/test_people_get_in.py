@@ -42,6 +42,9 @@ ADMIN = "admin@riverside.example.edu"
 TEACHER = "teacher@northfield.riverside.example.edu"
 PAT = "parent@example.com"  # Alex and Bailey Parker's mother
 STUDENT = "student@northfield.riverside.example.edu"  # Alex Parker, Year 9
+COUNSELOR = "counselor@northfield.riverside.example.edu"  # an active staff record
+VICTIM_PASSWORD = "Victim-Password-123!"
+ATTACKER_PASSWORD = "Attacker-Password-123!"
 STAFF_PASSWORD = "lantern orchard copper violin"
 PARENT_PASSWORD = "meadow thistle harbour lamp"
 NEW_PASSWORD = "granite pelican autumn sketch"
@@ -137,9 +140,19 @@ class Town:
         assert (await self.sign_up(email, STAFF_PASSWORD, name)).status_code == 202
         confirmation = await self.mail_to(email)
         assert confirmation.subject == "Confirm your email address"
-        opened = await self.http.get(self.link(confirmation, "/verify"))
-        assert opened.status_code == 200
+        opened = await self.confirm_on_the_page(self.link(confirmation, "/verify"), STAFF_PASSWORD)
+        assert opened.status_code == 200, opened.text
         return await self.signed_in(email, STAFF_PASSWORD)
+
+    async def confirm_on_the_page(self, link: str, password: str) -> httpx.Response:
+        """Open the emailed confirmation link in a browser and give the
+        password chosen at sign-up in its form."""
+        page = await self.http.get(link)
+        assert page.status_code == 200, page.text
+        [token] = re.findall(r"name=token value='([^']+)'", page.text)
+        return await self.http.post(
+            "/verify", data={"token": token, "password": password}, headers={"origin": PUBLIC_URL}
+        )
 
     async def guardian_id(self, admin: str, email: str) -> str:
         found = await self.data(
@@ -368,7 +381,8 @@ async def test_a_parent_who_signs_up_pairs_with_the_schools_code_and_sees_that_c
         "EMAIL_NOT_VERIFIED",
     )
     confirmation = await town.mail_to(email)
-    assert (await town.http.get(town.link(confirmation, "/verify"))).status_code == 200
+    opened = await town.confirm_on_the_page(town.link(confirmation, "/verify"), PARENT_PASSWORD)
+    assert opened.status_code == 200
     bearer = await town.signed_in(email, PARENT_PASSWORD)
     assert await town.my_students(bearer) == []
     paired = (
@@ -634,7 +648,7 @@ async def test_changing_the_email_takes_a_link_to_the_new_address_and_tells_the_
 ) -> None:
     email, new_email = "jordan@home.example.com", "jordan.morgan@mail.example.net"
     assert (await town.sign_up(email, PARENT_PASSWORD, "Jordan Morgan")).status_code == 202
-    await town.http.get(town.link(await town.mail_to(email), "/verify"))
+    await town.confirm_on_the_page(town.link(await town.mail_to(email), "/verify"), PARENT_PASSWORD)
     bearer = await town.signed_in(email, PARENT_PASSWORD)
 
     async def change(to: str, password: str) -> httpx.Response:
@@ -660,9 +674,10 @@ async def test_changing_the_email_takes_a_link_to_the_new_address_and_tells_the_
     await town.signed_in(email, PARENT_PASSWORD)
 
     link = town.link(confirm, "/confirm-email")
-    opened = await town.http.get(link, headers={"accept": "application/json"})
+    signed_in_json = {"accept": "application/json", "authorization": f"Bearer {bearer}"}
+    opened = await town.http.get(link, headers=signed_in_json)
     assert opened.json()["status"] == "EMAIL_CHANGED"
-    again = await town.http.get(link, headers={"accept": "application/json"})
+    again = await town.http.get(link, headers=signed_in_json)
     assert (again.status_code, again.json()["errors"][0]["extensions"]["code"]) == (
         400,
         "INVALID_TOKEN",
@@ -704,3 +719,166 @@ async def test_signing_out_everywhere_ends_every_session_of_the_account(town: To
     assert (await town.ask(laptop, MY_STUDENTS)).status_code == 401
     assert (await town.ask(phone, MY_STUDENTS)).status_code == 401
     await town.signed_in(TEACHER, STAFF_PASSWORD)
+
+
+# ---------------------------------------------------------------- someone else's address
+#
+# An attacker signs up (or changes their address) to an address that is
+# not theirs: a staff record's. Whatever the mailbox owner then clicks, the
+# password the attacker chose never works, and the staff record's roles
+# never reach an account whose credentials the owner did not set.
+
+
+async def _counselor(town: Town) -> dict[str, Any]:
+    staff = tables.StaffMember.__table__
+    [(given, family)] = await _read(
+        town.engine,
+        sa.select(staff.c.given_name, staff.c.family_name).where(staff.c.email == COUNSELOR),
+    )
+    return {"displayName": f"{given} {family}", "email": COUNSELOR}
+
+
+ACTING = "{ viewer { account { displayName } actingAs { displayName email } roles { role } } }"
+
+
+def _refused(response: httpx.Response) -> tuple[int, str]:
+    return response.status_code, response.json()["errors"][0]["extensions"]["code"]
+
+
+async def test_signing_up_again_for_a_pending_address_changes_nothing_and_mails_its_owner_a_reset(
+    town: Town,
+) -> None:
+    assert (await town.sign_up(COUNSELOR, VICTIM_PASSWORD, "Real Counselor")).status_code == 202
+    first = await town.mail_to(COUNSELOR)
+    assert first.subject == "Confirm your email address"
+
+    again = await town.sign_up(COUNSELOR, ATTACKER_PASSWORD, "Attacker")
+    fresh = await town.sign_up("nobody@home.example.com", ATTACKER_PASSWORD, "Attacker")
+    assert again.status_code == fresh.status_code == 202
+    assert again.json() == fresh.json()
+    # The holder of the address is told, with a link to set a password; no
+    # second confirmation link, and the first one still works.
+    notice = await town.mail_to(COUNSELOR)
+    assert notice.subject == "Set a new password"
+    assert "/verify" not in notice.body
+    await town.mail_to("nobody@home.example.com")  # the new address's own confirmation
+    assert _refused(await town.log_in(COUNSELOR, ATTACKER_PASSWORD)) == (
+        401,
+        "INVALID_CREDENTIALS",
+    )
+
+    confirmed = await town.confirm_on_the_page(town.link(first, "/verify"), VICTIM_PASSWORD)
+    assert confirmed.status_code == 200
+    assert _refused(await town.log_in(COUNSELOR, ATTACKER_PASSWORD)) == (
+        401,
+        "INVALID_CREDENTIALS",
+    )
+    bearer = await town.signed_in(COUNSELOR, VICTIM_PASSWORD)
+    viewer = (await town.data(bearer, ACTING))["viewer"]
+    assert viewer == {
+        "account": {"displayName": "Real Counselor"},
+        "actingAs": await _counselor(town),
+        "roles": [{"role": "SUPPORT_STAFF"}],
+    }
+    assert await town.inbox.nothing_more() == []
+
+
+async def test_the_owner_opening_the_link_of_an_attackers_sign_up_confirms_nothing(
+    town: Town,
+) -> None:
+    # The attacker signs up first, with the counselor's address.
+    assert (await town.sign_up(COUNSELOR, ATTACKER_PASSWORD, "Attacker")).status_code == 202
+    link = town.link(await town.mail_to(COUNSELOR), "/verify")
+
+    # The counselor opens the link: a page that asks for the password chosen
+    # at sign-up. Opening it confirms nothing; a mail scanner opening it
+    # neither.
+    page = await town.http.get(link)
+    assert page.status_code == 200
+    assert "type=password" in page.text
+    json_open = await town.http.get(link, headers={"accept": "application/json"})
+    assert json_open.status_code == 200
+    assert json_open.json()["status"] == "PASSWORD_NEEDED"
+    assert _refused(await town.log_in(COUNSELOR, ATTACKER_PASSWORD)) == (
+        403,
+        "EMAIL_NOT_VERIFIED",
+    )
+    # The counselor's own password does not confirm the attacker's.
+    wrong = await town.confirm_on_the_page(link, VICTIM_PASSWORD)
+    assert wrong.status_code == 400
+    assert "type=password" in wrong.text
+    wrong_json = await town.http.post(
+        "/auth/verify", json={"token": town.token_of(link), "password": VICTIM_PASSWORD}
+    )
+    assert _refused(wrong_json) == (400, "INVALID_CREDENTIALS")
+    for password in (ATTACKER_PASSWORD, VICTIM_PASSWORD):
+        assert (await town.log_in(COUNSELOR, password)).status_code in {401, 403}
+
+    # The counselor signs up (or asks for a link): a reset link, whose
+    # password replaces the attacker's.
+    assert (await town.sign_up(COUNSELOR, VICTIM_PASSWORD, "Real Counselor")).status_code == 202
+    reset = await town.mail_to(COUNSELOR)
+    assert reset.subject == "Set a new password"
+    set_ = await town.reset(town.token_of(town.link(reset, "/reset-password")), VICTIM_PASSWORD)
+    assert set_.status_code == 200
+    assert _refused(await town.log_in(COUNSELOR, ATTACKER_PASSWORD)) == (
+        401,
+        "INVALID_CREDENTIALS",
+    )
+    # The attacker's confirmation link is dead now, with their password too.
+    late = await town.http.post(
+        "/auth/verify", json={"token": town.token_of(link), "password": ATTACKER_PASSWORD}
+    )
+    assert _refused(late) == (400, "INVALID_TOKEN")
+    bearer = await town.signed_in(COUNSELOR, VICTIM_PASSWORD)
+    viewer = (await town.data(bearer, ACTING))["viewer"]
+    assert viewer["actingAs"] == await _counselor(town)
+    assert viewer["roles"] == [{"role": "SUPPORT_STAFF"}]
+    assert await town.inbox.nothing_more() == []
+
+
+async def test_the_right_password_confirms_the_address_through_the_json_route(town: Town) -> None:
+    email = "jordan@home.example.com"
+    assert (await town.sign_up(email, PARENT_PASSWORD, "Jordan Morgan")).status_code == 202
+    token = town.token_of(town.link(await town.mail_to(email), "/verify"))
+    confirmed = await town.http.post(
+        "/auth/verify", json={"token": token, "password": PARENT_PASSWORD}
+    )
+    assert confirmed.status_code == 200
+    assert confirmed.json()["status"] == "EMAIL_VERIFIED"
+    again = await town.http.post("/auth/verify", json={"token": token, "password": PARENT_PASSWORD})
+    assert _refused(again) == (400, "TOKEN_USED")
+    await town.signed_in(email, PARENT_PASSWORD)
+
+
+async def test_a_new_address_is_confirmed_only_by_the_account_that_asked_for_it(
+    town: Town,
+) -> None:
+    # The attacker has an account of their own and asks for the counselor's
+    # address; the counselor opens the link that arrives.
+    email = "mallory@home.example.com"
+    assert (await town.sign_up(email, ATTACKER_PASSWORD, "Mallory")).status_code == 202
+    await town.confirm_on_the_page(
+        town.link(await town.mail_to(email), "/verify"), ATTACKER_PASSWORD
+    )
+    bearer = await town.signed_in(email, ATTACKER_PASSWORD)
+    asked = await town.http.post(
+        "/auth/email/change",
+        json={"newEmail": COUNSELOR, "currentPassword": ATTACKER_PASSWORD},
+        headers={"authorization": f"Bearer {bearer}"},
+    )
+    assert asked.status_code == 202
+    link = town.link(await town.mail_to(COUNSELOR), "/confirm-email")
+    await town.mail_to(email)  # the notice to the old address
+
+    page = await town.http.get(link)
+    assert page.status_code == 401
+    as_json = await town.http.get(link, headers={"accept": "application/json"})
+    assert _refused(as_json) == (401, "UNAUTHENTICATED")
+    assert _refused(await town.log_in(COUNSELOR, ATTACKER_PASSWORD)) == (
+        401,
+        "INVALID_CREDENTIALS",
+    )
+    viewer = (await town.data(bearer, ACTING))["viewer"]
+    assert viewer == {"account": {"displayName": "Mallory"}, "actingAs": None, "roles": []}
+    assert await town.inbox.nothing_more() == []
