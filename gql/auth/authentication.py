@@ -42,16 +42,21 @@ async def authenticate(
     signer: TokenSigner,
     now: dt.datetime,
     cookies: SessionCookies | None = None,
+    *,
+    check_csrf: bool = True,
 ) -> Viewer:
     """The viewer of the request's credential. Without ``cookies`` the
-    session cookie is not a credential (bearer tokens only)."""
+    session cookie is not a credential (bearer tokens only). ``check_csrf``
+    is off only for a top-level link whose own token is the secret and is
+    bound to the signed-in account (``/confirm-email``)."""
     token = bearer_token(request)
     from_cookie = False
     if token is None and cookies is not None:
         token = request.cookies.get(cookies.access_name) or None
         if token is not None:
             from_cookie = True
-            cookies.check_double_submit(request)
+            if check_csrf:
+                cookies.check_double_submit(request)
     if token is None:
         return ANONYMOUS
     try:

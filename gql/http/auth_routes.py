@@ -2,8 +2,8 @@
 
 | route | does |
 |---|---|
-| ``POST /auth/signup`` | password sign-up; emails a single-use ``/verify`` link, or, for an address that has an account, a reset link to its holder |
-| ``GET /verify?token=`` | the emailed link: verifies the address |
+| ``POST /auth/signup`` | password sign-up; emails a single-use ``/verify`` link, or, for an address that has an account (pending or not), a set-password link to its holder |
+| ``GET /verify?token=`` | the emailed link: a page asking for the sign-up's password (``gql.http.password_routes``) |
 | ``POST /auth/login`` | email + password; rate-limited per account and per client |
 | ``POST /auth/refresh`` | rotates the refresh token; a reused one ends its family |
 | ``POST /auth/logout`` | ends the session family of this device, clears cookies |
@@ -51,7 +51,6 @@ from gql.auth.cookies import CsrfRejected, SessionCookies
 from gql.auth.oidc import PENDING_SECONDS, AppReturn, OidcRefused
 from gql.auth.passwords import password_problem
 from gql.auth.tokens import InvalidToken
-from gql.auth.verification import TokenProblem
 from gql.http.errors import JSONResponse, error_response
 from gql.http.password_routes import reset_email
 from gql.http.state import AppState, app_state
@@ -205,7 +204,9 @@ async def sign_up(request: Request) -> Response:
         mail: outbox.Email | None
         if outcome.result is auth.SignUp.EXISTING:
             # One account per person: its holder gets a link to set or reset
-            # its password (nothing, if it may get none).
+            # its password (nothing, if it may get none). A pending sign-up
+            # keeps its password: the mailbox owner must never confirm one
+            # that someone else chose (docs/adr/0006).
             mail = await reset_email(db, email, settings=state.settings, now=now, signing_up=True)
         else:
             link = state.verification.link(
@@ -233,41 +234,6 @@ async def sign_up(request: Request) -> Response:
         },
         status_code=202,
     )
-
-
-async def verify_email(request: Request) -> Response:
-    state = app_state(request)
-    wants_json = "application/json" in request.headers.get("accept", "")
-    now = state.clock()
-    parsed = state.verification.parse(request.query_params.get("token", ""))
-    problem: TokenProblem | None = TokenProblem.INVALID_TOKEN if parsed is None else None
-    async with state.sessions() as session:
-        db = Db(session)
-        if parsed is not None:
-            account = await auth.account_by_id(db, parsed.account_id)
-            problem = state.verification.problem(parsed, account, now=now)
-            if problem is None and account is not None:
-                if await auth.mark_email_verified(db, account_id=account.id, now=now):
-                    verified = await auth.account_by_id(db, account.id)
-                    assert verified is not None
-                    await auth.link_by_verified_email(db, verified)
-                    await db.commit()
-                else:
-                    problem = TokenProblem.TOKEN_USED
-    messages = {
-        None: "Your email address is confirmed. You can now sign in.",
-        TokenProblem.INVALID_TOKEN: "This confirmation link is not valid.",
-        TokenProblem.TOKEN_EXPIRED: "This confirmation link has expired. Sign up again.",
-        TokenProblem.TOKEN_USED: "This confirmation link was used already. Sign in.",
-    }
-    message = messages[problem]
-    if problem is not None:
-        if wants_json:
-            return error_response(400, problem.value, message)
-        return _page(400, message)
-    if wants_json:
-        return JSONResponse({"status": "EMAIL_VERIFIED", "message": message})
-    return _page(200, message)
 
 
 # ------------------------------------------------------------ password sign-in
@@ -584,7 +550,6 @@ async def app_token(request: Request) -> Response:
 ROUTES: list[BaseRoute] = [
     Route("/auth/signup", sign_up, methods=["POST"]),
     Route("/auth/token", app_token, methods=["POST"]),
-    Route("/verify", verify_email, methods=["GET"]),
     Route("/auth/login", login, methods=["POST"]),
     Route("/auth/refresh", refresh, methods=["POST"]),
     Route("/auth/logout", logout, methods=["POST"]),

@@ -3,6 +3,9 @@
 
 | route | does |
 |---|---|
+| ``GET /verify?token=`` | the sign-up's emailed link: a page asking for the password chosen at sign-up |
+| ``POST /verify`` | that page's form (form-encoded): the address is verified |
+| ``POST /auth/verify`` | ``{token, password}`` → 200: the same for JSON clients |
 | ``POST /auth/password/forgot`` | ``{email}`` → 202 always; a reset link when the address has a live account |
 | ``POST /auth/password/reset`` | ``{token, password}`` → 200; sets the password, ends every session |
 | ``GET /reset-password?token=`` | the emailed link (reset or welcome): a page with the form |
@@ -10,7 +13,7 @@
 | ``GET /forgot-password``, ``POST /forgot-password`` | a page asking for a new link, and its form |
 | ``POST /auth/password/change`` | signed in: ``{currentPassword, newPassword}``; ends the other sessions |
 | ``POST /auth/email/change`` | signed in: ``{newEmail, currentPassword}`` → 202; a link to the new address |
-| ``GET /confirm-email?token=`` | that link: the new address takes effect |
+| ``GET /confirm-email?token=`` | that link, opened signed in to the account that asked: the new address takes effect |
 | ``POST /auth/logout/everywhere`` | signed in: ends every session of the account |
 
 No enumeration: ``/auth/password/forgot`` answers 202 with the same body
@@ -27,6 +30,13 @@ the secret is the token itself, in a hidden field: a forged form cannot
 carry a token its author does not have, and one they do have only changes
 their own account's password (which signs no one in). Browsers' ``Origin``
 (or ``Sec-Fetch-Site``) must also say the post came from this site.
+
+An emailed link proves the mailbox, never who chose the account's
+password: a confirmation link verifies the address only with the password
+chosen at sign-up, a new address only for the account signed in that
+asked for it, and a reset or welcome link replaces whatever password (or
+provider identity) someone put on an unverified account
+(``resolvers.auth.sign_in.forget_unproven_credentials``).
 
 Endpoints are module-level functions reading the app's lifespan state
 (``gql.http.state``); errors have the one shape of ``gql.http.errors``.
@@ -53,6 +63,7 @@ from starlette.routing import BaseRoute, Route
 from gql.auth.authentication import AuthenticationFailed, authenticate
 from gql.auth.cookies import CsrfRejected
 from gql.auth.passwords import password_problem
+from gql.auth.verification import TokenProblem
 from gql.http.errors import JSONResponse, error_response
 from gql.http.observability import note_error
 from gql.http.state import AppState, app_state
@@ -63,7 +74,7 @@ from permissions.viewer import Viewer
 from resolvers import outbox
 from resolvers.auth import password_tokens as links
 from resolvers.auth import sign_in as auth
-from resolvers.auth.rate_limits import PASSWORD_ACCOUNT, PASSWORD_CLIENT
+from resolvers.auth.rate_limits import PASSWORD_ACCOUNT, PASSWORD_CLIENT, SIGN_IN
 from resolvers.auth.sessions import normalise_email
 from resolvers.db import Db
 
@@ -264,6 +275,9 @@ async def _reset(request: Request, token: str, password: str) -> None:
         still = await links.holder(db, token, purpose=links.PASSWORD, now=now)
         if still is None or not await links.spend(db, token, purpose=links.PASSWORD, now=now):
             raise INVALID_TOKEN
+        # The link proves the mailbox: a password or provider identity that
+        # someone else may have put on the unverified account stops working.
+        await auth.forget_unproven_credentials(db, still, now=now)
         await links.set_password(
             db,
             account_id=still.id,
@@ -652,6 +666,11 @@ async def confirm_email(request: Request) -> Response:
         account = await links.holder(db, token, purpose=links.EMAIL, now=now)
         if account is None or account.new_email is None:
             refused = INVALID_TOKEN
+        elif not await _signed_in_as(request, db, state, account.id):
+            # The link proves the new mailbox, not who holds the account: the
+            # mailbox owner opening someone else's link must not give that
+            # account their address (and with it their staff record).
+            refused = SIGN_IN_FIRST
         elif await links.email_taken(db, account.new_email, other_than=account.id):
             refused = Refused(
                 409, "EMAIL_IN_USE", "Another account signs in with this address now."
@@ -672,6 +691,159 @@ async def confirm_email(request: Request) -> Response:
     if wants_json:
         return _json({"status": "EMAIL_CHANGED", "message": message})
     return _page(200, "Email address changed", _paragraph(message))
+
+
+SIGN_IN_FIRST = Refused(
+    401,
+    "UNAUTHENTICATED",
+    "Sign in to the account that asked for this address, then open the link again.",
+)
+
+
+async def _signed_in_as(request: Request, db: Db, state: AppState, account_id: int) -> bool:
+    """Whether the request is signed in (bearer, or the SPA's cookie: a
+    top-level link carries no CSRF header, and needs none, since its token
+    only acts on the account it is bound to) as ``account_id``."""
+    try:
+        viewer = await authenticate(
+            request, db, state.signer, state.clock(), state.cookies, check_csrf=False
+        )
+    except AuthenticationFailed:
+        return False
+    return viewer.account_id == account_id and viewer.session_id is not None
+
+
+# ---------------------------------------------------------------- sign-up confirmation
+
+VERIFY_MESSAGES = {
+    None: "Your email address is confirmed. You can now sign in.",
+    TokenProblem.INVALID_TOKEN: "This confirmation link is not valid.",
+    TokenProblem.TOKEN_EXPIRED: "This confirmation link has expired. Sign up again.",
+    TokenProblem.TOKEN_USED: "This confirmation link was used already. Sign in.",
+}
+WRONG_SIGN_UP_PASSWORD = Refused(
+    400,
+    "INVALID_CREDENTIALS",
+    "That is not the password chosen when signing up with this address. If you did not "
+    "sign up, or forgot the password, ask for a link to set one at /forgot-password.",
+)
+
+
+def _token_refused(problem: TokenProblem) -> Refused:
+    return Refused(400, problem.value, VERIFY_MESSAGES[problem])
+
+
+async def _pending_sign_up(db: Db, state: AppState, token: str) -> Any:
+    """The account a live confirmation link names; Refused otherwise."""
+    parsed = state.verification.parse(token)
+    if parsed is None:
+        raise _token_refused(TokenProblem.INVALID_TOKEN)
+    account = await auth.account_by_id(db, parsed.account_id)
+    problem = state.verification.problem(parsed, account, now=state.clock())
+    if problem is not None:
+        raise _token_refused(problem)
+    return account
+
+
+async def _verify(request: Request, token: str, password: str) -> None:
+    """Verify the address of a sign-up: the link proves the mailbox, the
+    password proves that whoever holds it chose the account's password.
+    Both or nothing; Refused otherwise."""
+    state = app_state(request)
+    limiter = state.rate_limiter
+    if not await limiter.hit("verify:client", _client_address(request), SIGN_IN):
+        raise RATE_LIMITED
+    now = state.clock()
+    async with state.sessions() as session:
+        db = Db(session)
+        account = await _pending_sign_up(db, state, token)
+        if not await limiter.hit("verify:account", str(account.id), SIGN_IN):
+            raise RATE_LIMITED
+        if not await state.passwords.verify(account.password_hash, password):
+            raise WRONG_SIGN_UP_PASSWORD
+        if not await auth.mark_email_verified(db, account_id=account.id, now=now):
+            raise _token_refused(TokenProblem.TOKEN_USED)
+        verified = await auth.account_by_id(db, account.id)
+        assert verified is not None
+        await auth.link_by_verified_email(db, verified)
+        await db.commit()
+
+
+def _verify_form(token: str, email: str, problem: str | None = None) -> str:
+    return (
+        (_paragraph(problem, problem=True) if problem else "") + "<form method=post action=/verify>"
+        f"<input type=hidden name=token value='{html.escape(token, quote=True)}'>"
+        f"<input type=hidden name=username autocomplete=username "
+        f"value='{html.escape(email, quote=True)}'>"
+        f"<p>To finish signing up as <strong>{html.escape(email)}</strong>, give the "
+        "password you chose when you signed up. If you did not sign up, close this page: "
+        "nothing changes.</p>"
+        "<label for=password>Password</label>"
+        "<input id=password name=password type=password autocomplete=current-password "
+        "maxlength=1024 required autofocus>"
+        "<button type=submit>Confirm my address</button></form>"
+    )
+
+
+async def verify_page(request: Request) -> Response:
+    """``GET /verify?token=``: the form (or, with ``Accept:
+    application/json``, ``{"status": "PASSWORD_NEEDED"}``). Opening the link
+    confirms nothing: mail scanners open links, and the mailbox owner may
+    not be who signed up."""
+    state = app_state(request)
+    wants_json = "application/json" in request.headers.get("accept", "")
+    token = request.query_params.get("token", "")
+    try:
+        async with state.sessions() as session:
+            account = await _pending_sign_up(Db(session), state, token)
+    except Refused as refused:
+        if wants_json:
+            return refused.json()
+        note_error(refused.code)
+        return _page(refused.status, "This link does not work", _paragraph(refused.message))
+    if wants_json:
+        return _json(
+            {
+                "status": "PASSWORD_NEEDED",
+                "message": "Send the token with the password chosen at sign-up to /auth/verify.",
+            }
+        )
+    return _page(200, "Confirm your email address", _verify_form(token, account.email or ""))
+
+
+async def verify_form(request: Request) -> Response:
+    """``POST /verify``: the page's form."""
+    if _cross_site(request):
+        note_error("CROSS_SITE_FORM")
+        return _page(403, "Not sent from this site", _paragraph("Open the emailed link again."))
+    try:
+        fields = await _form(request)
+    except Refused as refused:
+        note_error(refused.code)
+        return _page(refused.status, "Something went wrong", _paragraph(refused.message))
+    token = fields.get("token", "")
+    try:
+        await _verify(request, token, fields.get("password", ""))
+    except Refused as refused:
+        note_error(refused.code)
+        if refused is WRONG_SIGN_UP_PASSWORD:
+            return _page(
+                400,
+                "Confirm your email address",
+                _verify_form(token, fields.get("username", ""), refused.message),
+            )
+        return _page(refused.status, "This link does not work", _paragraph(refused.message))
+    return _page(200, "Email address confirmed", _paragraph(VERIFY_MESSAGES[None]))
+
+
+async def verify_json(request: Request) -> Response:
+    """``POST /auth/verify`` ``{token, password}`` → 200."""
+    try:
+        payload = await _json_body(request)
+        await _verify(request, _string(payload, "token"), _string(payload, "password"))
+    except Refused as refused:
+        return refused.json()
+    return _json({"status": "EMAIL_VERIFIED", "message": VERIFY_MESSAGES[None]})
 
 
 async def sign_out_everywhere(request: Request) -> Response:
@@ -698,6 +870,9 @@ async def sign_out_everywhere(request: Request) -> Response:
 
 
 ROUTES: list[BaseRoute] = [
+    Route("/verify", verify_page, methods=["GET"]),
+    Route("/verify", verify_form, methods=["POST"]),
+    Route("/auth/verify", verify_json, methods=["POST"]),
     Route("/auth/password/forgot", forgot_password, methods=["POST"]),
     Route("/auth/password/reset", reset_password, methods=["POST"]),
     Route("/reset-password", reset_password_page, methods=["GET"]),

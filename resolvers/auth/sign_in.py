@@ -294,7 +294,13 @@ async def active_staff_member_by_email(db: Db, email: str) -> Row[Any] | None:
 async def link_staff_by_email(db: Db, account: Row[Any]) -> int | None:
     """Automatic linking (docs/architecture.md section 2): an unlinked STAFF account whose verified
     email equals an active staff record's records data as that record.
-    Returns the staff member id when a link was made."""
+    Returns the staff member id when a link was made.
+
+    A verified email means the mailbox owner set the account's credentials:
+    every path that verifies an address proves both (the sign-up link asks
+    for the sign-up's password, a new address needs the account signed in,
+    a reset link or a vouching provider first drops the credentials others
+    may have chosen: ``forget_unproven_credentials``)."""
     if (
         account.kind != AccountKind.STAFF
         or account.staff_member_id is not None
@@ -346,7 +352,9 @@ async def link_contact_by_email(db: Db, account: Row[Any]) -> int | None:
 
 async def link_by_verified_email(db: Db, account: Row[Any]) -> None:
     """Every link a verified email makes: to a staff record, to a contact
-    record. Run on verification and on each sign-in."""
+    record. Run on verification and on each sign-in. Safe because a
+    verified email means its mailbox owner set the account's credentials
+    (``link_staff_by_email``)."""
     await link_staff_by_email(db, account)
     await link_contact_by_email(db, account)
 
@@ -367,11 +375,9 @@ async def kind_for_new_account(db: Db, email: str | None) -> str:
 class SignUp(enum.Enum):
     # A new account waits for its email to be verified.
     CREATED = "CREATED"
-    # An earlier unverified sign-up for this email: its password is replaced
-    # (the latest sign-up wins; only the mailbox owner can verify it).
-    PENDING_REPLACED = "PENDING_REPLACED"
-    # A verified or otherwise established account has this email: nothing
-    # changes, and its owner is told by email (never the caller).
+    # A live account has this email, verified or not: nothing changes (a
+    # sign-up never replaces credentials), and its holder is told by email
+    # (never the caller).
     EXISTING = "EXISTING"
 
 
@@ -384,27 +390,19 @@ class SignUpOutcome:
 async def sign_up(
     db: Db, *, email: str, display_name: str, password_hash: str, now: dt.datetime
 ) -> SignUpOutcome:
+    """A new account for an address no live account has. An address that
+    has one, even a pending sign-up, is never given this password: whoever
+    owns the mailbox would otherwise confirm a password someone else chose
+    (docs/adr/0010); the route mails the holder a set-password link."""
     email = normalise_email(email)
     existing = await db.first(
-        sa.select(ACCOUNTS)
+        sa.select(ACCOUNTS.c.id)
         .where(sa.func.lower(ACCOUNTS.c.email) == email, ACCOUNTS.c.revoked_at.is_(None))
         .order_by(ACCOUNTS.c.id)
         .limit(1)
     )
     if existing is not None:
-        is_pending_sign_up = (
-            existing.password_hash is not None
-            and existing.email_verified_at is None
-            and existing.last_login_at is None
-        )
-        if not is_pending_sign_up:
-            return SignUpOutcome(SignUp.EXISTING, existing.id)
-        await db.execute(
-            sa.update(ACCOUNTS)
-            .where(ACCOUNTS.c.id == existing.id)
-            .values(password_hash=password_hash, display_name=display_name)
-        )
-        return SignUpOutcome(SignUp.PENDING_REPLACED, existing.id)
+        return SignUpOutcome(SignUp.EXISTING, int(existing.id))
     result = await db.execute(
         sa.insert(ACCOUNTS)
         .values(
@@ -417,6 +415,29 @@ async def sign_up(
         .returning(ACCOUNTS.c.id)
     )
     return SignUpOutcome(SignUp.CREATED, int(result.scalar_one()))
+
+
+UNPROVEN = "address proven by its owner"
+
+
+async def forget_unproven_credentials(db: Db, account: Row[Any], *, now: dt.datetime) -> None:
+    """Before an unverified address is proven by its mailbox alone (a reset
+    or welcome link, a provider vouching for it): the credentials on the
+    account were chosen by whoever typed the address (a sign-up's password,
+    an identity from a provider that did not vouch for it), not necessarily
+    its owner, so they stop working and every session ends. Without this,
+    the owner's click would hand the account, and any staff record or
+    contact its address links, to that person. Nothing happens to an
+    account whose address was verified already."""
+    if account.email_verified_at is not None:
+        return
+    await db.execute(
+        sa.update(ACCOUNTS).where(ACCOUNTS.c.id == account.id).values(password_hash=None)
+    )
+    await db.execute(
+        sa.delete(ACCOUNT_IDENTITIES).where(ACCOUNT_IDENTITIES.c.account_id == account.id)
+    )
+    await end_account_sessions(db, account_id=int(account.id), now=now, reason=UNPROVEN)
 
 
 async def mark_email_verified(db: Db, *, account_id: int, now: dt.datetime) -> bool:
@@ -547,7 +568,10 @@ async def sign_in_with_identity(
 
 async def _join(db: Db, account: Row[Any], identity: Identity, *, now: dt.datetime) -> None:
     """The identity becomes another way into ``account``, whose address the
-    provider has just vouched for."""
+    provider has just vouched for. A password or identity someone put on an
+    unverified account stops working: the provider proved the mailbox, not
+    who chose them."""
+    await forget_unproven_credentials(db, account, now=now)
     await db.execute(
         sa.insert(ACCOUNT_IDENTITIES).values(
             account_id=account.id,
