@@ -21,7 +21,7 @@ from permissions.capabilities import Capability
 from permissions.errors import NOT_LINKED_MESSAGE, Forbidden, Unauthenticated
 from permissions.roles import AccountKind
 from permissions.viewer import Viewer
-from permissions.visibility import Reach, visible_to
+from permissions.visibility import FORBIDDEN_NOTE, Reach, visible_to
 
 
 class HasCapabilities(Protocol):
@@ -39,10 +39,34 @@ def _viewer(info: Info[Any, Any]) -> Viewer:
     return viewer
 
 
+class HoldsStudentDatum(Protocol):
+    """A type that may carry a student's own datum (a student login's email
+    is the student's email): ``student_datum`` says whose, and what the
+    viewer holds on that student, or None when the object carries none."""
+
+    async def student_datum(self, context: Any) -> StudentDatum | None: ...
+
+
+class StudentDatum:
+    """The student a copied datum belongs to, and what the viewer holds on
+    them (the same answer ``Student.capabilities`` gives)."""
+
+    __slots__ = ("capabilities", "district_id", "student_id")
+
+    def __init__(
+        self, student_id: int, district_id: int, capabilities: frozenset[Capability]
+    ) -> None:
+        self.student_id = student_id
+        self.district_id = district_id
+        self.capabilities = capabilities
+
+
 class Restricted(FieldExtension):
-    def __init__(self, capability: Capability, what: str) -> None:
+    def __init__(self, capability: Capability, what: str, of_student: Capability | None) -> None:
         self.capability = capability
         self.what = what
+        # When the object carries a student's own datum: the student's rule.
+        self.of_student = of_student
         self.described: str | None = None
 
     def apply(self, field: StrawberryField) -> None:
@@ -54,7 +78,20 @@ class Restricted(FieldExtension):
             raise TypeError(f"{field.origin}: a type with restricted fields declares its reach")
         if self.described is None:
             self.described = field.description or ""
-        field.description = f"{self.described} {visible_to(self.capability, reach)}".strip()
+        described = self.described
+        if self.of_student is not None:
+            # Before the general rule, which ends the description as for any
+            # restricted field.
+            whom = (
+                visible_to(self.of_student, Reach.STUDENT)
+                .removeprefix("Visible to: ")
+                .removesuffix(" " + FORBIDDEN_NOTE)
+            )
+            described += (
+                " On a STUDENT account it is the student's own datum, readable only as the "
+                f"student's is, by: {whom}"
+            )
+        field.description = f"{described} {visible_to(self.capability, reach)}".strip()
 
     def _deny(self, viewer: Viewer) -> Exception:
         if not viewer.is_authenticated:
@@ -65,6 +102,8 @@ class Restricted(FieldExtension):
         self, next_: Any, source: HasCapabilities, info: Info[Any, Any], **kwargs: Any
     ) -> Any:
         viewer = _viewer(info)
+        if self.of_student is not None:
+            raise TypeError("a field restricted as a student's datum needs an async resolver")
         held = source.capabilities(info.context)
         if inspect.isawaitable(held):
             raise TypeError("a field restricted by awaited capabilities needs an async resolver")
@@ -77,12 +116,25 @@ class Restricted(FieldExtension):
         self, next_: Any, source: HasCapabilities, info: Info[Any, Any], **kwargs: Any
     ) -> Any:
         viewer = _viewer(info)
-        held = source.capabilities(info.context)
-        if inspect.isawaitable(held):
-            held = await held
-        if self.capability not in held:
-            raise self._deny(viewer)
-        _note_read(source, info, info.field_name)
+        datum = await source.student_datum(info.context) if self.of_student is not None else None  # type: ignore[attr-defined]
+        if datum is not None:
+            # A student's datum on another type: held, and logged, as the
+            # student's own field is (docs/architecture.md section 3).
+            if self.of_student not in datum.capabilities:
+                raise self._deny(viewer)
+            if viewer.student_id != datum.student_id:
+                info.context.reads.note(
+                    student_id=datum.student_id,
+                    district_id=datum.district_id,
+                    field_name=info.field_name,
+                )
+        else:
+            held = source.capabilities(info.context)
+            if inspect.isawaitable(held):
+                held = await held
+            if self.capability not in held:
+                raise self._deny(viewer)
+            _note_read(source, info, info.field_name)
         result = next_(source, info, **kwargs)
         if inspect.isawaitable(result):
             return await result
@@ -97,11 +149,20 @@ def _note_read(source: Any, info: Info[Any, Any], field: str) -> None:
         note(info.context, field)
 
 
-def restricted(capability: Capability, what: str) -> list[FieldExtension]:
+def restricted(
+    capability: Capability, what: str, *, of_student: Capability | None = None
+) -> list[FieldExtension]:
     """``@strawberry.field(extensions=restricted(...))``: ``grep restricted(``
     lists every field-level rule. The field's description says what it is;
-    ``Visible to: ...`` is appended from the capability table."""
-    return [Restricted(capability, what)]
+    ``Visible to: ...`` is appended from the capability table.
+
+    A field that can expose a student's own datum through another type (a
+    student login's email is the student's email) declares the student's
+    capability as ``of_student``: when the object's ``student_datum`` names
+    a student, that capability on that student is required instead, and the
+    read is logged as a read of the student, exactly as the field on
+    ``Student`` is. A copy never gets a weaker rule than the original."""
+    return [Restricted(capability, what, of_student)]
 
 
 class RequireSignIn(FieldExtension):

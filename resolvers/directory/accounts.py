@@ -11,6 +11,7 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Row
 
 from permissions.capabilities import Capability
+from permissions.roles import AccountKind
 from permissions.viewer import Viewer, narrowed
 from resolvers.common import grouped_in_key_order, in_key_order, name_search, split_prefixed
 from resolvers.db import Db
@@ -79,8 +80,12 @@ def scoped_accounts(viewer: Viewer, where: AccountFilter = AccountFilter()) -> s
                 where.search,
                 ACCOUNTS.c.display_name,
                 restricted=[ACCOUNTS.c.email],
-                # Account.email is PORTAL_VIEW's (and one's own).
-                may_read_restricted=account_filter(narrowed(viewer, Capability.PORTAL_VIEW)),
+                # Account.email is PORTAL_VIEW's (and one's own); a student
+                # login's is the student's, CONTACT_DETAILS's.
+                may_read_restricted=sa.and_(
+                    account_filter(narrowed(viewer, Capability.PORTAL_VIEW)),
+                    student_email_readable(viewer),
+                ),
             )
         )
     if where.school_id is not None:
@@ -94,6 +99,27 @@ def scoped_accounts(viewer: Viewer, where: AccountFilter = AccountFilter()) -> s
             ),
         )
     return query
+
+
+def student_email_readable(viewer: Viewer) -> sa.ColumnElement[bool]:
+    """Whether the viewer may read the account's email as a student's: any
+    account but a STUDENT one, whose email is its student's and needs
+    CONTACT_DETAILS on that student (or to be that student), as the field
+    does (schema.restrictions, ``of_student``). So a search cannot reveal
+    what the field hides."""
+    student = STUDENTS.alias("email_student")
+    readable = [
+        ACCOUNTS.c.kind != AccountKind.STUDENT,
+        sa.exists(
+            sa.select(student.c.id).where(
+                student.c.id == ACCOUNTS.c.student_id,
+                capability_student_filter(viewer.scope, Capability.CONTACT_DETAILS, student),
+            )
+        ),
+    ]
+    if viewer.account_id is not None:
+        readable.append(ACCOUNTS.c.id == viewer.account_id)
+    return sa.or_(*readable)
 
 
 def _at_school(school_id: int) -> sa.ColumnElement[bool]:

@@ -19,7 +19,7 @@ from schema.graphql_context import Context, Info
 from schema.node import Node, to_global_id
 from schema.portal import access
 from schema.relay import After, Before, Connection, First, Last, PageArgs, connection, page_request
-from schema.restrictions import restricted
+from schema.restrictions import StudentDatum, restricted
 
 if TYPE_CHECKING:
     from schema.directory.guardians import Guardian
@@ -120,9 +120,26 @@ class Account(Node):
                 )
         return frozenset(held)
 
+    async def student_datum(self, context: Context) -> StudentDatum | None:
+        """A STUDENT account's email is its student's email (the SIS sets
+        it): the student's datum, with the student's rule."""
+        if self.kind is not AccountKind.STUDENT or self.row.student_id is None:
+            return None
+        row = await context.loaders.student_by_id.load(self.row.student_id)
+        if row is None:
+            return StudentDatum(self.row.student_id, 0, frozenset())
+        if context.viewer.account_id == self.pk:
+            return StudentDatum(row.id, row.district_id, OWN_ACCOUNT)
+        held = context.viewer.scope.student_capabilities(
+            student_id=row.id, school_id=row.school_id, district_id=row.district_id
+        )
+        return StudentDatum(row.id, row.district_id, held)
+
     @strawberry.field(
         description="The account's sign-in email.",
-        extensions=restricted(Capability.PORTAL_VIEW, "an account's email"),
+        extensions=restricted(
+            Capability.PORTAL_VIEW, "an account's email", of_student=Capability.CONTACT_DETAILS
+        ),
     )
     async def email(self, info: Info) -> str | None:
         return self.row.email  # type: ignore[no-any-return]
