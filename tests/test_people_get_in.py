@@ -882,3 +882,26 @@ async def test_a_new_address_is_confirmed_only_by_the_account_that_asked_for_it(
     viewer = (await town.data(bearer, ACTING))["viewer"]
     assert viewer == {"account": {"displayName": "Mallory"}, "actingAs": None, "roles": []}
     assert await town.inbox.nothing_more() == []
+
+
+async def test_an_unverified_sign_up_at_the_districts_domain_is_no_colleague_of_anyone(
+    town: Town,
+) -> None:
+    """Account administrators see their district's unlinked staff accounts
+    (new colleagues) only once the address is verified, by its owner."""
+    admin = await town.staff_signs_up(ADMIN, "Ada Admin")
+    newcomer = "new.colleague@riverside.example.edu"  # the district's own domain
+    assert (await town.sign_up(newcomer, ATTACKER_PASSWORD, "Principal Skinner")).status_code == 202
+    link = town.link(await town.mail_to(newcomer), "/verify")
+    query = (
+        '{ accounts(first: 50, filter: {kind: STAFF, search: "Skinner"}) '
+        "{ totalCount edges { node { displayName email } } } }"
+    )
+    assert (await town.data(admin, query))["accounts"] == {"totalCount": 0, "edges": []}
+
+    confirmed = await town.confirm_on_the_page(link, ATTACKER_PASSWORD)
+    assert confirmed.status_code == 200
+    assert (await town.data(admin, query))["accounts"] == {
+        "totalCount": 1,
+        "edges": [{"node": {"displayName": "Principal Skinner", "email": newcomer}}],
+    }
