@@ -269,10 +269,16 @@ def at_district_domain(accounts: FromClause, districts: FromClause) -> ColumnEle
 
 
 def unlinked_staff_account(accounts: FromClause = ACCOUNTS) -> ColumnElement[bool]:
+    """A live STAFF account linked to no staff record, whose address is
+    verified: anyone can type a district address into the sign-up form, so
+    neither the kind nor the domain means anything until the mailbox owner
+    has proven it (and, with it, set the credentials: docs/adr/0006). An
+    unverified one is no one's new colleague: not visible, not linkable."""
     return sa.and_(
         accounts.c.kind == AccountKind.STAFF,
         accounts.c.staff_member_id.is_(None),
         accounts.c.revoked_at.is_(None),
+        accounts.c.email_verified_at.is_not(None),
     )
 
 
