@@ -163,6 +163,25 @@ async def holder(db: Db, token: str, *, purpose: str, now: dt.datetime) -> Row[A
     )
 
 
+async def recently_sent(
+    db: Db, account_ids: Sequence[int], *, purpose: str, since: dt.datetime
+) -> set[int]:
+    """The accounts among ``account_ids`` sent a link of ``purpose`` after
+    ``since`` (one SELECT whatever the batch)."""
+    if not account_ids:
+        return set()
+    found = await db.all(
+        sa.select(TOKENS.c.account_id)
+        .distinct()
+        .where(
+            TOKENS.c.account_id.in_(list(account_ids)),
+            TOKENS.c.purpose == purpose,
+            TOKENS.c.created_at > since,
+        )
+    )
+    return {int(row.account_id) for row in found}
+
+
 async def spend(db: Db, token: str, *, purpose: str, now: dt.datetime) -> bool:
     """Use the token: one conditional UPDATE, so two uses racing cannot both
     win. False when it was not usable any more."""

@@ -28,6 +28,7 @@ from permissions.errors import Forbidden
 from permissions.roles import AccountKind
 from permissions.scope import Scope
 from permissions.viewer import Viewer
+from resolvers.auth import password_tokens
 from resolvers.auth.welcome import welcome_emails
 from resolvers.db import Db
 from resolvers.directory.accounts import accounts_by_id, accounts_in_scope
@@ -485,6 +486,19 @@ def still_live(targets: Sequence[Target]) -> list[Target]:
 # ---------------------------------------------------------------- welcome
 
 
+WELCOME_COOLDOWN = dt.timedelta(hours=1)
+# Who a welcome email is written for: a parent's portal account and a
+# student's own login. Staff sign up or sign in with the district's
+# provider themselves; a staff account gets none from this mutation.
+WELCOMED_KINDS = frozenset({AccountKind.GUARDIAN, AccountKind.STUDENT})
+
+
+@dataclass(frozen=True, slots=True)
+class WelcomeOutcome:
+    sent: int
+    skipped: int
+
+
 async def send_welcome_emails(
     db: Db,
     targets: Sequence[Target],
@@ -492,18 +506,27 @@ async def send_welcome_emails(
     now: dt.datetime,
     public_url: str,
     welcome_lifetime: dt.timedelta = DEFAULT_WELCOME_LIFETIME,
-) -> int:
-    """To ACTIVE accounts that have never signed in; others are skipped, and
-    so is a student whose login is off (``welcome_emails``). Each email has
-    a fresh set-password link; earlier ones keep working until they expire
-    or a password is set."""
-    chosen = [
+) -> WelcomeOutcome:
+    """To ACTIVE GUARDIAN and STUDENT accounts that have never signed in,
+    each in its own wording; skipped (and counted): any other account, a
+    student whose login is off (``welcome_emails``), and an account sent a
+    set-password link (welcome or reset) within the last hour, so that the
+    mutation cannot flood an inbox. Each email has a fresh set-password
+    link; earlier ones keep working until they expire or a password is set."""
+    eligible = [
         t.row
         for t in targets
-        if status_of(t.row) is PortalStatus.ACTIVE and t.row.last_login_at is None and t.row.email
+        if t.row.kind in WELCOMED_KINDS
+        and status_of(t.row) is PortalStatus.ACTIVE
+        and t.row.last_login_at is None
+        and t.row.email
     ]
+    recent = await password_tokens.recently_sent(
+        db, [a.id for a in eligible], purpose=password_tokens.PASSWORD, since=now - WELCOME_COOLDOWN
+    )
+    chosen = [a for a in eligible if a.id not in recent]
     emails = await welcome_emails(
         db, chosen, now=now, lifetime=welcome_lifetime, public_url=public_url
     )
     await enqueue(db, emails, now=now)
-    return len(emails)
+    return WelcomeOutcome(sent=len(emails), skipped=len(targets) - len(emails))

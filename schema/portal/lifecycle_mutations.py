@@ -68,6 +68,11 @@ class SendWelcomeEmailsInput:
 @strawberry.type(description="What sendWelcomeEmails answers: the emails queued.")
 class SendWelcomeEmailsPayload:
     sent: int = strawberry.field(description="How many welcome emails were queued.")
+    skipped: int = strawberry.field(
+        description="How many accounts got none: not ACTIVE, signed in already, a STAFF "
+        "account (staff sign in themselves), a student whose login is off, or sent a "
+        "set-password link within the last hour."
+    )
     user_errors: list[UserError] = strawberry.field(
         description="Expected failures (a refusal per input at fault); empty when it worked."
     )
@@ -185,8 +190,10 @@ class LifecycleMutations:
         )
 
     @strawberry.mutation(
-        description="Email ACTIVE accounts that have never signed in, each with a fresh "
-        "set-password link; others are skipped, and so is a student whose login is off.",
+        description="Email ACTIVE parent (GUARDIAN) and STUDENT accounts that have never "
+        "signed in, each with a fresh set-password link in its own wording; others are "
+        "skipped and counted: STAFF accounts, a student whose login is off, and an account "
+        "sent a set-password link within the last hour.",
         extensions=staff_writes(Capability.ACCOUNT_LIFECYCLE),
     )
     async def send_welcome_emails(
@@ -202,7 +209,7 @@ class LifecycleMutations:
         async with transaction(db):
             refused = too_many(input.account_ids, ACCOUNT_IDS)
             refusals: list[Refusal] = [refused] if refused is not None else []
-            sent = 0
+            sent = skipped = 0
             if not refusals:
                 targets, refusals = await provisioning.accounts_for_lifecycle(
                     db,
@@ -212,12 +219,15 @@ class LifecycleMutations:
                     removing_credentials=False,
                 )
                 if not refusals:
-                    sent = await provisioning.send_welcome_emails(
+                    outcome = await provisioning.send_welcome_emails(
                         db,
                         targets,
                         now=context.clock(),
                         public_url=context.policy.public_url,
                         welcome_lifetime=context.policy.welcome_link_lifetime,
                     )
+                    sent, skipped = outcome.sent, outcome.skipped
             await finish(db, refusals)
-        return SendWelcomeEmailsPayload(sent=sent, user_errors=user_errors(refusals))
+        return SendWelcomeEmailsPayload(
+            sent=sent, skipped=skipped, user_errors=user_errors(refusals)
+        )
