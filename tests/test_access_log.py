@@ -4,8 +4,10 @@ INSERT per request, and shown in the student's access review."""
 from __future__ import annotations
 
 import pytest
+import sqlalchemy as sa
 from sqlalchemy.ext.asyncio import AsyncEngine
 
+from resolvers import tables
 from tests.client import GraphQLRunner, gid
 from tests.world import build_world
 
@@ -117,3 +119,40 @@ async def test_the_access_log_shows_a_guardians_pairing_and_a_teachers_read(
     assert ("Art Teacher", "STUDENT_PROFILE") in actions
     assert ("Lonely Parent", "ACCESS_CODE_REDEEMED") in actions
     assert ("Lonely Parent", "GRANT_CREATED") in actions
+
+
+async def test_a_read_done_as_staff_is_logged_under_the_staff_records_name(
+    engine: AsyncEngine,
+) -> None:
+    """Not the name the account holder chose for themself: the access log
+    says which staff member looked."""
+    world = await build_world(engine)
+    async with engine.begin() as connection:
+        await connection.execute(
+            sa.update(tables.Account.__table__)
+            .where(tables.Account.__table__.c.id == world["t_maths"])
+            .values(display_name="Headmaster Himself")
+        )
+    runner = GraphQLRunner(engine, world.sessions)
+    s1 = gid("Student", world["s1"])
+    read = await runner.run(
+        "t_maths",
+        "query($id: ID!) { node(id: $id) { ... on Student { portalAccess { grants { totalCount } } } } }",
+        id=s1,
+    )
+    assert read.errors == []
+    review = await runner.run("parent", LOG, id=s1)
+    assert review.data is not None
+    edges = review.data["node"]["accessReview"]["accessLog"]["edges"]
+    assert [e["node"] for e in edges] == [
+        {"actorName": "Tess Maths", "actorKind": "STAFF", "action": "STUDENT_PROFILE"}
+    ]
+    viewer = await runner.run(
+        "t_maths", "{ viewer { account { displayName } actingAs { displayName } } }"
+    )
+    assert viewer.data == {
+        "viewer": {
+            "account": {"displayName": "Headmaster Himself"},
+            "actingAs": {"displayName": "Tess Maths"},
+        }
+    }
