@@ -20,6 +20,8 @@ class Viewer:
     # don't touch"), and whether that record is active in the SIS.
     staff_member_id: int | None = None
     staff_member_active: bool = False
+    # The linked staff record's name (given, family), as the SIS has it.
+    staff_member_name: str | None = None
     guardian_id: int | None = None
     student_id: int | None = None
     scope: Scope = EMPTY_SCOPE
@@ -27,6 +29,14 @@ class Viewer:
     @property
     def is_authenticated(self) -> bool:
         return self.account_id is not None
+
+    @property
+    def actor_name(self) -> str:
+        """Who the audit trail says acted: the linked staff record's name
+        (the person the school knows), else the account's display name.
+        The display name is the holder's own choice, so it cannot name
+        anyone in the trail of an account that acts as staff."""
+        return self.staff_member_name or self.display_name
 
     @property
     def can_record_data(self) -> bool:

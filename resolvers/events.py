@@ -34,7 +34,7 @@ class Actor:
     @classmethod
     def of(cls, viewer: Viewer, name: str | None = None) -> Actor:
         return cls(
-            name=name or viewer.display_name,
+            name=name or viewer.actor_name,
             account_id=viewer.account_id,
             staff_member_id=viewer.staff_member_id if viewer.can_record_data else None,
             kind=viewer.kind.value if viewer.kind is not None else None,

@@ -51,6 +51,8 @@ _SESSION_VIEWER = (
         ACCOUNTS.c.guardian_id,
         ACCOUNTS.c.student_id,
         STAFF.c.active.label("staff_active"),
+        STAFF.c.given_name.label("staff_given_name"),
+        STAFF.c.family_name.label("staff_family_name"),
     )
     .select_from(SESSIONS)
     .join(ACCOUNTS, ACCOUNTS.c.id == SESSIONS.c.account_id)
@@ -85,6 +87,11 @@ async def load_viewer(db: Db, *, session_id: str, now: dt.datetime) -> Viewer | 
         display_name=row.display_name,
         staff_member_id=row.staff_member_id,
         staff_member_active=bool(row.staff_active),
+        staff_member_name=(
+            f"{row.staff_given_name} {row.staff_family_name}"
+            if row.staff_member_id is not None and row.staff_given_name is not None
+            else None
+        ),
         guardian_id=row.guardian_id,
         student_id=row.student_id,
         scope=scope,

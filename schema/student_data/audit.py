@@ -31,8 +31,9 @@ class AccessEvent(Node):
     at: dt.datetime = strawberry.field(description="When it happened.")
     actor_name: str = strawberry.field(
         description=(
-            "Who looked or acted: a display name as the subject may see it; "
-            "the SIS sync and the system name themselves."
+            "Who looked or acted: for an account linked to a staff record, that "
+            "record's name (never the account's self-chosen display name); otherwise "
+            "the account's display name; the SIS sync and the system name themselves."
         )
     )
     actor_kind: AccountKind | None = strawberry.field(
