@@ -447,26 +447,47 @@ async def test_revoking_an_account_removes_credentials_ends_sessions_and_grants(
         assert await load_viewer(Db(session), session_id=world.sessions["parent"], now=NOW) is None
 
 
-async def test_a_school_cannot_revoke_an_account_that_also_holds_another_schools_student(
+async def test_a_school_revoking_an_account_that_reaches_another_school_ends_only_its_part(
     engine: AsyncEngine, world: World, runner: PortalRunner
 ) -> None:
+    """ADR 0011: no answer depends on what lies outside the actor's scope.
+    Mary holds grants to Ada (school A) and Byron (school B); school A's
+    admin ends her access to Ada only, and she keeps signing in for Byron."""
+    ids = [gid("Account", world["parent"])]
     before = await snapshot(engine)
-    result = await runner.run("admin_a", REVOKE, ids=[gid("Account", world["parent"])])
-    assert result.data == {
-        "revokeAccounts": {
-            "revokedAccounts": [],
-            "wouldRevoke": 0,
-            "userErrors": [
-                {
-                    "code": "STUDENTS_OUTSIDE_SCOPE",
-                    "message": "This account also reaches students or schools outside your scope; "
-                    "an administrator for all of them must revoke it.",
-                    "field": ["input", "accountIds", "0"],
-                }
-            ],
-        }
+    dry = await runner.run("admin_a", REVOKE, ids=ids, dryRun=True)
+    assert dry.data == {
+        "revokeAccounts": {"revokedAccounts": [], "wouldRevoke": 1, "userErrors": []}
     }
     assert await snapshot(engine) == before
+
+    result = await runner.run("admin_a", REVOKE, ids=ids)
+    assert result.errors == []
+    assert result.data is not None
+    assert result.data["revokeAccounts"]["wouldRevoke"] == 1
+    assert result.data["revokeAccounts"]["userErrors"] == []
+    assert [a["displayName"] for a in result.data["revokeAccounts"]["revokedAccounts"]] == [
+        "Mary Lovelace"
+    ]
+    [account] = await rows(engine, tables.Account, ACCOUNTS.c.id == world["parent"])
+    assert account.revoked_at is None
+    sessions = await rows(engine, tables.Session, SESSIONS.c.account_id == world["parent"])
+    assert [s.revoked_at for s in sessions] == [None]
+    grants = await rows(engine, tables.StudentAccessGrant, GRANTS.c.account_id == world["parent"])
+    assert sorted((g.student_id, g.revoked_at, g.revoked_by_staff_id) for g in grants) == sorted(
+        [(world["s1"], NOW, world["admin_a_staff"]), (world["s2"], None, None)]
+    )
+    assert await actions(engine) == [
+        (
+            "GRANT_REVOKED",
+            world["s1"],
+            "Anna Head",
+            f"grant {world['grant_parent_s1']} of account {world['parent']}: account revoked",
+        )
+    ]
+    # Mary still signs in, for Byron.
+    async with AsyncSession(engine) as session:
+        assert await load_viewer(Db(session), session_id=world.sessions["parent"], now=NOW)
 
 
 async def test_an_admin_cannot_revoke_their_own_account(
