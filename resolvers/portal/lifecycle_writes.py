@@ -10,7 +10,9 @@ account to the district: a student it holds a grant to, a student of its
 contact record, its staff record's schools, its roles. Removing credentials
 needs more (docs/architecture.md section 1): every student the account holds, and every school or
 district its staff roles reach, must be covered, since the account is global
-and a school must not cut off another school's families.
+and a school must not cut off another school's families. When they are not,
+revoking ends only the grants the actor covers, and the answer is the same
+as for any account (docs/adr/0011: nothing says what lies outside).
 """
 
 from __future__ import annotations
@@ -71,6 +73,11 @@ class Target:
     row: Row[Any]
     district_id: int
     index: int
+    # False when the account also holds something outside the actor's
+    # coverage: revoking it then ends only ``covered_student_ids``' grants
+    # (docs/adr/0011).
+    whole: bool = True
+    covered_student_ids: tuple[int, ...] = ()
 
 
 def _covered(scope: Scope, tie: Row[Any]) -> bool:
@@ -167,8 +174,10 @@ async def accounts_for_lifecycle(
 ) -> tuple[list[Target], list[Refusal]]:
     """The accounts an input names, checked as the module docstring says.
     Out of scope: NOT_FOUND at its index. In scope but nothing covered:
-    FORBIDDEN. Removing credentials with something held left uncovered:
-    STUDENTS_OUTSIDE_SCOPE at its index."""
+    FORBIDDEN. An account that also holds something the actor does not
+    cover is a target all the same (nothing in the answer depends on what
+    lies outside: docs/adr/0011), marked not ``whole``: removing
+    credentials then ends only the grants to the students covered."""
     wanted = sorted({pk for pk in account_ids if pk is not None})
     found = {r.id: r for r in await accounts_in_scope(db, viewer, wanted) if r is not None}
     ties = await _ties(db, list(found))
@@ -183,23 +192,23 @@ async def accounts_for_lifecycle(
         covered = [t for t in ties[row.id] if _covered(viewer.scope, t)]
         if not covered:
             raise Forbidden("Your role does not allow managing one of these accounts.")
-        if removing_credentials:
-            if row.id == viewer.account_id:
-                refusals.append(
-                    Refusal("CANNOT_REVOKE_SELF", "You cannot revoke your own account.", at)
-                )
-                continue
-            if any(t.held and not _covered(viewer.scope, t) for t in ties[row.id]):
-                refusals.append(
-                    Refusal(
-                        "STUDENTS_OUTSIDE_SCOPE",
-                        "This account also reaches students or schools outside your scope; "
-                        "an administrator for all of them must revoke it.",
-                        at,
-                    )
-                )
-                continue
-        targets.setdefault(row.id, Target(row=row, district_id=covered[0].district_id, index=index))
+        if removing_credentials and row.id == viewer.account_id:
+            refusals.append(
+                Refusal("CANNOT_REVOKE_SELF", "You cannot revoke your own account.", at)
+            )
+            continue
+        whole = not any(t.held and not _covered(viewer.scope, t) for t in ties[row.id])
+        students = sorted({t.student_id for t in covered if t.held and t.student_id is not None})
+        targets.setdefault(
+            row.id,
+            Target(
+                row=row,
+                district_id=covered[0].district_id,
+                index=index,
+                whole=whole,
+                covered_student_ids=tuple(students),
+            ),
+        )
     return list(targets.values()), refusals
 
 
@@ -441,19 +450,36 @@ async def revoke_accounts(
 ) -> list[Row[Any]]:
     """Remove credentials (the password hash; OIDC identities are kept as
     the record of who this was, but a revoked account can no longer sign in
-    or refresh), end every session at once, and revoke every active grant."""
+    or refresh), end every session at once, and revoke every active grant.
+
+    An account that also holds something outside the actor's coverage (not
+    ``whole``) keeps its credentials and sessions: only its grants to the
+    students the actor covers end (docs/adr/0011). The same statements
+    either way, whatever the batch."""
     ids = [t.row.id for t in targets]
+    whole_ids = [t.row.id for t in targets if t.whole]
+    covered_pairs = [
+        (t.row.id, student_id)
+        for t in targets
+        if not t.whole
+        for student_id in t.covered_student_ids
+    ]
     await db.execute(
-        sa.update(ACCOUNTS).where(ACCOUNTS.c.id.in_(ids)).values(revoked_at=now, password_hash=None)
+        sa.update(ACCOUNTS)
+        .where(ACCOUNTS.c.id.in_(whole_ids))
+        .values(revoked_at=now, password_hash=None)
     )
     await db.execute(
         sa.update(SESSIONS)
-        .where(SESSIONS.c.account_id.in_(ids), SESSIONS.c.revoked_at.is_(None))
+        .where(SESSIONS.c.account_id.in_(whole_ids), SESSIONS.c.revoked_at.is_(None))
         .values(revoked_at=now, revoked_reason=REVOKED_WITH_ACCOUNT)
     )
+    ending = [GRANTS.c.account_id.in_(whole_ids)]
+    if covered_pairs:
+        ending.append(sa.tuple_(GRANTS.c.account_id, GRANTS.c.student_id).in_(covered_pairs))
     grants = await db.all(
         sa.update(GRANTS)
-        .where(GRANTS.c.account_id.in_(ids), GRANTS.c.revoked_at.is_(None))
+        .where(sa.or_(*ending), GRANTS.c.revoked_at.is_(None))
         .values(
             revoked_at=now,
             revoked_by_staff_id=actor.staff_member_id,
@@ -464,6 +490,7 @@ async def revoke_accounts(
     events = [
         Event(t.district_id, AccessAction.ACCOUNT_REVOKED, detail=f"account {t.row.id}")
         for t in targets
+        if t.whole
     ] + [
         Event(
             g.district_id,

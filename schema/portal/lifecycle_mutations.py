@@ -130,7 +130,9 @@ class LifecycleMutations:
 
     @strawberry.mutation(
         description="Remove the accounts' credentials, end their sessions at once and revoke "
-        "their access. Batches over the threshold need confirmLargeBatch; dryRun only counts.",
+        "their access. An account that also reaches students or schools outside your scope "
+        "keeps its credentials and loses only its access to your students (the answer is the "
+        "same). Batches over the threshold need confirmLargeBatch; dryRun only counts.",
         extensions=staff_writes(Capability.ACCOUNT_LIFECYCLE),
     )
     async def revoke_accounts(
