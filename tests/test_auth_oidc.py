@@ -739,3 +739,51 @@ async def test_joining_an_unconfirmed_sign_up_drops_the_password_its_author_chos
         "/auth/login", json={"email": victim, "password": "an attacker's own password"}
     )
     assert (refused.status_code, error_code(refused)) == (401, "INVALID_CREDENTIALS")
+
+
+async def test_the_owner_setting_a_password_by_email_ends_an_unvouched_identity_on_the_address(
+    http: AppClient,
+    browser: httpx.AsyncClient,
+    provider: LoopbackProvider,
+    engine: AsyncEngine,
+) -> None:
+    """Someone signs in with a provider that does not vouch for the address
+    they typed (someone else's); the address's owner later sets a password
+    by email. The link proves the mailbox, not who made the account: the
+    unvouched identity no longer signs in to it."""
+    victim = "owner@home.example.com"
+    first = await _sign_in(
+        http,
+        browser,
+        provider,
+        "district",
+        Login(subject="idp-claimant", email=victim, email_verified=False),
+    )
+    assert first.status_code == 303
+    claimed = await _identity(engine, "idp-claimant")
+    account = await _account(engine, claimed.account_id)
+    assert (account.email, account.email_verified_at) == (victim, None)
+    http.cookies.clear()
+
+    asked = await http.post("/auth/password/forgot", json={"email": victim})
+    assert asked.status_code == 202
+    [mail] = [m for m in await rows(engine, tables.OutboxEmail) if m.to_address == victim]
+    token = parse_qs(urlsplit(mail.body.split("/reset-password?", 1)[1].split()[0]).path)
+    reset = await http.post(
+        "/auth/password/reset",
+        json={"token": token["token"][0], "password": "granite pelican autumn sketch"},
+    )
+    assert reset.status_code == 200
+    assert await _identity(engine, "idp-claimant") is None
+    owned = await _account(engine, claimed.account_id)
+    assert owned.email_verified_at is not None
+
+    again = await _sign_in(
+        http,
+        browser,
+        provider,
+        "district",
+        Login(subject="idp-claimant", email=victim, email_verified=False),
+    )
+    assert again.status_code == 303
+    assert (await _identity(engine, "idp-claimant")).account_id != claimed.account_id
