@@ -678,3 +678,74 @@ async def test_only_the_account_of_the_requests_verified_email_may_try_pins(
     activated = await runner.run("gina", ACTIVATE, token=token, pin=payload["pin"])
     assert activated.data is not None
     assert activated.data["activateConnection"]["userErrors"] == []
+
+
+SELF_REVIEW = """
+query($id: ID!) { node(id: $id) { ... on Student { displayName accessReview { grants { id } } } } }
+"""
+
+
+async def test_a_students_own_request_gives_the_self_relation_under_the_login_settings(
+    engine: AsyncEngine, world: World, runner: PortalRunner
+) -> None:
+    """Ada (Year 9 at Northfield, logins on, sections HOMEWORK and
+    TIMETABLE) activates her own request with a personal account: she sees
+    herself as a student does (no access review, which is a guardian's),
+    and only while her school lets students sign in."""
+    await add_account(engine, world, "ada_personal", email="ada.personal@home.example.com")
+    created = await runner.run(
+        "enrol_a",
+        CREATE,
+        student=gid("Student", world["s1"]),
+        forSelf=True,
+        email="ada.personal@home.example.com",
+    )
+    assert created.data is not None
+    pin = created.data["createConnectionRequest"]["pin"]
+    token = await token_sent_to(engine, "ada.personal@home.example.com")
+    activated = await runner.run("ada_personal", ACTIVATE, token=token, pin=pin)
+    assert activated.data is not None
+    assert activated.data["activateConnection"]["userErrors"] == []
+    assert activated.data["activateConnection"]["grant"]["relationship"] == "Self"
+
+    s1 = gid("Student", world["s1"])
+    seen = await runner.run("ada_personal", SELF_REVIEW, id=s1)
+    assert seen.data == {"node": {"displayName": "Ada Lovelace", "accessReview": None}}
+    assert [e["extensions"]["code"] for e in seen.errors] == ["FORBIDDEN"]
+
+    # Her year group's logins turned off: she no longer sees herself.
+    async with engine.begin() as c:
+        year_groups = tables.YearGroup.__table__
+        await c.execute(
+            sa.update(year_groups)
+            .where(year_groups.c.id == world["a_y9"])
+            .values(student_logins_enabled=False)
+        )
+    assert (await runner.run("ada_personal", SELF_REVIEW, id=s1)).data == {"node": None}
+
+
+async def test_a_students_own_request_is_refused_while_logins_are_off_for_them(
+    engine: AsyncEngine, world: World, runner: PortalRunner
+) -> None:
+    """Charles is in Year 10, where logins are off: a clear user error, the
+    PIN untried, nothing written."""
+    await add_account(engine, world, "charles", email="charles@home.example.com")
+    created = await runner.run(
+        "enrol_a",
+        CREATE,
+        student=gid("Student", world["s3"]),
+        forSelf=True,
+        email="charles@home.example.com",
+    )
+    assert created.data is not None
+    pin = created.data["createConnectionRequest"]["pin"]
+    token = await token_sent_to(engine, "charles@home.example.com")
+    before = await snapshot(engine)
+    for attempt in (pin, "0000"):
+        refused = await runner.run("charles", ACTIVATE, token=token, pin=attempt)
+        assert refused.data is not None
+        assert refused.data["activateConnection"]["grant"] is None
+        assert [
+            (e["code"], e["field"]) for e in refused.data["activateConnection"]["userErrors"]
+        ] == [("STUDENT_LOGINS_OFF", ["input", "token"])]
+    assert await snapshot(engine) == before
