@@ -106,7 +106,9 @@ async def load_scope(
     staff_member_id: int | None,
     student_id: int | None,
 ) -> Scope:
-    as_student = kind is AccountKind.STUDENT and student_id is not None
+    # The student's own record: a school-made STUDENT account, or a personal
+    # one that activated the student's own connection request.
+    as_student = student_id is not None
     statement = _scope_statement(staff=staff_member_id is not None, student=as_student)
     parameters = {"account_id": account_id}
     if staff_member_id is not None:
@@ -243,6 +245,9 @@ def _granted() -> sa.Select[Any]:
             GRANTS.c.source != GrantSource.STUDENT_LOGIN,
             STUDENTS.c.status == EnrolmentStatus.ENROLLED,
             sa.not_(account_restricted_from(STUDENTS.c.id, ACCOUNTS)),
+            # One's own record is reached as oneself (``_self``), never
+            # through the guardian row.
+            ACCOUNTS.c.student_id.is_distinct_from(STUDENTS.c.id),
         )
     )
 

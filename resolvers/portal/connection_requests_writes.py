@@ -41,8 +41,11 @@ from resolvers.tables import (
     CONNECTION_REQUESTS,
     DISTRICTS,
     SCHOOLS,
+    STUDENTS,
+    YEAR_GROUPS,
     AccessAction,
     ConnectionRequestStatus,
+    EnrolmentStatus,
     GrantSource,
 )
 from resolvers.writes import Refusal, lock_rows, not_found, require
@@ -343,6 +346,31 @@ class Activation:
     refusal: Refusal | None = None
 
 
+STUDENT_LOGINS_OFF = Refusal(
+    "STUDENT_LOGINS_OFF",
+    "Student logins are turned off for this student. Ask the school to turn them on, "
+    "then use this link again.",
+    ("input", "token"),
+)
+
+
+async def _logins_on_for(db: Db, student_id: int) -> bool:
+    """Student logins are on for the student: enrolled, in a year group with
+    logins on, at a school with logins on (the self relation's condition)."""
+    found = await db.scalar(
+        sa.select(STUDENTS.c.id)
+        .join(SCHOOLS, SCHOOLS.c.id == STUDENTS.c.school_id)
+        .join(YEAR_GROUPS, YEAR_GROUPS.c.id == STUDENTS.c.year_group_id)
+        .where(
+            STUDENTS.c.id == student_id,
+            STUDENTS.c.status == EnrolmentStatus.ENROLLED,
+            SCHOOLS.c.student_logins_enabled,
+            YEAR_GROUPS.c.student_logins_enabled,
+        )
+    )
+    return found is not None
+
+
 def _pin_matches(pin_hash: str, pin: str) -> bool:
     try:
         return _HASHER.verify(pin_hash, pin)
@@ -402,6 +430,8 @@ async def activate_connection(
         )
     if await account_is_restricted(db, account_id=viewer.account_id, student_id=request.student_id):
         return Activation(refusal=INVALID_TOKEN)
+    if request.for_student_self and not await _logins_on_for(db, request.student_id):
+        return Activation(refusal=STUDENT_LOGINS_OFF)
 
     actor = Actor.of(viewer)
     if not await asyncio.to_thread(_pin_matches, request.pin_hash, pin.strip()):
@@ -450,6 +480,16 @@ async def activate_connection(
         student_id=request.student_id,
         detail=f"connection request {request.id} by account {viewer.account_id}",
     )
+    if request.for_student_self:
+        # The student's own login (docs/architecture.md section 3): the
+        # account is the student's, and reaches the record through the self
+        # relation, under the school's student-login settings, never
+        # through the guardian row (resolvers.viewers).
+        await db.execute(
+            sa.update(ACCOUNTS)
+            .where(ACCOUNTS.c.id == viewer.account_id, ACCOUNTS.c.student_id.is_(None))
+            .values(student_id=request.student_id)
+        )
     existing = await active_grant(db, account_id=viewer.account_id, student_id=request.student_id)
     if existing is not None:
         await record(db, actor, [activated], at=now)
