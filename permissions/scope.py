@@ -210,3 +210,28 @@ class Scope:
 
 
 EMPTY_SCOPE = Scope()
+
+
+def roles_holding(capability: Capability) -> frozenset[Role]:
+    """The staff roles whose row of the capability table grants ``capability``."""
+    return frozenset(r for r in Role if capability in CAPABILITIES[Relation.of_role(r)])
+
+
+def self_holds(scope: Scope, capability: Capability) -> bool:
+    """Whether a signed-in student holds ``capability`` on their own record
+    (their school's visible sections included)."""
+    if scope.self_student is None:
+        return False
+    if capability in CAPABILITIES[Relation.STUDENT_SELF]:
+        return True
+    return any(STUDENT_SECTION_CAPABILITIES[s] is capability for s in scope.self_visible_sections)
+
+
+def managing_districts(scope: Scope) -> frozenset[int]:
+    """Districts where the viewer holds a role that manages accounts
+    (ACCOUNT_LIFECYCLE): whose unlinked staff accounts it reaches."""
+    return frozenset(
+        r.district_id
+        for r in scope.roles
+        if Capability.ACCOUNT_LIFECYCLE in CAPABILITIES[Relation.of_role(r.role)]
+    )

@@ -15,9 +15,9 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql import ColumnElement, FromClause
 from sqlalchemy.sql.functions import FunctionElement
 
-from permissions.capabilities import CAPABILITIES, STUDENT_SECTION_CAPABILITIES, Capability
+from permissions.capabilities import CAPABILITIES, Capability
 from permissions.roles import SCHOOL_WIDE_ROLES, AccountKind, Relation, Role
-from permissions.scope import Scope
+from permissions.scope import Scope, managing_districts, roles_holding, self_holds
 from permissions.viewer import Viewer
 from resolvers.tables import (
     ACCOUNTS,
@@ -60,21 +60,6 @@ def student_filter(
         ),
     ]
     return _any([c for c in conditions if c is not None])
-
-
-def roles_holding(capability: Capability) -> frozenset[Role]:
-    """The staff roles whose row of the capability table grants ``capability``."""
-    return frozenset(r for r in Role if capability in CAPABILITIES[Relation.of_role(r)])
-
-
-def self_holds(scope: Scope, capability: Capability) -> bool:
-    """Whether a signed-in student holds ``capability`` on their own record
-    (their school's visible sections included)."""
-    if scope.self_student is None:
-        return False
-    if capability in CAPABILITIES[Relation.STUDENT_SELF]:
-        return True
-    return any(STUDENT_SECTION_CAPABILITIES[s] is capability for s in scope.self_visible_sections)
 
 
 def capability_student_filter(
@@ -351,11 +336,7 @@ def account_filter(viewer: Viewer, accounts: FromClause = ACCOUNTS) -> ColumnEle
                 )
             )
         )
-        managing = frozenset(
-            r.district_id
-            for r in scope.roles
-            if Capability.ACCOUNT_LIFECYCLE in CAPABILITIES[Relation.of_role(r.role)]
-        )
+        managing = managing_districts(scope)
         if managing:
             conditions.append(unlinked_staff_account_filter(managing, accounts))
         role_grant = ROLE_GRANTS.alias("scope_account_role")

@@ -17,9 +17,9 @@ from sqlalchemy.engine import Row
 
 from permissions.capabilities import Capability
 from permissions.errors import Forbidden
+from permissions.role_grants import Place, capabilities_at, grant_refusal
 from permissions.roles import Role
 from permissions.viewer import Viewer, narrowed
-from resolvers.auth.roles import Place, capabilities_at, grant_refusal
 from resolvers.auth.sessions import normalise_email
 from resolvers.db import Db
 from resolvers.scope import school_id_filter

@@ -19,12 +19,11 @@ from sqlalchemy.sql import ColumnElement
 
 from permissions.capabilities import CAPABILITIES, Capability
 from permissions.roles import SCHOOL_WIDE_ROLES, Relation, Role
-from permissions.scope import Scope
+from permissions.scope import Scope, roles_holding, self_holds
 from permissions.viewer import Viewer
 from resolvers.common import grouped_in_key_order, in_key_order, rows_by_id
 from resolvers.db import Db
 from resolvers.pagination import Page, PageRequest, count, keyset_page
-from resolvers.scope import roles_holding, self_holds
 from resolvers.tables import FORM_ASSIGNMENTS, FORM_QUESTIONS, FORMS, STUDENTS
 
 ORDER = (FORM_ASSIGNMENTS.c.id,)

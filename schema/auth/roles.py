@@ -13,6 +13,7 @@ from typing import Annotated
 import strawberry
 
 from permissions.capabilities import Capability
+from permissions.role_grants import Place, require_may_grant
 from permissions.roles import AccountKind
 from permissions.viewer import Viewer
 from resolvers import events
@@ -89,7 +90,7 @@ class _Target:
     account_id: int
     account_name: str
     staff_member_id: int | None
-    place: roles.Place
+    place: Place
 
 
 async def _target(
@@ -112,7 +113,7 @@ async def _target(
         refusals.append(
             Refusal("NOT_A_STAFF_ACCOUNT", "Roles are held by staff accounts.", ACCOUNT_ID)
         )
-    place: roles.Place | None = None
+    place: Place | None = None
     if (school_gid is None) == (district_gid is None):
         refusals.append(
             Refusal(
@@ -192,7 +193,7 @@ class RoleMutations:
         async with transaction(db):
             target, refusals = await _target(db, viewer, input)
             if target is not None:
-                roles.require_may_grant(
+                require_may_grant(
                     viewer, role=role, place=target.place, account_id=target.account_id
                 )
                 already = await roles.holds_manual_grant(
@@ -239,7 +240,7 @@ class RoleMutations:
             # Taking a role away needs the same standing as giving it; taking
             # one's own away is always allowed.
             if target is not None and target.account_id != viewer.account_id:
-                roles.require_may_grant(
+                require_may_grant(
                     viewer,
                     role=role,
                     place=target.place,
