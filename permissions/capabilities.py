@@ -12,7 +12,7 @@ import enum
 from collections.abc import Mapping
 from types import MappingProxyType
 
-from permissions.roles import Relation, StudentSection
+from permissions.roles import Relation, Role, StudentSection
 
 
 class Capability(enum.Enum):
@@ -89,6 +89,51 @@ CAPABILITIES: Mapping[Relation, frozenset[Capability]] = MappingProxyType(
         Relation.STUDENT_SELF: frozenset({C.DIRECTORY, C.CONTACT_DETAILS}),
     }
 )
+
+
+class Reach(enum.Enum):
+    """Which students a relation reaches."""
+
+    # Every student of the school the role is held at, or of the whole
+    # district when it is held district-wide.
+    PLACE = "PLACE"
+    # Students currently enrolled in sections the linked staff record
+    # teaches, at schools (or districts) where the account holds TEACHER.
+    TAUGHT_SECTIONS = "TAUGHT_SECTIONS"
+    # Students the account holds a live grant to.
+    LIVE_GRANT = "LIVE_GRANT"
+    # One's own student record, while student logins are on for it.
+    SELF = "SELF"
+
+
+# The reach table: one source of truth for which relation reaches which
+# students. ``Scope.relations_to_student`` (Python) and ``resolvers.scope``
+# (SQL) are both read from it; tests/test_reach_agreement.py checks that they
+# agree for every viewer of the test world, student and capability.
+REACH: Mapping[Relation, Reach] = MappingProxyType(
+    {
+        Relation.DISTRICT_ADMIN: Reach.PLACE,
+        Relation.SCHOOL_ADMIN: Reach.PLACE,
+        Relation.ENROLMENT_MANAGER: Reach.PLACE,
+        Relation.TEACHER: Reach.TAUGHT_SECTIONS,
+        Relation.SUPPORT_STAFF: Reach.PLACE,
+        Relation.SECURITY_CONTACT: Reach.PLACE,
+        Relation.GUARDIAN: Reach.LIVE_GRANT,
+        Relation.STUDENT_SELF: Reach.SELF,
+    }
+)
+
+# Staff roles whose scope is every student of their place, read from REACH.
+SCHOOL_WIDE_ROLES: frozenset[Role] = frozenset(
+    r for r in Role if REACH[Relation.of_role(r)] is Reach.PLACE
+)
+
+
+def relations_with(capability: Capability) -> frozenset[Relation]:
+    """The relations whose row of the capability table grants ``capability``
+    (a student's own sections aside: see STUDENT_SECTION_CAPABILITIES)."""
+    return frozenset(r for r, held in CAPABILITIES.items() if capability in held)
+
 
 # "✓ if visible": what each visible section adds to a student's own record.
 STUDENT_SECTION_CAPABILITIES: Mapping[StudentSection, Capability] = MappingProxyType(

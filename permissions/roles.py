@@ -50,8 +50,3 @@ class Relation(enum.Enum):
     @classmethod
     def of_role(cls, role: Role) -> Relation:
         return cls(role.value)
-
-
-# Roles whose scope is every student of the school (or district) they are
-# granted at. TEACHER is the one staff role that reaches only its sections.
-SCHOOL_WIDE_ROLES: frozenset[Role] = frozenset(Role) - {Role.TEACHER}

@@ -14,11 +14,13 @@ from types import MappingProxyType
 
 from permissions.capabilities import (
     CAPABILITIES,
+    REACH,
     RECORD_DATA_RELATIONS,
     STUDENT_SECTION_CAPABILITIES,
     Capability,
+    Reach,
 )
-from permissions.roles import SCHOOL_WIDE_ROLES, Relation, Role, StudentSection
+from permissions.roles import Relation, Role, StudentSection
 
 _EMPTY_ROLES: frozenset[Role] = frozenset()
 
@@ -130,18 +132,25 @@ class Scope:
     def relations_to_student(
         self, *, student_id: int, school_id: int, district_id: int
     ) -> frozenset[Relation]:
-        """Every way this viewer reaches the student (empty: out of scope)."""
+        """Every way this viewer reaches the student (empty: out of scope),
+        read from the reach table (``permissions.capabilities.REACH``)."""
         held = self.school_roles.get(school_id, _EMPTY_ROLES) | self.district_roles.get(
             district_id, _EMPTY_ROLES
         )
-        relations = {Relation.of_role(r) for r in held & SCHOOL_WIDE_ROLES}
-        if Role.TEACHER in held and student_id in self.teacher_student_ids:
-            relations.add(Relation.TEACHER)
-        if student_id in self.granted_student_ids:
-            relations.add(Relation.GUARDIAN)
-        if self.self_student is not None and self.self_student.student_id == student_id:
-            relations.add(Relation.STUDENT_SELF)
-        return frozenset(relations)
+        held_relations = {Relation.of_role(r) for r in held}
+        reached = {
+            Reach.PLACE: True,
+            Reach.TAUGHT_SECTIONS: student_id in self.teacher_student_ids,
+            Reach.LIVE_GRANT: student_id in self.granted_student_ids,
+            Reach.SELF: self.self_student is not None
+            and self.self_student.student_id == student_id,
+        }
+        personal = {Reach.LIVE_GRANT, Reach.SELF}
+        return frozenset(
+            relation
+            for relation, reach in REACH.items()
+            if reached[reach] and (reach in personal or relation in held_relations)
+        )
 
     def student_capabilities(
         self, *, student_id: int, school_id: int, district_id: int

@@ -15,9 +15,9 @@ from sqlalchemy.ext.compiler import compiles
 from sqlalchemy.sql import ColumnElement, FromClause
 from sqlalchemy.sql.functions import FunctionElement
 
-from permissions.capabilities import CAPABILITIES, Capability
-from permissions.roles import SCHOOL_WIDE_ROLES, AccountKind, Relation, Role
-from permissions.scope import Scope, managing_districts, roles_holding, self_holds
+from permissions.capabilities import REACH, Capability, Reach, relations_with
+from permissions.roles import AccountKind, Relation, Role
+from permissions.scope import Scope, managing_districts, self_holds
 from permissions.viewer import Viewer
 from resolvers.tables import (
     ACCOUNTS,
@@ -46,20 +46,41 @@ def _in(column: Any, ids: frozenset[int]) -> ColumnElement[bool] | None:
     return column.in_(sorted(ids)) if ids else None
 
 
+def _reached(
+    scope: Scope, relations: frozenset[Relation], students: FromClause
+) -> ColumnElement[bool]:
+    """Students reached through any of ``relations``: the SQL form of the
+    reach table (``permissions.capabilities.REACH``), as
+    ``Scope.relations_to_student`` is its Python form."""
+    reaches = {REACH[r] for r in relations}
+    place_roles = {Role(r.value) for r in relations if REACH[r] is Reach.PLACE}
+    conditions = [
+        _in(students.c.district_id, scope.districts_where(place_roles)),
+        _in(students.c.school_id, scope.schools_where(place_roles)),
+    ]
+    if Reach.TAUGHT_SECTIONS in reaches:
+        # Only students of sections taught where the viewer holds TEACHER
+        # (``resolvers.viewers`` computes them so).
+        conditions.append(_in(students.c.id, scope.teacher_student_ids))
+    if Reach.LIVE_GRANT in reaches:
+        conditions.append(_in(students.c.id, scope.granted_student_ids))
+    if Reach.SELF in reaches and scope.self_student is not None:
+        conditions.append(students.c.id == scope.self_student.student_id)
+    return _any([c for c in conditions if c is not None])
+
+
+_STAFF_REACHES = frozenset({Reach.PLACE, Reach.TAUGHT_SECTIONS})
+
+
 def student_filter(
     scope: Scope, students: FromClause = STUDENTS, *, staff_only: bool = False
 ) -> ColumnElement[bool]:
     """Students in scope. ``staff_only`` leaves out the personal ties
     (guardian, self) for questions that only staff roles may ask."""
-    conditions = [
-        _in(students.c.district_id, scope.districts_where(SCHOOL_WIDE_ROLES)),
-        _in(students.c.school_id, scope.schools_where(SCHOOL_WIDE_ROLES)),
-        _in(
-            students.c.id,
-            scope.teacher_student_ids if staff_only else scope.personal_student_ids,
-        ),
-    ]
-    return _any([c for c in conditions if c is not None])
+    relations = frozenset(
+        r for r, reach in REACH.items() if not staff_only or reach in _STAFF_REACHES
+    )
+    return _reached(scope, relations, students)
 
 
 def capability_student_filter(
@@ -67,22 +88,12 @@ def capability_student_filter(
 ) -> ColumnElement[bool]:
     """Students on whom the viewer holds ``capability``: the SQL form of
     ``Scope.student_capabilities`` (a subset of ``student_filter``), read
-    from the capability table, for rows reached by id rather than through a
-    restricted field of a student already visible (``node``)."""
-    roles = roles_holding(capability)
-    school_wide = roles & SCHOOL_WIDE_ROLES
-    conditions = [
-        _in(students.c.district_id, scope.districts_where(school_wide)),
-        _in(students.c.school_id, scope.schools_where(school_wide)),
-    ]
-    if Role.TEACHER in roles:
-        # Only students of sections taught where the viewer holds TEACHER.
-        conditions.append(_in(students.c.id, scope.teacher_student_ids))
-    if capability in CAPABILITIES[Relation.GUARDIAN]:
-        conditions.append(_in(students.c.id, scope.granted_student_ids))
-    if scope.self_student is not None and self_holds(scope, capability):
-        conditions.append(students.c.id == scope.self_student.student_id)
-    return _any([c for c in conditions if c is not None])
+    from the capability and reach tables, for rows reached by id rather than
+    through a restricted field of a student already visible (``node``)."""
+    relations = relations_with(capability) - {Relation.STUDENT_SELF}
+    if self_holds(scope, capability):
+        relations |= {Relation.STUDENT_SELF}
+    return _reached(scope, relations, students)
 
 
 def _normalised_email(email: Any) -> Any:

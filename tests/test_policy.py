@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from permissions.capabilities import CAPABILITIES, Capability
+from permissions.capabilities import CAPABILITIES, REACH, SCHOOL_WIDE_ROLES, Capability, Reach
 from permissions.roles import AccountKind, Relation, Role, StudentSection
 from permissions.scope import RoleAt, Scope, StudentRef
 from permissions.viewer import Viewer
@@ -165,3 +165,13 @@ def test_only_a_staff_account_linked_to_an_active_record_can_record_data() -> No
     assert not Viewer(
         account_id=1, kind=AccountKind.GUARDIAN, staff_member_id=5, staff_member_active=True
     ).can_record_data
+
+
+def test_the_reach_table_names_every_relation_and_teaching_is_the_one_staff_reach_by_section() -> (
+    None
+):
+
+    assert set(REACH) == set(Relation)
+    assert frozenset(Role) - {Role.TEACHER} == SCHOOL_WIDE_ROLES
+    assert REACH[Relation.GUARDIAN] is Reach.LIVE_GRANT
+    assert REACH[Relation.STUDENT_SELF] is Reach.SELF

@@ -17,8 +17,8 @@ import sqlalchemy as sa
 from sqlalchemy.engine import Row
 from sqlalchemy.sql import ColumnElement
 
-from permissions.capabilities import CAPABILITIES, Capability
-from permissions.roles import SCHOOL_WIDE_ROLES, Relation, Role
+from permissions.capabilities import CAPABILITIES, SCHOOL_WIDE_ROLES, Capability
+from permissions.roles import Relation, Role
 from permissions.scope import Scope, roles_holding, self_holds
 from permissions.viewer import Viewer
 from resolvers.common import grouped_in_key_order, in_key_order, rows_by_id
