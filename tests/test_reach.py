@@ -238,3 +238,51 @@ async def test_a_school_filter_with_another_schools_id_is_an_unknown_id(
         "admin_b", GUARDIANS_MATCHING, school=gid("School", world["school_b"])
     )
     assert _names(own.data, "guardians") == ["Mary Lovelace"]
+
+
+# ---------------------------------------------------------------- related rows
+# A related row reached through a field path (a grant's account and student,
+# a code's student) is loaded by id without asking scope again: this checks
+# that no path reaches a row its viewer could not find by id.
+
+PORTAL_PATHS = """
+{ students(first: 50) { edges { node { id portalAccess {
+    accessCode { id student { id } }
+    grants(first: 50) { edges { node { id account { id } student { id } } } }
+} } } } }
+"""
+
+
+def _related_ids(data: dict[str, object] | None) -> set[str]:
+    found: set[str] = set()
+
+    def walk(value: object) -> None:
+        if isinstance(value, dict):
+            for key, inner in value.items():
+                if key == "id" and isinstance(inner, str):
+                    found.add(inner)
+                else:
+                    walk(inner)
+        elif isinstance(value, list):
+            for inner in value:
+                walk(inner)
+
+    walk(data)
+    return found
+
+
+@pytest.mark.parametrize("who", VIEWERS)
+async def test_no_field_path_reaches_a_live_related_row_its_viewer_cannot_find_by_id(
+    gql_runner: GraphQLRunner, world: World, who: str
+) -> None:
+    result = await gql_runner.run(who, PORTAL_PATHS)
+    assert {e["extensions"]["code"] for e in result.errors} <= {"FORBIDDEN"}
+    related = _related_ids(result.data)
+    if who in PORTAL_VIEW_ON_ADA:  # Ada's grants and their accounts at least
+        assert gid("Account", world["parent"]) in related
+        assert gid("StudentAccessGrant", world["grant_parent_s1"]) in related
+    for global_id in sorted(related):
+        found = await gql_runner.run(who, NODE_NAME, id=global_id)
+        assert found.data is not None, (who, global_id)
+        assert found.data["node"] is not None, (who, global_id)
+        assert found.data["node"]["id"] == global_id
