@@ -302,7 +302,7 @@ class Loaders:
             "StudentAccessGrant": self._scoped(accounts.grants_in_scope),
             "AccessCode": self._scoped(access.codes_in_scope),
             "ConnectionRequest": self._scoped(connections.requests_in_scope),
-            "FormAssignment": self._scoped(forms.assignments_in_scope),
+            "FormAssignment": self.form_assignment_in_scope,
             "Form": self._scoped(forms.forms_in_scope),
             "Homework": self._scoped(homework.homework_in_scope),
             "AccessEvent": self._scoped(audit.events_in_scope),

@@ -13,15 +13,38 @@ from __future__ import annotations
 import base64
 import binascii
 import re
+from typing import TYPE_CHECKING, Any, Self
 
 import strawberry
+
+if TYPE_CHECKING:
+    from sqlalchemy import Row
+
+    from schema.graphql_context import Info
 
 
 @strawberry.interface(description="An object with a global ID.")
 class Node:
+    """Each type finds its own objects by id (``resolve_node``), as strawberry's
+    relay guide has it: ``node``/``nodes`` look the type up in the served
+    schema by the id's type name, so a type is found by id exactly when it is a
+    Node of the schema, and no list of types is kept beside the schema."""
+
     id: strawberry.ID = strawberry.field(
         description="The global ID: node(id:) finds it again, for viewers who may see it."
     )
+
+    @classmethod
+    def from_row(cls, row: Row[Any]) -> Self:
+        raise NotImplementedError(f"{cls.__name__} says how it is made from its row")
+
+    @classmethod
+    async def resolve_node(cls, info: Info, pk: int) -> Self | None:
+        """The object with this primary key, or None when it does not exist for
+        the viewer. The type's scoped lookup (``Loaders.in_scope``, one batch per
+        type and request) decides that in SQL, by the capability its fields need."""
+        row = await info.context.loaders.in_scope[cls.__name__].load(pk)
+        return None if row is None else cls.from_row(row)
 
 
 def to_global_id(type_name: str, pk: int) -> strawberry.ID:

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import asyncio
-from typing import TYPE_CHECKING, Annotated, Any
+from typing import TYPE_CHECKING, Annotated
 
 import strawberry
 
@@ -19,7 +19,17 @@ from schema.directory.students import Student, student_connection
 from schema.enums import AccountKind, PortalStatus
 from schema.graphql_context import Info
 from schema.node import Node, from_global_id, pk_of
-from schema.relay import After, Before, Connection, First, Last, PageArgs, connection, page_request
+from schema.relay import (
+    After,
+    BadUserInput,
+    Before,
+    Connection,
+    First,
+    Last,
+    PageArgs,
+    connection,
+    page_request,
+)
 from schema.restrictions import signed_in
 from schema.student_data import forms, student_logins
 
@@ -27,62 +37,19 @@ if TYPE_CHECKING:
     from schema.student_data.forms import FormAssignment
     from schema.student_data.student_logins import StudentLoginBill
 
-# How each node type is made from its row; ids of other types are not nodes.
-NODE_TYPES: dict[str, Any] = {}
-
-
-def _converters() -> dict[str, Any]:
-    if not NODE_TYPES:
-        from schema.directory.schools import YearGroup
-        from schema.directory.staff import Section, StaffMember
-        from schema.portal.access import AccessCode, StudentAccessGrant
-        from schema.portal.connection_requests import ConnectionRequest
-
-        NODE_TYPES.update(
-            {
-                "District": District.from_row,
-                "School": School.from_row,
-                "YearGroup": YearGroup.from_row,
-                "Student": Student.from_row,
-                "Guardian": Guardian.from_row,
-                "StaffMember": StaffMember.from_row,
-                "Section": Section.from_row,
-                "Account": Account.from_row,
-                "StudentAccessGrant": StudentAccessGrant.from_row,
-                "AccessCode": AccessCode.from_row,
-            }
-        )
-        NODE_TYPES["ConnectionRequest"] = ConnectionRequest.from_row
-        from schema.student_data.audit import AccessEvent
-        from schema.student_data.forms import Form, FormAssignment
-        from schema.student_data.homework import Homework
-
-        NODE_TYPES.update(
-            {
-                "FormAssignment": FormAssignment.from_row,
-                "Form": Form.from_row,
-                "Homework": Homework.from_row,
-                "AccessEvent": AccessEvent.from_row,
-            }
-        )
-    return NODE_TYPES
-
 
 async def _resolve_node(info: Info, global_id: str) -> Node | None:
+    """The object a global ID names, found by its own type (``Node.resolve_node``)
+    when that type is a Node of the served schema; anything else is not found."""
     parsed = from_global_id(global_id)
     if parsed is None:
         return None
     type_name, pk = parsed
-    loader = info.context.loaders.in_scope.get(type_name)
-    if loader is None:
+    definition = info.schema.get_type_by_name(type_name)
+    origin = getattr(definition, "origin", None)
+    if not (isinstance(origin, type) and issubclass(origin, Node)) or origin is Node:
         return None
-    row = await loader.load(pk)
-    if row is None:
-        return None
-    convert = _converters()[type_name]
-    if type_name == "ConnectionRequest":
-        return convert(row, info.context.clock())  # type: ignore[no-any-return]
-    return convert(row)  # type: ignore[no-any-return]
+    return await origin.resolve_node(info, pk)
 
 
 def _optional_pk(global_id: strawberry.ID | None, type_name: str) -> int | None:
@@ -158,8 +125,6 @@ class Query:
         ],
     ) -> list[Node | None]:
         if len(ids) > info.context.policy.max_page_size:
-            from schema.relay import BadUserInput
-
             raise BadUserInput(
                 f"ids may name at most {info.context.policy.max_page_size} nodes.", "ids"
             )

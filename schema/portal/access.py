@@ -221,7 +221,7 @@ class StudentPortalAccess:
         now = info.context.clock()
         return connection(
             page,
-            lambda row: connection_requests.ConnectionRequest.from_row(row, now),
+            lambda row: connection_requests.ConnectionRequest.from_row_at(row, now),
             lambda: loaders.request_count_by_student_id.load(key),
         )
 

@@ -47,7 +47,14 @@ class ConnectionRequest(Node):
     row: strawberry.Private[Row[Any]]
 
     @classmethod
-    def from_row(cls, row: Row[Any], now: dt.datetime) -> ConnectionRequest:
+    async def resolve_node(cls, info: Info, pk: int) -> ConnectionRequest | None:
+        """Its status depends on the time as well as the row (a WAITING request
+        past its expiry is EXPIRED), so it is made with the request's clock."""
+        row = await info.context.loaders.in_scope["ConnectionRequest"].load(pk)
+        return None if row is None else cls.from_row_at(row, info.context.clock())
+
+    @classmethod
+    def from_row_at(cls, row: Row[Any], now: dt.datetime) -> ConnectionRequest:
         return cls(
             id=to_global_id("ConnectionRequest", row.id),
             for_student_self=row.for_student_self,

@@ -127,7 +127,9 @@ class ConnectionMutations:
                 refusals = list(created.refusals)
             await finish(db, refusals)
         return CreateConnectionRequestPayload(
-            request=ConnectionRequest.from_row(created.request, now) if created.request else None,
+            request=ConnectionRequest.from_row_at(created.request, now)
+            if created.request
+            else None,
             pin=created.pin,
             user_errors=user_errors(refusals),
         )
@@ -162,7 +164,7 @@ class ConnectionMutations:
                 refusals = [refusal] if refusal is not None else []
             await finish(db, refusals)
         return DeleteConnectionRequestPayload(
-            request=ConnectionRequest.from_row(deleted, now) if deleted is not None else None,
+            request=ConnectionRequest.from_row_at(deleted, now) if deleted is not None else None,
             user_errors=user_errors(refusals),
         )
 
