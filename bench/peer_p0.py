@@ -5,7 +5,8 @@ signer as the server), check the session in one statement, read exactly the
 rows the answer needs through the viewer's scope in as few statements as SQL
 allows, write the same audit rows the server writes, and serialise the bytes
 with orjson. No GraphQL, no ORM, no SQLAlchemy: the drivers (asyncpg,
-aiosqlite) directly, the same drivers the server uses.
+aiosqlite) directly, the same drivers the server uses. Page cursors are the
+server's signed ones, checked by its own code (``resolvers.pagination``).
 
 Visibility is the server's (``permissions.capabilities``, ``resolvers.scope``)
 written as SQL predicates for the viewers the workloads run as: district and
@@ -39,6 +40,8 @@ from starlette.routing import Route
 
 from bench.stats import count_statement
 from gql.auth.tokens import InvalidToken, TokenSigner
+from resolvers.directory.cross_school import ORDER as LINK_ORDER
+from resolvers.pagination import Cursors
 
 UTC = dt.UTC
 
@@ -273,6 +276,9 @@ FROM v JOIN role_grants r ON r.staff_member_id = v.staff_member_id AND v.staff_a
 class Peer:
     database: Database
     signer: TokenSigner
+    # District.crossSchoolLinks' cursors: the server's own signed format
+    # (resolvers/pagination.py), with the key it derives from the same secret.
+    link_cursors: Cursors
     clock: Callable[[], dt.datetime] = lambda: dt.datetime.now(UTC)
 
     def claims(self, request: Request) -> tuple[int, str, dt.datetime]:
@@ -429,11 +435,18 @@ def _pk(global_id: str, type_name: str) -> int | None:
     return int(pk) if name == type_name and pk.isdigit() else None
 
 
-def _after(cursor: str | None) -> int | None:
+def link_cursors(cursor_key: bytes) -> Cursors:
+    """The cursors P3 gives out for ``District.crossSchoolLinks`` (its tag is
+    the field and its sort columns, schema/relay.py ``list_cursors``)."""
+    columns = ",".join(str(column.key) for column in LINK_ORDER)
+    return Cursors(key=cursor_key, tag=f"District.crossSchoolLinks:{columns}")
+
+
+def _after(cursors: Cursors, cursor: str | None) -> int | None:
     if cursor is None:
         return None
-    values = orjson.loads(base64.urlsafe_b64decode(cursor.encode()))
-    return int(values[0])
+    (account_id,) = cursors.decode(cursor, LINK_ORDER)
+    return int(account_id)
 
 
 async def _audit(
@@ -693,7 +706,7 @@ async def w3(peer: Peer, request: Request) -> Response:
     if ("DISTRICT_ADMIN", None, district_id) not in viewer.roles:
         raise NotImplementedError("P0 implements the dashboard for district admins")
     scope = any_of(student_scope(viewer, "s"))
-    after = _after(variables.get("after"))
+    after = _after(peer.link_cursors, variables.get("after"))
     page = await db.fetch(W3_PAGE.format(scope=scope), district_id, -1 if after is None else after)
     total = int(page[0][0])
     account_ids = [row[1] for row in page if row[1] is not None]
@@ -815,7 +828,7 @@ async def w4(peer: Peer, request: Request) -> Response:
 # ---------------------------------------------------------------- the app
 
 
-def create_app(database_url: str, signer: TokenSigner) -> Starlette:
+def create_app(database_url: str, signer: TokenSigner, cursor_key: bytes) -> Starlette:
     state: dict[str, Peer] = {}
 
     @contextlib.asynccontextmanager
@@ -825,7 +838,7 @@ def create_app(database_url: str, signer: TokenSigner) -> Starlette:
             database = await SQLite.open(database_url)
         else:
             database = await Postgres.open(database_url)
-        state["peer"] = Peer(database, signer)
+        state["peer"] = Peer(database, signer, link_cursors(cursor_key))
         try:
             yield
         finally:

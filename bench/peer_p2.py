@@ -25,11 +25,10 @@ import base64
 import contextlib
 import datetime as dt
 import enum
-from collections.abc import AsyncIterator, Sequence
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Annotated, Any, ClassVar, TypeVar
 
-import orjson
 import sqlalchemy as sa
 import strawberry
 from sqlalchemy.ext.asyncio import AsyncEngine
@@ -43,9 +42,11 @@ from strawberry.asgi import GraphQL
 from strawberry.extensions import SchemaExtension
 from strawberry.permission import BasePermission
 
+from bench.peer_p0 import LINK_ORDER, link_cursors
 from gql.auth.tokens import InvalidToken, TokenSigner
 from resolvers import tables as t
 from resolvers.db import create_engine
+from resolvers.pagination import Cursors
 
 T = TypeVar("T")
 UTC = dt.UTC
@@ -94,6 +95,7 @@ class P2Context:
     session: AsyncSession
     viewer: SignedInViewer | None
     now: dt.datetime
+    link_cursors: Cursors
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
     # Restricted reads of students, written as access events at the end.
     reads: dict[tuple[int, int], set[str]] = field(default_factory=dict)
@@ -284,12 +286,12 @@ def _pk(global_id: str, type_name: str) -> int | None:
     return int(pk) if name == type_name and pk.isdigit() else None
 
 
-def _cursor(values: Sequence[Any]) -> str:
-    return base64.urlsafe_b64encode(orjson.dumps(list(values))).decode()
-
-
-def _after(cursor: str | None) -> list[Any] | None:
-    return None if cursor is None else list(orjson.loads(base64.urlsafe_b64decode(cursor)))
+def _after(info: Info, cursor: str | None) -> tuple[Any, ...] | None:
+    """The account id after which a page of cross-school links starts: the
+    server's signed cursors (resolvers/pagination.py), the same bytes."""
+    if cursor is None:
+        return None
+    return info.context.link_cursors.decode(cursor, LINK_ORDER)
 
 
 # ---------------------------------------------------------------- types
@@ -657,7 +659,7 @@ class District(Node):
         district_id = self.row.id or 0
         query = _linked_accounts(district_id)
         total = await info.context.one(select(sa.func.count()).select_from(query.subquery()))
-        position = _after(after)
+        position = _after(info, after)
         if position is not None:
             query = query.where(t.StudentAccessGrant.account_id > position[0])
         account_ids = await info.context.all(
@@ -912,15 +914,19 @@ schema = strawberry.Schema(
 
 
 class View(GraphQL[P2Context, None]):
-    def __init__(self, engine_holder: dict[str, AsyncEngine], signer: TokenSigner) -> None:
+    def __init__(
+        self, engine_holder: dict[str, AsyncEngine], signer: TokenSigner, cursor_key: bytes
+    ) -> None:
         super().__init__(schema, graphql_ide=None, allow_queries_via_get=False)
         self.engine_holder = engine_holder
         self.signer = signer
+        self.link_cursors = link_cursors(cursor_key)
 
     async def get_context(self, request: Request | WebSocket, response: Any) -> P2Context:
         session = AsyncSession(self.engine_holder["engine"], expire_on_commit=False)
         now = dt.datetime.now(UTC)
-        return P2Context(session=session, viewer=await self._viewer(session, request, now), now=now)
+        viewer = await self._viewer(session, request, now)
+        return P2Context(session=session, viewer=viewer, now=now, link_cursors=self.link_cursors)
 
     async def _viewer(
         self, session: AsyncSession, request: Request | WebSocket, now: dt.datetime
@@ -955,7 +961,7 @@ class View(GraphQL[P2Context, None]):
         return SignedInViewer(account=account, staff=staff, roles=roles)
 
 
-def create_app(database_url: str, signer: TokenSigner) -> Starlette:
+def create_app(database_url: str, signer: TokenSigner, cursor_key: bytes) -> Starlette:
     engine_holder: dict[str, AsyncEngine] = {}
 
     @contextlib.asynccontextmanager
@@ -966,5 +972,5 @@ def create_app(database_url: str, signer: TokenSigner) -> Starlette:
         finally:
             await engine_holder["engine"].dispose()
 
-    view = View(engine_holder, signer)
+    view = View(engine_holder, signer, cursor_key)
     return Starlette(routes=[Route("/graphql", view)], lifespan=lifespan)

@@ -47,12 +47,12 @@ def build(peer: str, database_url: str) -> Any:
     if peer == "p0":
         from bench.peer_p0 import create_app as p0
 
-        return Instrumented(p0(database_url, signer))
+        return Instrumented(p0(database_url, signer, settings.cursor_key()))
     listen_to_sqlalchemy()
     if peer == "p2":
         from bench.peer_p2 import create_app as p2
 
-        return Instrumented(p2(database_url, signer))
+        return Instrumented(p2(database_url, signer, settings.cursor_key()))
     from bench.techniques import apply, is_p3_variant
 
     if is_p3_variant(peer):
