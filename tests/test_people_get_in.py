@@ -914,3 +914,31 @@ async def test_an_unverified_sign_up_at_the_districts_domain_is_no_colleague_of_
         "totalCount": 1,
         "edges": [{"node": {"displayName": "Principal Skinner", "email": newcomer}}],
     }
+
+
+async def test_the_spa_confirms_a_new_address_by_opening_the_link_in_the_signed_in_browser(
+    town: Town,
+) -> None:
+    """A browser opening the link carries the SPA's session cookie but no
+    CSRF header (a top-level navigation): that is enough, since the link's
+    token only acts on the account it is bound to."""
+    email, new_email = "jordan@home.example.com", "jordan.morgan@mail.example.net"
+    assert (await town.sign_up(email, PARENT_PASSWORD, "Jordan Morgan")).status_code == 202
+    await town.confirm_on_the_page(town.link(await town.mail_to(email), "/verify"), PARENT_PASSWORD)
+    spa = await town.http.post(
+        "/auth/login", json={"email": email, "password": PARENT_PASSWORD, "mode": "cookie"}
+    )
+    assert spa.status_code == 200
+    asked = await town.http.post(
+        "/auth/email/change",
+        json={"newEmail": new_email, "currentPassword": PARENT_PASSWORD},
+        headers={"x-csrf-token": spa.json()["csrfToken"]},
+    )
+    assert asked.status_code == 202
+    link = town.link(await town.mail_to(new_email), "/confirm-email")
+    await town.mail_to(email)  # the notice to the old address
+    opened = await town.http.get(link)
+    assert opened.status_code == 200, opened.text
+    assert "Email address changed" in opened.text
+    town.http.cookies.clear()
+    await town.signed_in(new_email, PARENT_PASSWORD)
