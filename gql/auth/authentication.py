@@ -63,7 +63,7 @@ async def authenticate(
         claims = signer.verify(token, now=now)
     except InvalidToken as exc:
         raise AuthenticationFailed("The access token is not valid.") from exc
-    if from_cookie:
+    if from_cookie and check_csrf:
         assert cookies is not None
         cookies.check_bound(request, claims.session_id)
     viewer = await load_viewer(db, session_id=claims.session_id, now=now)

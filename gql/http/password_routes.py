@@ -708,7 +708,7 @@ async def _signed_in_as(request: Request, db: Db, state: AppState, account_id: i
         viewer = await authenticate(
             request, db, state.signer, state.clock(), state.cookies, check_csrf=False
         )
-    except AuthenticationFailed:
+    except (AuthenticationFailed, CsrfRejected):
         return False
     return viewer.account_id == account_id and viewer.session_id is not None
 
