@@ -12,6 +12,8 @@ from typing import Literal
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 from pydantic_settings import BaseSettings, SettingsConfigDict
 
+from resolvers.auth.rate_limits import Limit
+
 PLACEHOLDER_SECRET = "dev-only-insecure-secret-change-me-0123456789"  # noqa: S105  refused in prod
 
 
@@ -75,6 +77,18 @@ class Settings(BaseSettings):
     redis_url: str | None = None
     # Prefixes every key the Redis limiter writes (one Redis, several apps).
     redis_key_prefix: str = "accessgraph:rate-limit:"
+    # One client address's budget across every guessable secret (sign-in,
+    # sign-up, codes, PINs, password links): wide, because a whole school or
+    # a parents' evening can share one NAT address. Each account and each
+    # target (a code, a request, an address typed) keeps its strict limit.
+    rate_limit_address_attempts: int = Field(default=200, ge=1)
+    rate_limit_address_window_seconds: int = Field(default=600, ge=1)
+    # The reverse proxies whose X-Forwarded-For names the client: a
+    # comma-separated list of addresses or networks (uvicorn's
+    # forwarded_allow_ips), or "*". Empty (the default): no proxy is trusted
+    # and the client is the connecting address, so nobody can pick the
+    # address their attempts are counted against.
+    forwarded_allow_ips: str = ""
 
     # Operations (docs/architecture.md section 7). Logs go to stderr, one JSON object per line
     # (or text for a terminal), each with the request id; the level is
@@ -125,6 +139,9 @@ class Settings(BaseSettings):
     @property
     def is_dev(self) -> bool:
         return self.env == "dev"
+
+    def address_limit(self) -> Limit:
+        return Limit(self.rate_limit_address_attempts, self.rate_limit_address_window_seconds)
 
     def cursor_key(self) -> bytes:
         """The key page cursors are signed with, derived from the secret (a

@@ -10,7 +10,7 @@ from typing import Any, Protocol
 import strawberry
 
 from permissions.viewer import Viewer
-from resolvers.auth.rate_limits import MemoryRateLimiter, RateLimiter
+from resolvers.auth.rate_limits import CLIENT_ADDRESS, Limit, MemoryRateLimiter, RateLimiter
 from resolvers.db import Db
 from resolvers.events import ReadLog
 from resolvers.loaders import Loaders
@@ -29,6 +29,8 @@ class Policy:
     welcome_link_lifetime: dt.timedelta = dt.timedelta(days=7)
     # Signs page cursors (gql derives it from the server's secret).
     cursor_key: bytes = PROCESS_CURSOR_KEY
+    # One client address's budget of guesses (a shared network's, wide).
+    address_limit: Limit = CLIENT_ADDRESS
 
 
 class Links(Protocol):

@@ -66,13 +66,17 @@ async def finish(db: Db, refusals: Sequence[Refusal]) -> None:
 
 
 async def rate_limited(context: Context, bucket: str, limit: Limit) -> bool:
-    """Count one attempt per account and per client address (both, always:
-    every attempt counts, each alias in a document too); True when either is
-    over its limit. Called before the mutation's transaction starts."""
+    """Count one attempt per account (``limit``, strict) and per client
+    address (the policy's address budget, wide enough for a shared school
+    network), both always: every attempt counts, each alias in a document
+    too. True when either is over its limit. Called before the mutation's
+    transaction starts."""
     by_account = await context.rate_limiter.hit(
         bucket, f"account:{context.viewer.account_id}", limit
     )
-    by_client = await context.rate_limiter.hit(bucket, f"client:{context.client_address}", limit)
+    by_client = await context.rate_limiter.hit(
+        "client-address", context.client_address, context.policy.address_limit
+    )
     return not (by_account and by_client)
 
 

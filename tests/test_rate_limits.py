@@ -20,6 +20,7 @@ from pydantic import ValidationError
 from sqlalchemy.ext.asyncio import AsyncEngine, AsyncSession
 
 from gql.cli.main import main
+from gql.cli.server import proxy_options
 from gql.http.app import create_app, signer_for
 from gql.settings import Settings
 from resolvers.auth.rate_limits import (
@@ -204,7 +205,8 @@ async def test_two_apps_sharing_a_store_share_the_sign_in_limit(
     engine: AsyncEngine, limiter: str
 ) -> None:
     async with limiter_settings(limiter) as overrides:
-        settings = auth_settings(engine, **overrides)
+        # An address budget of ten, to see it shared (the default is 200).
+        settings = auth_settings(engine, rate_limit_address_attempts=10, **overrides)
         async with two_workers(settings) as (first, second):
             # One address guessing ten accounts, alternating between the workers...
             for n in range(10):
@@ -216,7 +218,7 @@ async def test_two_apps_sharing_a_store_share_the_sign_in_limit(
                 assert (limited.status_code, error_code(limited)) == (429, "RATE_LIMITED")
     counted = {(bucket, key): attempts for bucket, key, _, attempts in await windows(engine)}
     if limiter == "database":
-        assert counted[("sign-in:client", "192.0.2.10")] == 12
+        assert counted[("client-address", "192.0.2.10")] == 12
     else:
         assert counted == {}
 
@@ -224,7 +226,8 @@ async def test_two_apps_sharing_a_store_share_the_sign_in_limit(
 async def test_two_apps_with_the_memory_backend_each_count_alone(engine: AsyncEngine) -> None:
     # Why several workers need the database or Redis: in memory, each worker
     # grants the full limit.
-    async with two_workers(auth_settings(engine)) as (first, second):
+    settings = auth_settings(engine, rate_limit_address_attempts=10)
+    async with two_workers(settings) as (first, second):
         for n in range(10):
             assert (await _login(first, f"guess{n}@home.example.com")).status_code == 401
         assert (await _login(first, "x@home.example.com")).status_code == 429
@@ -293,8 +296,8 @@ async def test_each_aliased_redemption_in_one_document_counts_as_an_attempt(
     assert after == before
     if limiter == "database":
         assert sorted((bucket, key, attempts) for bucket, key, _, attempts in counted) == [
+            ("client-address", "192.0.2.20", ALIASED_REDEMPTIONS),
             ("code-redemption", f"account:{world['lonely_parent']}", ALIASED_REDEMPTIONS),
-            ("code-redemption", "client:192.0.2.20", ALIASED_REDEMPTIONS),
         ]
     else:
         assert counted == []
@@ -395,3 +398,43 @@ def test_serve_refuses_several_workers_with_memory_limits_in_prod(
     monkeypatch.setenv("ACCESSGRAPH_RATE_LIMIT_BACKEND", "memory")
     assert main(["serve", "--workers", "2"]) == 2
     assert "ACCESSGRAPH_RATE_LIMIT_BACKEND=database" in capsys.readouterr().err
+
+
+async def test_a_shared_school_network_is_not_locked_out_while_each_account_keeps_its_limit(
+    engine: AsyncEngine,
+) -> None:
+    async with serving(auth_settings(engine)) as http:
+        # Thirty parents behind one NAT address each mistype a password twice:
+        # sixty attempts from the address, none refused...
+        for parent in range(30):
+            for _ in range(2):
+                response = await _login(http, f"parent{parent}@home.example.com")
+                assert (response.status_code, error_code(response)) == (401, "INVALID_CREDENTIALS")
+        # ...while one account guessed at is stopped after its ten.
+        for _ in range(10):
+            assert (await _login(http, "target@home.example.com")).status_code == 401
+        limited = await _login(http, "target@home.example.com")
+        assert (limited.status_code, error_code(limited)) == (429, "RATE_LIMITED")
+
+
+async def test_one_address_has_a_budget_of_its_own_set_in_the_settings(
+    engine: AsyncEngine,
+) -> None:
+    async with serving(auth_settings(engine, rate_limit_address_attempts=12)) as http:
+        for guess in range(12):
+            assert (await _login(http, f"guess{guess}@home.example.com")).status_code == 401
+        limited = await _login(http, "anyone@home.example.com")
+        assert (limited.status_code, error_code(limited)) == (429, "RATE_LIMITED")
+
+
+def test_the_address_budget_defaults_to_two_hundred_attempts_in_ten_minutes() -> None:
+    assert Settings().address_limit() == Limit(attempts=200, window_seconds=600)
+
+
+def test_serve_trusts_x_forwarded_for_only_from_the_proxies_named() -> None:
+    # uvicorn's own default trusts 127.0.0.1; here nothing is trusted unless named.
+    assert proxy_options(Settings()) == {"proxy_headers": False}
+    assert proxy_options(Settings(forwarded_allow_ips="10.0.0.5, 10.0.1.0/24")) == {
+        "proxy_headers": True,
+        "forwarded_allow_ips": "10.0.0.5, 10.0.1.0/24",
+    }

@@ -19,6 +19,7 @@ def serve(settings: Settings, *, host: str, port: int, workers: int) -> int:
     logs: dict[str, Any] = {
         "log_config": logging_config(settings.log_format, settings.log_level),
         "access_log": False,
+        **proxy_options(settings),
     }
     if workers > 1:
         if settings.rate_limit_backend == "memory":
@@ -42,6 +43,17 @@ def serve(settings: Settings, *, host: str, port: int, workers: int) -> int:
 
     uvicorn.run(create_app(settings), host=host, port=port, **logs)
     return 0
+
+
+def proxy_options(settings: Settings) -> dict[str, Any]:
+    """uvicorn trusts X-Forwarded-For from 127.0.0.1 by default, so anything
+    on the machine could choose the address its attempts count against. Only
+    the proxies ACCESSGRAPH_FORWARDED_ALLOW_IPS names are trusted; none when
+    it is empty."""
+    trusted = settings.forwarded_allow_ips.strip()
+    if not trusted:
+        return {"proxy_headers": False}
+    return {"proxy_headers": True, "forwarded_allow_ips": trusted}
 
 
 def app_from_environment() -> object:

@@ -169,6 +169,7 @@ async def lifespan(
             public_url=settings.public_url,
             welcome_link_lifetime=dt.timedelta(days=settings.welcome_link_days),
             cursor_key=settings.cursor_key(),
+            address_limit=settings.address_limit(),
         ),
         links=SignedLinks(settings.secret_key, settings.public_url),
         rate_limiter=rate_limiter_for(settings, engine, clock=clock),

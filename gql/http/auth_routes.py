@@ -53,7 +53,7 @@ from gql.auth.passwords import password_problem
 from gql.auth.tokens import InvalidToken
 from gql.http.errors import JSONResponse, error_response
 from gql.http.password_routes import reset_email
-from gql.http.state import AppState, app_state
+from gql.http.state import AppState, app_state, client_address
 from gql.http.text_inputs import json_has_control_characters
 from resolvers import outbox
 from resolvers.auth import sign_in as auth
@@ -116,10 +116,6 @@ def _mode(payload: dict[str, Any]) -> str:
     if mode not in MODES:
         raise BadRequest(400, "BAD_REQUEST", "'mode' is 'bearer' (mobile) or 'cookie' (SPA).")
     return str(mode)
-
-
-def _client_address(request: Request) -> str:
-    return request.client.host if request.client else "unknown"
 
 
 def _device(request: Request) -> str:
@@ -192,7 +188,9 @@ async def sign_up(request: Request) -> Response:
         return error_response(
             400, "DISPLAY_NAME_REQUIRED", "Give your name (at most 255 characters)."
         )
-    if not await state.rate_limiter.hit("sign-up:client", _client_address(request), SIGN_IN):
+    if not await state.rate_limiter.hit(
+        "client-address", client_address(request), state.policy.address_limit
+    ):
         return _rate_limited()
     password_hash = await state.passwords.hash(password)
     now = state.clock()
@@ -252,7 +250,9 @@ async def login(request: Request) -> Response:
     # Both counted on every attempt: a guesser is slowed per account
     # whatever its addresses, and per address whatever the accounts.
     account_ok = await limiter.hit("sign-in:account", email, SIGN_IN)
-    client_ok = await limiter.hit("sign-in:client", _client_address(request), SIGN_IN)
+    client_ok = await limiter.hit(
+        "client-address", client_address(request), state.policy.address_limit
+    )
     if not (account_ok and client_ok):
         return _rate_limited()
     now = state.clock()

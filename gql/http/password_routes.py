@@ -66,7 +66,7 @@ from gql.auth.passwords import password_problem
 from gql.auth.verification import TokenProblem
 from gql.http.errors import JSONResponse, error_response
 from gql.http.observability import note_error
-from gql.http.state import AppState, app_state
+from gql.http.state import AppState, app_state, client_address
 from gql.http.text_inputs import json_has_control_characters
 from gql.settings import Settings
 from permissions.roles import AccountKind
@@ -151,10 +151,6 @@ def _email(value: str) -> str:
     return email
 
 
-def _client_address(request: Request) -> str:
-    return request.client.host if request.client else "unknown"
-
-
 # ---------------------------------------------------------------- forgot
 
 
@@ -171,7 +167,7 @@ async def _forgot(request: Request, email: str) -> BackgroundTask:
     limiter = state.rate_limiter
     address_ok = await limiter.hit("password-forgot:address", email, PASSWORD_ACCOUNT)
     client_ok = await limiter.hit(
-        "password-forgot:client", _client_address(request), PASSWORD_CLIENT
+        "client-address", client_address(request), state.policy.address_limit
     )
     if not (address_ok and client_ok):
         raise RATE_LIMITED
@@ -256,7 +252,7 @@ async def _reset(request: Request, token: str, password: str) -> None:
     UPDATE, so two uses racing cannot both win."""
     state = app_state(request)
     limiter = state.rate_limiter
-    if not await limiter.hit("password-reset:client", _client_address(request), PASSWORD_CLIENT):
+    if not await limiter.hit("client-address", client_address(request), state.policy.address_limit):
         raise RATE_LIMITED
     now = state.clock()
     async with state.sessions() as session:
@@ -499,7 +495,7 @@ async def _check_current_password(
     limiter = state.rate_limiter
     account_ok = await limiter.hit("password-change:account", str(account.id), PASSWORD_ACCOUNT)
     client_ok = await limiter.hit(
-        "password-change:client", _client_address(request), PASSWORD_CLIENT
+        "client-address", client_address(request), state.policy.address_limit
     )
     if not (account_ok and client_ok):
         raise RATE_LIMITED
@@ -751,7 +747,7 @@ async def _verify(request: Request, token: str, password: str) -> None:
     Both or nothing; Refused otherwise."""
     state = app_state(request)
     limiter = state.rate_limiter
-    if not await limiter.hit("verify:client", _client_address(request), SIGN_IN):
+    if not await limiter.hit("client-address", client_address(request), state.policy.address_limit):
         raise RATE_LIMITED
     now = state.clock()
     async with state.sessions() as session:

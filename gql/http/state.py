@@ -105,3 +105,10 @@ def app_state(request: Request) -> AppState:
         "(uvicorn), or in tests through tests.lifespan.started(app)"
     )
     return state
+
+
+def client_address(request: Request) -> str:
+    """Whom attempts are counted against: the connecting address, or the
+    client a trusted proxy names (``ACCESSGRAPH_FORWARDED_ALLOW_IPS``; uvicorn
+    rewrites the connection's address only for those proxies)."""
+    return request.client.host if request.client else "unknown"

@@ -56,6 +56,10 @@ PIN_ENTRY = Limit(attempts=10, window_seconds=600)
 # (an address, or the account a link or session names) and per client.
 PASSWORD_ACCOUNT = Limit(attempts=5, window_seconds=900)
 PASSWORD_CLIENT = Limit(attempts=10, window_seconds=900)
+# Every attempt from one client address, whatever it guesses: wide enough for
+# a school network or a parents' evening behind one NAT address (settings:
+# ACCESSGRAPH_RATE_LIMIT_ADDRESS_ATTEMPTS and _WINDOW_SECONDS).
+CLIENT_ADDRESS = Limit(attempts=200, window_seconds=600)
 
 
 class RateLimitStoreUnavailable(DatabaseUnavailable):
