@@ -16,7 +16,7 @@ from permissions.roles import Role
 from resolvers.auth import sessions
 from resolvers.db import Db, create_engine
 from resolvers.documents import document_hash, register
-from resolvers.tables import DISTRICTS, ROLE_GRANTS, SCHOOLS, utc_now
+from resolvers.tables import DISTRICTS, ROLE_GRANTS, SCHOOLS, RoleGrantSource, utc_now
 
 
 async def mint_token(settings: Settings, email: str) -> int:
@@ -122,7 +122,7 @@ async def grant_role(
                         role=role.value,
                         school_id=school_id,
                         district_id=district_id,
-                        source="MANUAL",
+                        source=RoleGrantSource.MANUAL,
                         created_at=utc_now(),
                     )
                 )

@@ -30,7 +30,7 @@ from resolvers.oneroster.importer import (
     import_oneroster,
 )
 from resolvers.student_data.student_logins_writes import reconcile_student_logins
-from resolvers.tables import GRANTS, SCHOOLS, STUDENTS, utc_now
+from resolvers.tables import GRANTS, SCHOOLS, STUDENTS, GrantSource, utc_now
 
 # Work done in the import's transaction after a successful import (the demo
 # grants roles OneRoster cannot express).
@@ -113,7 +113,7 @@ async def reconcile_logins_after_sync(connection: AsyncConnection) -> None:
                     sa.select(GRANTS.c.id)
                     .join(STUDENTS, STUDENTS.c.id == GRANTS.c.student_id)
                     .where(
-                        GRANTS.c.source == "STUDENT_LOGIN",
+                        GRANTS.c.source == GrantSource.STUDENT_LOGIN,
                         GRANTS.c.revoked_at.is_(None),
                         STUDENTS.c.school_id == SCHOOLS.c.id,
                     )

@@ -28,6 +28,7 @@ from gql.outbound.pdf import LoginInstructions, login_instructions_pdf
 from resolvers.db import Db
 from resolvers.portal.access_writes import login_instructions_facts
 from resolvers.portal.codes import display_code
+from resolvers.tables import AccessCodeStatus
 
 
 async def login_instructions(request: Request) -> Response:
@@ -45,7 +46,7 @@ async def login_instructions(request: Request) -> Response:
         facts = await login_instructions_facts(Db(session), code_id)
     if facts is None:
         return error_response(404, "NOT_FOUND", "No such access code.")
-    if facts.status != "ACTIVE":
+    if facts.status != AccessCodeStatus.ACTIVE:
         return error_response(
             410, "ACCESS_CODE_RESET", "This access code was reset. Print the new one."
         )
