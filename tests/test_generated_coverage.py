@@ -158,8 +158,10 @@ def selection(schema: GraphQLSchema, type_: Any, nodes: set[str], budget: int) -
         parts = ["__typename"]
         if isinstance(type_, GraphQLInterfaceType) and "id" in type_.fields:
             parts.append("id")
-        for possible in schema.get_possible_types(type_):
-            parts.append(f"... on {possible.name} {selection(schema, possible, nodes, budget)}")
+        parts.extend(
+            f"... on {possible.name} {selection(schema, possible, nodes, budget)}"
+            for possible in schema.get_possible_types(type_)
+        )
         return "{ " + " ".join(parts) + " }"
     assert isinstance(type_, GraphQLObjectType)
     parts = ["__typename"]
@@ -281,8 +283,53 @@ async def related_students(engine: AsyncEngine, world: World, who: str) -> set[s
     }
 
 
-def test_every_node_type_is_enumerated_from_the_database() -> None:
+async def test_every_node_type_is_enumerated_from_the_database() -> None:
     assert node_types(_schema()) == set(NODE_TABLES)
+
+
+SCHOOL_A_STAFF = [
+    "t_maths",
+    "t_art",
+    "admin_a",
+    "da_north",
+    "enrol_a",
+    "support_a",
+    "security_a",
+    "deactivated",
+]
+SCHOOL_B_STAFF = ["t_sci", "admin_b", "da_north"]
+
+# Found by id beyond what field paths reach, by policy (world names):
+# - an access code is found by id by PORTAL_VIEW holders on its student
+#   (tests/test_reach.py), while Student.portalAccess.accessCode (and the
+#   code itself) is MANAGE_ACCESS_CODES's: teachers and security contacts;
+# - staff members and sections follow the schools in scope
+#   (docs/architecture.md section 2), their children's schools for a
+#   guardian or a student too, while School.staffMembers is
+#   STAFF_DIRECTORY's and no field lists a school's sections.
+BEYOND_REACH: dict[str, list[tuple[str, str]]] = {
+    "t_maths": [("AccessCode", "code_s1")],
+    "security_a": [("AccessCode", "code_s1")],
+    "parent": [
+        *[("Section", s) for s in ("a_maths", "a_art", "b_sci")],
+        *[("StaffMember", f"{s}_staff") for s in {*SCHOOL_A_STAFF, *SCHOOL_B_STAFF}],
+    ],
+    "student_s1": [
+        *[("Section", s) for s in ("a_maths", "a_art")],
+        *[("StaffMember", f"{s}_staff") for s in SCHOOL_A_STAFF],
+    ],
+}
+# Reached through a field path, not found by id (a known gap, not by
+# policy): Student.accessReview.grants shows a guardian (ACCESS_REVIEW)
+# every current grant to the child, but node(id:) finds a grant only for
+# PORTAL_VIEW holders and its own account (tests/test_reach.py).
+REACHED_NOT_BY_ID: dict[str, list[tuple[str, str]]] = {
+    "parent": [("StudentAccessGrant", "grant_student_s1")],
+}
+
+
+def _global_ids(world: World, named: list[tuple[str, str]]) -> set[str]:
+    return {str(to_global_id(type_name, world[key])) for type_name, key in named}
 
 
 @pytest.mark.parametrize("who", VIEWERS)
@@ -296,11 +343,26 @@ async def test_what_fields_reach_is_what_nodes_finds_by_id(
     reached, not_by_id = await reached_by_walk(engine, world, who, schema, nodes)
     by_id = await found_by_id(engine, world, who, await database_ids(engine))
     assert not_by_id == set(reached) - set(by_id)
-    print("GAP", who, "not by id", sorted((reached[i], i) for i in not_by_id))
-    beyond = sorted((by_id[i], i) for i in set(by_id) - set(reached))
-    print("GAP", who, "beyond", beyond)
+    assert not_by_id == _global_ids(world, REACHED_NOT_BY_ID.get(who, []))
+    assert set(by_id) - set(reached) == _global_ids(world, BEYOND_REACH.get(who, []))
+    # Students by id: exactly those the viewer has a relation to.
     students = {i for i, name in by_id.items() if name == "Student"}
     assert students == await related_students(engine, world, who)
+    # The walk reaches something of every type the world holds for the
+    # viewers who see everything of their district.
+    if who == "da_north":
+        assert {reached[i] for i in reached} >= {
+            "Account",
+            "District",
+            "Guardian",
+            "School",
+            "Section",
+            "StaffMember",
+            "Student",
+            "StudentAccessGrant",
+            "YearGroup",
+            "AccessCode",
+        }
 
 
 # --- 2. Filters and searches -----------------------------------------------
@@ -349,7 +411,7 @@ def filter_input_fields(schema: GraphQLSchema) -> set[str]:
     return found
 
 
-def test_every_filter_and_search_is_known() -> None:
+async def test_every_filter_and_search_is_known() -> None:
     schema = _schema()
     assert filter_arguments(schema) == KNOWN_ARGUMENTS
     assert filter_input_fields(schema) == KNOWN_INPUT_FIELDS
@@ -371,15 +433,16 @@ def _readable(answer: dict[str, Any], path: list[Any]) -> Callable[[str], tuple[
         row = row[step]
 
     def read(name: str) -> tuple[bool, Any]:
-        return (tuple([*path, name]) not in forbidden, row[name])
+        return ((*path, name) not in forbidden, row[name])
 
     return read
 
 
-def _search_explained(read: Callable[[str], tuple[bool, Any]], probe: str, names: list[str]) -> bool:
+def _search_explained(
+    read: Callable[[str], tuple[bool, Any]], probe: str, names: list[str]
+) -> bool:
     words = probe.lower().split()
-    text = " ".join(str(read(n)[1] or "") for n in names).lower()
-    if all(any(w in str(read(n)[1] or "").lower() for n in names) for w in words) and text:
+    if all(any(w in str(read(n)[1] or "").lower() for n in names) for w in words):
         return True
     for field in ("email", "sisId"):
         try:
@@ -520,11 +583,10 @@ async def test_searches_match_only_what_the_viewer_reads(
                     answer,
                     alias,
                     prefix,
-                    lambda read, probe=probe: _search_explained(read, probe, names),  # type: ignore[misc]
+                    lambda read, probe=probe, names=names: _search_explained(read, probe, names),  # type: ignore[misc]
                 )
                 if unexplained:
                     problems.append((argument, probe, unexplained))
-    print("PROBLEMS", who, problems)
     assert problems == [], who
 
 
@@ -587,5 +649,4 @@ async def test_filters_match_only_what_the_viewer_reads(
             unexplained = _explain_rows(answer, f"c{i}", [], check)
             if unexplained:
                 problems.append((key, value, unexplained))
-    print("PROBLEMS", who, problems)
     assert problems == [], who

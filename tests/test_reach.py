@@ -286,3 +286,31 @@ async def test_no_field_path_reaches_a_live_related_row_its_viewer_cannot_find_b
         assert found.data is not None, (who, global_id)
         assert found.data["node"] is not None, (who, global_id)
         assert found.data["node"]["id"] == global_id
+
+
+UNLINKED_ACCOUNT = """
+query($id: ID!) { node(id: $id) { ... on Account { displayName email lastLoginAt } } }
+"""
+
+
+@pytest.mark.parametrize(
+    ("who", "errors"),
+    [
+        # A hand-granted role at school A ties the account to A: A's roles
+        # decide about it with what they hold there, as a search does.
+        ("admin_a", []),
+        ("t_maths", [["node", "lastLoginAt"]]),
+    ],
+)
+async def test_an_account_reached_through_its_role_shows_what_the_schools_roles_grant(
+    gql_runner: GraphQLRunner, world: World, who: str, errors: list[list[str]]
+) -> None:
+    result = await gql_runner.run(who, UNLINKED_ACCOUNT, id=gid("Account", world["unlinked"]))
+    assert [e["path"] for e in result.errors] == errors
+    assert result.data == {
+        "node": {
+            "displayName": "Una Linked",
+            "email": "assistant@example.org",
+            "lastLoginAt": None,
+        }
+    }

@@ -357,6 +357,15 @@ async def reach_by_account_id(db: Db, account_ids: Sequence[int]) -> list[list[R
         .join(STAFF_SCHOOLS, STAFF_SCHOOLS.c.staff_member_id == ACCOUNTS.c.staff_member_id)
         .where(ACCOUNTS.c.id.in_(list(account_ids)))
     )
+    # A role held at a school by the account itself (a hand-granted role):
+    # the school's roles see the account (scope.account_filter), and decide
+    # about it with what they hold there.
+    roles = sa.select(
+        ROLE_GRANTS.c.account_id.label("holder"),
+        sa.cast(sa.null(), sa.Integer).label("student_id"),
+        ROLE_GRANTS.c.school_id,
+        ROLE_GRANTS.c.district_id,
+    ).where(ROLE_GRANTS.c.account_id.in_(list(account_ids)), ROLE_GRANTS.c.school_id.is_not(None))
     # An unlinked staff account reaches its district (by email domain): the
     # district's account administrators decide about it (scope.account_filter).
     unlinked = (
@@ -369,5 +378,5 @@ async def reach_by_account_id(db: Db, account_ids: Sequence[int]) -> list[list[R
         .join(DISTRICTS, at_district_domain(ACCOUNTS, DISTRICTS))
         .where(ACCOUNTS.c.id.in_(list(account_ids)), unlinked_staff_account(ACCOUNTS))
     )
-    rows = await db.all(sa.union_all(granted, staff, unlinked))
+    rows = await db.all(sa.union_all(granted, staff, roles, unlinked))
     return grouped_in_key_order(account_ids, rows, lambda r: r.holder)
