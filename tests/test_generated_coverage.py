@@ -300,16 +300,11 @@ SCHOOL_A_STAFF = [
 SCHOOL_B_STAFF = ["t_sci", "admin_b", "da_north"]
 
 # Found by id beyond what field paths reach, by policy (world names):
-# - an access code is found by id by PORTAL_VIEW holders on its student
-#   (tests/test_reach.py), while Student.portalAccess.accessCode (and the
-#   code itself) is MANAGE_ACCESS_CODES's: teachers and security contacts;
 # - staff members and sections follow the schools in scope
 #   (docs/architecture.md section 2), their children's schools for a
 #   guardian or a student too, while School.staffMembers is
 #   STAFF_DIRECTORY's and no field lists a school's sections.
 BEYOND_REACH: dict[str, list[tuple[str, str]]] = {
-    "t_maths": [("AccessCode", "code_s1")],
-    "security_a": [("AccessCode", "code_s1")],
     "parent": [
         *[("Section", s) for s in ("a_maths", "a_art", "b_sci")],
         *[("StaffMember", f"{s}_staff") for s in {*SCHOOL_A_STAFF, *SCHOOL_B_STAFF}],
