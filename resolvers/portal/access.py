@@ -34,10 +34,12 @@ async def codes_in_scope(db: Db, viewer: Viewer, ids: Sequence[int]) -> list[Row
     rows = await db.all(
         sa.select(ACCESS_CODES)
         .join(STUDENTS, STUDENTS.c.id == ACCESS_CODES.c.student_id)
-        # The code and its status are the revoke view (Student.portalAccess).
+        # Found by id by those who may see the code on its student
+        # (Student.portalAccess.accessCode): MANAGE_ACCESS_CODES, not the
+        # whole revoke view (a teacher revokes grants, never sees codes).
         .where(
             ACCESS_CODES.c.id.in_(list(ids)),
-            capability_student_filter(viewer.scope, Capability.PORTAL_VIEW),
+            capability_student_filter(viewer.scope, Capability.MANAGE_ACCESS_CODES),
         )
     )
     return in_key_order(ids, rows, lambda r: r.id)
