@@ -65,9 +65,6 @@ class RoleGrant:
 class Account(Node):
     # who may see its restricted fields, in their descriptions (permissions/visibility.py)
     reach = Reach.ACCOUNT
-    id: strawberry.ID = strawberry.field(
-        description="The global ID: node(id:) finds it again, for viewers who may see it."
-    )
     kind: AccountKind = strawberry.field(description="STAFF, GUARDIAN or STUDENT.")
     display_name: str = strawberry.field(description="The name to show.")
     portal_status: PortalStatus = strawberry.field(

@@ -25,9 +25,6 @@ if TYPE_CHECKING:
 class Guardian(Node):
     # who may see its restricted fields, in their descriptions (permissions/visibility.py)
     reach = Reach.CONTACT
-    id: strawberry.ID = strawberry.field(
-        description="The global ID: node(id:) finds it again, for viewers who may see it."
-    )
     given_name: str = strawberry.field(description="Given name.")
     family_name: str = strawberry.field(description="Family name.")
     display_name: str = strawberry.field(

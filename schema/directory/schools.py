@@ -29,9 +29,6 @@ if TYPE_CHECKING:
 class District(Node):
     # who may see its restricted fields, in their descriptions (permissions/visibility.py)
     reach = Reach.DISTRICT
-    id: strawberry.ID = strawberry.field(
-        description="The global ID: node(id:) finds it again, for viewers who may see it."
-    )
     name: str = strawberry.field(description="The district's name.")
     pk: strawberry.Private[int]
 
@@ -82,9 +79,6 @@ class District(Node):
 class School(Node):
     # who may see its restricted fields, in their descriptions (permissions/visibility.py)
     reach = Reach.SCHOOL
-    id: strawberry.ID = strawberry.field(
-        description="The global ID: node(id:) finds it again, for viewers who may see it."
-    )
     name: str = strawberry.field(description="The school's name.")
     pk: strawberry.Private[int]
     district_id: strawberry.Private[int]
@@ -195,9 +189,6 @@ class School(Node):
 
 @strawberry.type(description="A year group (grade) of a school.")
 class YearGroup(Node):
-    id: strawberry.ID = strawberry.field(
-        description="The global ID: node(id:) finds it again, for viewers who may see it."
-    )
     name: str = strawberry.field(description="The year group's name, e.g. 'Year 7'.")
     student_logins_enabled: bool = strawberry.field(
         description="Whether the school turned student logins on for it."

@@ -29,9 +29,6 @@ if TYPE_CHECKING:
 class StaffMember(Node):
     # who may see its restricted fields, in their descriptions (permissions/visibility.py)
     reach = Reach.STAFF_MEMBER
-    id: strawberry.ID = strawberry.field(
-        description="The global ID: node(id:) finds it again, for viewers who may see it."
-    )
     display_name: str = strawberry.field(
         description="The name to show: given name, then family name."
     )
@@ -109,9 +106,6 @@ class StaffMember(Node):
 class Section(Node):
     # who may see its restricted fields (sisId): its school's staff roles
     reach = Reach.SCHOOL
-    id: strawberry.ID = strawberry.field(
-        description="The global ID: node(id:) finds it again, for viewers who may see it."
-    )
     name: str = strawberry.field(description="The class's name, e.g. '7A Maths'.")
     sis_id: str | None = strawberry.field(
         description="The class's id in the SIS (its OneRoster sourcedId).",

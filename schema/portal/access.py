@@ -53,9 +53,6 @@ async def _student(info: Info, student_id: int) -> Student:
 class StudentAccessGrant(Node):
     # who may see its restricted fields, in their descriptions (permissions/visibility.py)
     reach = Reach.STUDENT
-    id: strawberry.ID = strawberry.field(
-        description="The global ID: node(id:) finds it again, for viewers who may see it."
-    )
     source: GrantSource = strawberry.field(description="How the access was given.")
     relationship: str | None = strawberry.field(
         description="The relationship the account stated or the SIS gave."
@@ -113,9 +110,6 @@ class StudentAccessGrant(Node):
 class AccessCode(Node):
     # who may see its restricted fields, in their descriptions (permissions/visibility.py)
     reach = Reach.STUDENT
-    id: strawberry.ID = strawberry.field(
-        description="The global ID: node(id:) finds it again, for viewers who may see it."
-    )
     status: AccessCodeStatus = strawberry.field(description="ACTIVE until reset.")
     created_at: dt.datetime = strawberry.field(description="When the code was made.")
     pk: strawberry.Private[int]

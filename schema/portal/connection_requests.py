@@ -23,9 +23,6 @@ if TYPE_CHECKING:
     description="An emailed invitation (with a PIN) for a person to pair with a student."
 )
 class ConnectionRequest(Node):
-    id: strawberry.ID = strawberry.field(
-        description="The global ID: node(id:) finds it again, for viewers who may see it."
-    )
     for_student_self: bool = strawberry.field(
         description="True when the student requests access to their own record."
     )

@@ -25,9 +25,6 @@ if TYPE_CHECKING:
 
 @strawberry.type(description="One entry of a student's access log: who read or changed what, when.")
 class AccessEvent(Node):
-    id: strawberry.ID = strawberry.field(
-        description="The global ID: node(id:) finds it again, for viewers who may see it."
-    )
     at: dt.datetime = strawberry.field(description="When it happened.")
     actor_name: str = strawberry.field(
         description=(

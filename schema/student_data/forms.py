@@ -54,9 +54,6 @@ class FormQuestion:
 
 @strawberry.type(description="A custom form of a school.")
 class Form(Node):
-    id: strawberry.ID = strawberry.field(
-        description="The global ID: node(id:) finds it again, for viewers who may see it."
-    )
     title: str = strawberry.field(description="The form's title.")
     pk: strawberry.Private[int]
 
@@ -74,9 +71,6 @@ class Form(Node):
     description="A form to be filled in about one student, by a guardian or the student."
 )
 class FormAssignment(Node):
-    id: strawberry.ID = strawberry.field(
-        description="The global ID: node(id:) finds it again, for viewers who may see it."
-    )
     status: FormAssignmentStatus = strawberry.field(description="ASSIGNED until submitted.")
     submitted_at: dt.datetime | None = strawberry.field(
         description="When it was submitted; null until then."

@@ -28,9 +28,6 @@ MAX_TIMETABLE_DAYS = 62
 
 @strawberry.type(description="Homework set for a section.")
 class Homework(Node):
-    id: strawberry.ID = strawberry.field(
-        description="The global ID: node(id:) finds it again, for viewers who may see it."
-    )
     title: str = strawberry.field(description="The homework's title.")
     details: str | None = strawberry.field(
         description="What to do; null when only the title says it."
